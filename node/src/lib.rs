@@ -1,0 +1,1 @@
+//! placeholder until the owner fills it in
