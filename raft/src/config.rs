@@ -34,6 +34,10 @@ pub struct Config {
     pub max_clock_drift: f64,
     /// Bytes of snapshot data per SnapshotChunk message.
     pub snapshot_chunk_bytes: usize,
+    /// A leader refuses new proposals while this many entries are appended
+    /// but not committed, so a leader that cannot reach a quorum does not
+    /// pile up a log its followers will take long to catch up with.
+    pub max_uncommitted_entries: u64,
     /// A learner may be promoted only when it is at most this many entries
     /// behind the leader's last index.
     pub promote_max_lag: u64,
@@ -56,6 +60,7 @@ impl Config {
             max_inflight_bytes: 32 << 20,
             max_clock_drift: 0.1,
             snapshot_chunk_bytes: 1 << 20,
+            max_uncommitted_entries: 8192,
             promote_max_lag: 1000,
             unsafe_bugs: BTreeSet::new(),
         }

@@ -18,6 +18,9 @@ pub enum ProposeError {
     NotLeader { leader: NodeId },
     #[error("a leader transfer is in progress")]
     TransferInProgress,
+    /// Too many entries are waiting to commit; retry later.
+    #[error("too many uncommitted entries; the cluster is not keeping up")]
+    Backpressure,
     #[error("a membership change is still pending, or this leader has not yet committed an entry of its term")]
     ConfChangePending,
     #[error("invalid membership change: {0}")]
@@ -45,6 +48,9 @@ impl Raft {
     /// persisting happen in the next Ready, batched with other proposals.
     pub fn propose(&mut self, data: Bytes) -> Result<u64, ProposeError> {
         self.check_can_propose()?;
+        if self.log.last_index() - self.log.committed >= self.cfg.max_uncommitted_entries {
+            return Err(ProposeError::Backpressure);
+        }
         Ok(self.append_entry(Payload::Command(data)))
     }
 

@@ -27,24 +27,25 @@ pub enum Role {
 #[derive(Clone, Debug, Default)]
 pub struct Durable {
     pub hard_state: HardState,
-    /// The latest snapshot; for a fresh cluster member, an empty snapshot at
-    /// index 0 whose membership is the initial voter set (bootstrap). A node
-    /// joining an existing cluster starts with an empty membership and neither
-    /// campaigns nor votes until the leader's log or snapshot tells it more.
+    /// The latest snapshot (empty at index 0 before the first compaction). A
+    /// node joining an existing cluster starts from `Durable::default()`: no
+    /// membership, so it neither campaigns nor votes until the leader's log
+    /// or snapshot tells it more.
     pub snapshot: Snapshot,
     /// The entries after the snapshot, in order.
     pub entries: Vec<Entry>,
 }
 
 impl Durable {
-    /// The state of a brand-new member of a cluster bootstrapped with `voters`.
+    /// The state of a brand-new member of a cluster bootstrapped with `voters`:
+    /// the initial membership is the log's first entry, committed in term 1,
+    /// so a node that joins later learns it from the log like any change.
     pub fn bootstrap(voters: impl IntoIterator<Item = NodeId>) -> Self {
+        let change = crate::types::ConfChange::Reset(voters.into_iter().collect());
         Durable {
-            snapshot: Snapshot {
-                meta: SnapshotMeta { index: 0, term: 0, conf: ConfState::with_voters(voters) },
-                data: Default::default(),
-            },
-            ..Default::default()
+            hard_state: HardState { term: 1, vote: NO_NODE, commit: 1 },
+            snapshot: Snapshot::default(),
+            entries: vec![Entry { index: 1, term: 1, payload: Payload::ConfChange(change) }],
         }
     }
 }

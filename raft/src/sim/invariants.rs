@@ -1,0 +1,228 @@
+//! The safety properties checked after every simulated event, against a
+//! record of what every node did.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use crate::types::{Entry, NodeId, Payload};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invariant {
+    /// At most one leader per term (Raft §5.2).
+    ElectionSafety,
+    /// Two logs with an entry of the same index and term agree on it and on
+    /// everything before it (§5.3).
+    LogMatching,
+    /// A new leader's log holds every committed entry (§5.4).
+    LeaderCompleteness,
+    /// Every node applies a prefix of one single sequence of entries (§5.4.3).
+    StateMachineSafety,
+    /// A read returns state no older than every write acknowledged before the
+    /// read began.
+    LinearizableRead,
+    /// After every fault heals, a write commits on every member in bounded time.
+    Liveness,
+    /// The core hit one of its own assertions.
+    CorePanic,
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Invariant::ElectionSafety => "election-safety",
+            Invariant::LogMatching => "log-matching",
+            Invariant::LeaderCompleteness => "leader-completeness",
+            Invariant::StateMachineSafety => "state-machine-safety",
+            Invariant::LinearizableRead => "linearizable-read",
+            Invariant::Liveness => "liveness",
+            Invariant::CorePanic => "core-panic",
+        };
+        f.write_str(name)
+    }
+}
+
+pub type Check = Result<(), (Invariant, String)>;
+
+/// A stable digest of what an entry carries.
+pub fn payload_digest(payload: &Payload) -> u64 {
+    let mut h = Fnv::default();
+    match payload {
+        Payload::Noop => h.write(&[0]),
+        Payload::Command(data) => {
+            h.write(&[1]);
+            h.write(data);
+        }
+        Payload::ConfChange(cc) => {
+            h.write(&[2]);
+            h.write(format!("{cc:?}").as_bytes());
+        }
+    }
+    h.0
+}
+
+/// The state machine's digest after applying `entry` on top of `previous`.
+pub fn chain(previous: u64, entry: &Entry) -> u64 {
+    let mut h = Fnv(previous);
+    h.write(&entry.index.to_le_bytes());
+    h.write(&payload_digest(&entry.payload).to_le_bytes());
+    h.0
+}
+
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Applied {
+    term: u64,
+    payload: u64,
+    state: u64,
+}
+
+#[derive(Default)]
+pub struct Checker {
+    leaders: BTreeMap<u64, NodeId>,
+    /// (index, term) -> (payload digest, term of the previous entry).
+    written: HashMap<(u64, u64), (u64, u64)>,
+    /// The one sequence every node must apply a prefix of; index 1 first.
+    applied: Vec<Applied>,
+    /// (event number, highest index acknowledged to a client by then).
+    acks: Vec<(u64, u64)>,
+}
+
+impl Checker {
+    pub fn leader_elected(&mut self, term: u64, id: NodeId) -> Check {
+        match self.leaders.insert(term, id) {
+            Some(other) if other != id => {
+                Err((Invariant::ElectionSafety, format!("nodes {other} and {id} both became leader of term {term}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The highest index any node has applied: committed, by definition.
+    pub fn committed(&self) -> u64 {
+        self.applied.len() as u64
+    }
+
+    pub fn committed_term(&self, index: u64) -> Option<u64> {
+        index.checked_sub(1).and_then(|i| self.applied.get(i as usize)).map(|a| a.term)
+    }
+
+    pub fn committed_payload(&self, index: u64) -> Option<u64> {
+        index.checked_sub(1).and_then(|i| self.applied.get(i as usize)).map(|a| a.payload)
+    }
+
+    pub fn entry_written(&mut self, node: NodeId, entry: &Entry, prev_term: u64) -> Check {
+        let digest = payload_digest(&entry.payload);
+        let known = *self.written.entry((entry.index, entry.term)).or_insert((digest, prev_term));
+        if known != (digest, prev_term) {
+            return Err((
+                Invariant::LogMatching,
+                format!(
+                    "node {node} wrote entry {}/{} (payload {digest:x}, previous term {prev_term}) but another \
+                     log holds {}/{} with payload {:x}, previous term {}",
+                    entry.term, entry.index, entry.term, entry.index, known.0, known.1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Node `node` applied `entry`, reaching state digest `state`.
+    pub fn entry_applied(&mut self, node: NodeId, entry: &Entry, state: u64) -> Check {
+        let payload = payload_digest(&entry.payload);
+        let index = entry.index;
+        match self.applied.get(index as usize - 1) {
+            Some(a) if (a.term, a.payload, a.state) == (entry.term, payload, state) => Ok(()),
+            Some(a) => Err((
+                Invariant::StateMachineSafety,
+                format!(
+                    "node {node} applied {}/{index} (state {state:x}) where another node applied {}/{index} \
+                     (state {:x})",
+                    entry.term, a.term, a.state
+                ),
+            )),
+            None if index == self.committed() + 1 => {
+                self.applied.push(Applied { term: entry.term, payload, state });
+                Ok(())
+            }
+            None => Err((
+                Invariant::StateMachineSafety,
+                format!("node {node} applied index {index} while nothing has applied {}", self.committed() + 1),
+            )),
+        }
+    }
+
+    /// Node `node` restored a snapshot of the state at `index`.
+    pub fn snapshot_restored(&self, node: NodeId, index: u64, state: u64) -> Check {
+        if index == 0 {
+            return Ok(());
+        }
+        match self.applied.get(index as usize - 1) {
+            Some(a) if a.state == state => Ok(()),
+            Some(a) => Err((
+                Invariant::StateMachineSafety,
+                format!("node {node} restored state {state:x} at {index}, where the applied state is {:x}", a.state),
+            )),
+            None => Err((
+                Invariant::StateMachineSafety,
+                format!("node {node} restored a snapshot at {index}, beyond anything applied"),
+            )),
+        }
+    }
+
+    /// A new leader of `term` whose log has `term_at` for each index.
+    pub fn leader_log(&self, id: NodeId, term: u64, snapshot_index: u64, term_at: impl Fn(u64) -> Option<u64>) -> Check {
+        let committed = self.committed();
+        if committed <= snapshot_index {
+            return Ok(());
+        }
+        let expected = self.committed_term(committed);
+        if term_at(committed) != expected {
+            return Err((
+                Invariant::LeaderCompleteness,
+                format!(
+                    "node {id} became leader of term {term} but holds term {:?} at committed index {committed} \
+                     (expected {expected:?})",
+                    term_at(committed)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn write_acked(&mut self, event: u64, index: u64) {
+        let highest = self.acks.last().map_or(0, |&(_, i)| i).max(index);
+        self.acks.push((event, highest));
+    }
+
+    /// A read invoked at event `invoked` returned the state at index `served`.
+    pub fn read_served(&self, node: NodeId, invoked: u64, served: u64, path: &str) -> Check {
+        let before = self.acks.partition_point(|&(event, _)| event < invoked);
+        let required = before.checked_sub(1).map_or(0, |i| self.acks[i].1);
+        if served < required {
+            return Err((
+                Invariant::LinearizableRead,
+                format!(
+                    "node {node} served a {path} read at index {served}, but the write at index {required} \
+                     was acknowledged before the read began"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! A simulated node: the core, a disk that loses what is not yet durable
+//! when the node crashes, and a state machine that is a digest of what it
+//! applied.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::raft::{Durable, Raft};
+use crate::sim::invariants::chain;
+use crate::types::{Entry, HardState, Message, Snapshot};
+
+/// What has reached the platter.
+#[derive(Clone, Default)]
+pub struct Disk {
+    pub hard_state: HardState,
+    pub snapshot: Snapshot,
+    pub entries: Vec<Entry>,
+}
+
+impl Disk {
+    fn write(&mut self, w: PendingWrite) {
+        if let Some(s) = w.snapshot {
+            self.entries.clear();
+            self.snapshot = s;
+        }
+        let floor = self.snapshot.meta.index;
+        let new: Vec<Entry> = w.entries.into_iter().filter(|e| e.index > floor).collect();
+        if let Some(first) = new.first() {
+            self.entries.retain(|e| e.index < first.index);
+            let expected = self.entries.last().map_or(floor, |e| e.index) + 1;
+            assert_eq!(first.index, expected, "the simulated disk got a write with a gap");
+            self.entries.extend(new);
+        }
+        if let Some(hs) = w.hard_state {
+            self.hard_state = hs;
+        }
+    }
+
+    /// The driver saved a snapshot: the entries it covers are gone.
+    pub fn compact(&mut self, snapshot: Snapshot) {
+        let index = snapshot.meta.index;
+        self.entries.retain(|e| e.index > index);
+        self.snapshot = snapshot;
+    }
+}
+
+pub struct PendingWrite {
+    pub number: u64,
+    pub hard_state: Option<HardState>,
+    pub snapshot: Option<Snapshot>,
+    pub entries: Vec<Entry>,
+    pub then_send: Vec<Message>,
+}
+
+/// The state machine: how far it applied and a digest of the sequence.
+#[derive(Clone, Copy, Default)]
+pub struct StateMachine {
+    pub applied: u64,
+    pub digest: u64,
+}
+
+/// Bytes of padding in every snapshot, so that sending one takes several chunks.
+const SNAPSHOT_PADDING: usize = 2500;
+
+impl StateMachine {
+    pub fn apply(&mut self, entry: &Entry) {
+        self.digest = chain(self.digest, entry);
+        self.applied = entry.index;
+    }
+
+    pub fn encode(&self) -> Bytes {
+        let mut out = Vec::with_capacity(16 + SNAPSHOT_PADDING);
+        out.extend_from_slice(&self.applied.to_le_bytes());
+        out.extend_from_slice(&self.digest.to_le_bytes());
+        out.extend((0..SNAPSHOT_PADDING).map(|i| (i % 251) as u8));
+        out.into()
+    }
+
+    pub fn decode(data: &[u8]) -> StateMachine {
+        if data.is_empty() {
+            return StateMachine::default();
+        }
+        let word = |i: usize| u64::from_le_bytes(data[i..i + 8].try_into().expect("snapshot holds two words"));
+        StateMachine { applied: word(0), digest: word(8) }
+    }
+}
+
+pub struct SimNode {
+    pub raft: Option<Raft>,
+    pub disk: Disk,
+    pub pending: VecDeque<PendingWrite>,
+    /// A batch of writes is on its way to the platter.
+    pub disk_busy: bool,
+    pub sm: StateMachine,
+    /// Bumped at every crash, so that ticks and disk completions scheduled
+    /// for an earlier life are ignored.
+    pub incarnation: u64,
+    /// Length of one tick of this node's clock, in simulated time units.
+    pub tick_period: u64,
+}
+
+impl SimNode {
+    pub fn new(raft: Raft, disk: Disk, tick_period: u64) -> Self {
+        SimNode {
+            raft: Some(raft),
+            disk,
+            pending: VecDeque::new(),
+            disk_busy: false,
+            sm: StateMachine::default(),
+            incarnation: 0,
+            tick_period,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.raft.is_some()
+    }
+
+    /// Everything not yet durable is lost; so are the messages waiting on it.
+    pub fn crash(&mut self) {
+        self.raft = None;
+        self.pending.clear();
+        self.disk_busy = false;
+        self.incarnation += 1;
+    }
+
+    pub fn durable(&self) -> Durable {
+        Durable {
+            hard_state: self.disk.hard_state,
+            snapshot: self.disk.snapshot.clone(),
+            entries: self.disk.entries.clone(),
+        }
+    }
+
+    /// Makes writes up to `number` durable; returns the messages they held back.
+    pub fn complete_writes(&mut self, number: u64) -> Vec<Message> {
+        let mut release = Vec::new();
+        while self.pending.front().is_some_and(|w| w.number <= number) {
+            let mut w = self.pending.pop_front().expect("checked above");
+            release.append(&mut w.then_send);
+            self.disk.write(w);
+        }
+        release
+    }
+}
