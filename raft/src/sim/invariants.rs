@@ -1,15 +1,22 @@
 //! The safety properties checked after every simulated event, against a
 //! record of what every node did.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use crate::types::{Entry, NodeId, Payload};
+use crate::types::{ConfState, Entry, NodeId, Payload};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Invariant {
     /// At most one leader per term (Raft §5.2).
     ElectionSafety,
+    /// A node grants at most one vote per term (Raft §5.2).
+    VoteOnce,
+    /// A leader moves its commit index only onto an entry of its own term
+    /// (Raft §5.4.2).
+    CurrentTermCommit,
+    /// A committed entry is durable on a majority of the voters.
+    CommitDurability,
     /// Two logs with an entry of the same index and term agree on it and on
     /// everything before it (§5.3).
     LogMatching,
@@ -30,6 +37,9 @@ impl fmt::Display for Invariant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self {
             Invariant::ElectionSafety => "election-safety",
+            Invariant::VoteOnce => "vote-once",
+            Invariant::CurrentTermCommit => "current-term-commit",
+            Invariant::CommitDurability => "commit-durability",
             Invariant::LogMatching => "log-matching",
             Invariant::LeaderCompleteness => "leader-completeness",
             Invariant::StateMachineSafety => "state-machine-safety",
@@ -95,6 +105,11 @@ struct Applied {
 #[derive(Default)]
 pub struct Checker {
     leaders: BTreeMap<u64, NodeId>,
+    /// (voter, term) -> the candidate it granted its vote to.
+    votes: HashMap<(NodeId, u64), NodeId>,
+    /// Voter sets by the index of the entry that set them, from the applied
+    /// sequence: what a commit at a given index must be durable on.
+    voter_history: Vec<(u64, BTreeSet<NodeId>)>,
     /// (index, term) -> (payload digest, term of the previous entry).
     written: HashMap<(u64, u64), (u64, u64)>,
     /// The one sequence every node must apply a prefix of; index 1 first.
@@ -111,6 +126,46 @@ impl Checker {
             }
             _ => Ok(()),
         }
+    }
+
+    pub fn vote_granted(&mut self, voter: NodeId, term: u64, candidate: NodeId) -> Check {
+        match self.votes.insert((voter, term), candidate) {
+            Some(other) if other != candidate => Err((
+                Invariant::VoteOnce,
+                format!("node {voter} voted for both {other} and {candidate} in term {term}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A leader of `term` moved its commit index to `commit`, whose entry is of `entry_term`.
+    pub fn leader_committed(&self, id: NodeId, term: u64, commit: u64, entry_term: Option<u64>) -> Check {
+        if entry_term != Some(term) {
+            return Err((
+                Invariant::CurrentTermCommit,
+                format!("leader {id} of term {term} committed index {commit} of term {entry_term:?} by counting"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The entry at `index` was applied for the first time: a majority of the
+    /// voters under which it may have been committed must hold it durably.
+    /// A single-server change lets the leader count with the membership from
+    /// before the latest change, so either of the last two qualifies.
+    fn check_durable(&self, index: u64, durable_on: &dyn Fn(NodeId) -> bool) -> Check {
+        let preceding: Vec<&BTreeSet<NodeId>> =
+            self.voter_history.iter().rev().filter(|(i, _)| *i < index).take(2).map(|(_, v)| v).collect();
+        let held = |voters: &BTreeSet<NodeId>| voters.iter().filter(|v| durable_on(**v)).count();
+        if preceding.is_empty() || preceding.iter().any(|v| crate::quorum::is_majority(v, held(v))) {
+            return Ok(());
+        }
+        let voters = preceding[0];
+        let holders: Vec<NodeId> = voters.iter().copied().filter(|v| durable_on(*v)).collect();
+        Err((
+            Invariant::CommitDurability,
+            format!("index {index} was applied while durable only on {holders:?} of voters {voters:?}"),
+        ))
     }
 
     /// The highest index any node has applied: committed, by definition.
@@ -142,8 +197,15 @@ impl Checker {
         Ok(())
     }
 
-    /// Node `node` applied `entry`, reaching state digest `state`.
-    pub fn entry_applied(&mut self, node: NodeId, entry: &Entry, state: u64) -> Check {
+    /// Node `node` applied `entry`, reaching state digest `state`;
+    /// `durable_on` tells whether a node's disk holds the entry.
+    pub fn entry_applied(
+        &mut self,
+        node: NodeId,
+        entry: &Entry,
+        state: u64,
+        durable_on: &dyn Fn(NodeId) -> bool,
+    ) -> Check {
         let payload = payload_digest(&entry.payload);
         let index = entry.index;
         match self.applied.get(index as usize - 1) {
@@ -158,6 +220,15 @@ impl Checker {
             )),
             None if index == self.committed() + 1 => {
                 self.applied.push(Applied { term: entry.term, payload, state });
+                self.check_durable(index, durable_on)?;
+                if let Payload::ConfChange(cc) = &entry.payload {
+                    let mut conf = ConfState {
+                        voters: self.voter_history.last().map(|(_, v)| v.clone()).unwrap_or_default(),
+                        ..Default::default()
+                    };
+                    conf.apply(cc);
+                    self.voter_history.push((index, conf.voters));
+                }
                 Ok(())
             }
             None => Err((

@@ -23,6 +23,8 @@ pub struct Params {
     pub max_inflight_msgs: usize,
     pub compact_every: u64,
     pub max_clock_drift: f64,
+    /// Chance that a node crashes just after sending a vote.
+    pub crash_after_vote: f64,
     /// Mean ticks between faults.
     pub fault_gap: u64,
 }
@@ -40,6 +42,7 @@ impl Params {
             max_inflight_msgs: [4, 256][rng.random_range(0..2)],
             compact_every: [10, 50, 1000][rng.random_range(0..3)],
             max_clock_drift: [0.0, 0.05, 0.2][rng.random_range(0..3)],
+            crash_after_vote: [0.0, 0.3][rng.random_range(0..2)],
             fault_gap: [4, 12, 30][rng.random_range(0..3)],
         }
     }
@@ -100,6 +103,18 @@ impl World {
                 self.restart_after(second);
             }
         }
+    }
+
+    /// The leader just told `leader`'s successor to campaign. Half the time it
+    /// stops hearing from anyone right then: it keeps believing it leads,
+    /// which is where a lease that survives the transfer serves stale reads.
+    pub(crate) fn maybe_cut_off_old_leader(&mut self, leader: NodeId) {
+        if self.healed || !self.rng.random_bool(0.5) {
+            return;
+        }
+        let links: Vec<(NodeId, NodeId)> = self.nodes.keys().filter(|&&id| id != leader).map(|&id| (id, leader)).collect();
+        self.stats.one_way_cuts += 1;
+        self.cut(links, 15);
     }
 
     fn cut(&mut self, links: Vec<(NodeId, NodeId)>, max_ticks: u64) {

@@ -37,6 +37,14 @@ impl Disk {
         }
     }
 
+    pub fn holds(&self, index: u64, term: u64) -> bool {
+        if index <= self.snapshot.meta.index {
+            return true;
+        }
+        let first = self.snapshot.meta.index + 1;
+        self.entries.get((index - first) as usize).is_some_and(|e| e.term == term)
+    }
+
     /// The driver saved a snapshot: the entries it covers are gone.
     pub fn compact(&mut self, snapshot: Snapshot) {
         let index = snapshot.meta.index;
@@ -98,6 +106,9 @@ pub struct SimNode {
     pub incarnation: u64,
     /// Length of one tick of this node's clock, in simulated time units.
     pub tick_period: u64,
+    /// The commit index this node had as leader at its last Ready (MAX when
+    /// it was not leader): a leader's commit must move onto its own term.
+    pub leader_commit_seen: u64,
 }
 
 impl SimNode {
@@ -110,6 +121,7 @@ impl SimNode {
             sm: StateMachine::default(),
             incarnation: 0,
             tick_period,
+            leader_commit_seen: u64::MAX,
         }
     }
 

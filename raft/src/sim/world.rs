@@ -29,6 +29,8 @@ pub enum Event {
     Deliver(Message),
     DiskDone { node: NodeId, incarnation: u64, number: u64 },
     Restart(NodeId),
+    /// Crash a node and bring it back almost at once.
+    CrashRestart(NodeId),
     HealLinks(Vec<(NodeId, NodeId)>),
     Client,
     Nemesis,
@@ -239,6 +241,11 @@ impl World {
                 self.process_ready(node);
             }
             Event::Restart(id) => self.restart(id),
+            Event::CrashRestart(id) => {
+                self.crash(id);
+                let delay = self.rng.random_range(1..TICK / 5);
+                self.schedule(delay, Event::Restart(id));
+            }
             Event::HealLinks(links) => {
                 for link in links {
                     if let Some(count) = self.blocked.get_mut(&link) {
@@ -320,6 +327,21 @@ impl World {
     }
 
     fn send(&mut self, m: Message) {
+        if m.body == crate::types::MessageBody::TimeoutNow {
+            self.maybe_cut_off_old_leader(m.from);
+        }
+        // A grant counts once it leaves the node; one that a crash kept from
+        // leaving was never cast.
+        if let crate::types::MessageBody::VoteResp { reject: false } = m.body {
+            let check = self.checker.vote_granted(m.from, m.term, m.to);
+            self.fail(check);
+            // Crash points right after a vote: where a vote that was not
+            // made durable would be forgotten.
+            if !self.healed && self.rng.random_bool(self.params.crash_after_vote) {
+                let delay = self.rng.random_range(1..TICK / 10);
+                self.schedule(delay, Event::CrashRestart(m.from));
+            }
+        }
         if self.blocked.contains_key(&(m.from, m.to)) {
             self.stats.messages_dropped += 1;
             return;
@@ -370,6 +392,19 @@ impl World {
                 let prev_term = raft.term_at(e.index - 1).unwrap_or(0);
                 let check = self.checker.entry_written(id, e, prev_term);
                 self.fail(check);
+            }
+            if let Some(hs) = rd.hard_state {
+                let raft = self.nodes[&id].raft.as_ref().expect("up");
+                let n = &self.nodes[&id];
+                if raft.role() == Role::Leader && hs.commit > n.leader_commit_seen {
+                    let check = self.checker.leader_committed(id, hs.term, hs.commit, raft.term_at(hs.commit));
+                    self.fail(check);
+                }
+            }
+            {
+                let n = self.nodes.get_mut(&id).expect("exists");
+                let raft = n.raft.as_ref().expect("up");
+                n.leader_commit_seen = if raft.role() == Role::Leader { raft.commit_index() } else { u64::MAX };
             }
             let must_persist = rd.must_persist() || !rd.persisted_messages.is_empty();
             self.send_all(rd.messages);
@@ -433,7 +468,9 @@ impl World {
         }
         n.sm.apply(entry);
         let digest = n.sm.digest;
-        let check = self.checker.entry_applied(id, entry, digest);
+        let nodes = &self.nodes;
+        let durable_on = |v: NodeId| nodes.get(&v).is_some_and(|n| n.disk.holds(entry.index, entry.term));
+        let check = self.checker.entry_applied(id, entry, digest, &durable_on);
         self.fail(check);
         if let Some(w) = self.writes.remove(&(id, entry.index))
             && entry.payload == Payload::Command(Bytes::copy_from_slice(&w.payload.to_le_bytes()))
