@@ -71,7 +71,7 @@ pub struct Raft {
     randomized_election_timeout: u32,
     heartbeat_elapsed: u32,
     /// Ticks since this node last heard from a leader of its term (or was the
-    /// leader, or booted). While it is below the election timeout the node
+    /// leader, or restarted). While it is below the election timeout the node
     /// refuses to help elect anybody else: leader stickiness, which is also
     /// what makes the current leader's lease safe. Kept apart from
     /// `election_elapsed`, which vote grants and term changes reset.
@@ -185,6 +185,13 @@ impl Raft {
         for (index, cc) in replay {
             raft.conf.apply(&cc);
             raft.conf_history.push((index, raft.conf.clone()));
+        }
+        // A restarted node may have acked a leader's heartbeat just before it
+        // went down, and that leader may still rely on it for its lease: wait
+        // an election timeout before voting. A node that never left term 1
+        // (the bootstrap term) has acked no leader.
+        if hard_state.term <= 1 {
+            raft.leader_quiet_ticks = u64::from(raft.cfg.election_tick);
         }
         raft.reset_randomized_election_timeout();
         Ok(raft)
