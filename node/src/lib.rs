@@ -1,1 +1,9 @@
-//! placeholder until the owner fills it in
+//! A Raft key-value node: durable storage, the gRPC server that drives the
+//! core, and a leader-tracking client.
+
+pub mod client;
+pub mod kv;
+pub mod proto;
+pub mod server;
+pub mod storage;
+pub mod wire;

@@ -1,0 +1,277 @@
+//! A client that finds the leader and keeps talking to it.
+//!
+//! It caches the leader, follows NOT_LEADER redirects, retries what can be
+//! retried with backoff, and carries a (client_id, seq) session on writes so
+//! a retried write applies once. An error says whether the write certainly
+//! did not apply ([`ClientError::Failed`]) or may have
+//! ([`ClientError::Ambiguous`]): histories need the difference.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+use crate::proto::admin::{self as apb, admin_client::AdminClient};
+use crate::proto::kv::{self as kpb, Consistency, kv_client::KvClient};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The operation certainly did not take effect.
+    #[error("failed: {0}")]
+    Failed(String),
+    /// A write that may or may not have taken effect.
+    #[error("outcome unknown: {0}")]
+    Ambiguous(String),
+}
+
+pub struct Client {
+    endpoints: Vec<String>,
+    leader: Mutex<Option<String>>,
+    channels: Mutex<HashMap<String, Channel>>,
+    token: Option<String>,
+    client_id: u64,
+    seq: AtomicU64,
+    /// Give up on an operation after this long.
+    pub deadline: Duration,
+    /// Each attempt's timeout.
+    pub attempt_timeout: Duration,
+}
+
+/// What a failed attempt means for the next one.
+enum Attempt {
+    Redirect(Option<String>),
+    /// Try again (elsewhere, after a pause); `sent` when the request may have
+    /// reached a leader and been proposed.
+    Retry { sent: bool, why: String },
+    Fatal(String),
+}
+
+fn classify(status: &Status) -> Attempt {
+    let not_applied = status.metadata().get("x-raft-outcome").is_some_and(|v| v == "not-applied");
+    match status.code() {
+        Code::FailedPrecondition => {
+            let leader = status.metadata().get("x-raft-leader").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            Attempt::Redirect(leader)
+        }
+        Code::InvalidArgument | Code::PermissionDenied | Code::Unimplemented => Attempt::Fatal(status.message().into()),
+        Code::Unavailable if not_applied => Attempt::Retry { sent: false, why: status.message().into() },
+        _ => Attempt::Retry { sent: true, why: format!("{:?}: {}", status.code(), status.message()) },
+    }
+}
+
+impl Client {
+    pub fn new(endpoints: Vec<String>, token: Option<String>) -> Client {
+        let client_id = crate::server::wall_ns() ^ (u64::from(std::process::id()) << 32) | 1;
+        Client {
+            endpoints,
+            leader: Mutex::new(None),
+            channels: Mutex::new(HashMap::new()),
+            token,
+            client_id,
+            seq: AtomicU64::new(0),
+            deadline: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(2),
+        }
+    }
+
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    fn channel(&self, address: &str) -> Result<Channel, ClientError> {
+        let mut channels = self.channels.lock().expect("not poisoned");
+        if let Some(c) = channels.get(address) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|e| ClientError::Failed(format!("bad endpoint {address:?}: {e}")))?
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(self.attempt_timeout);
+        let channel = endpoint.connect_lazy();
+        channels.insert(address.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut r = Request::new(message);
+        if let Some(token) = &self.token
+            && let Ok(v) = format!("Bearer {token}").parse()
+        {
+            r.metadata_mut().insert("authorization", v);
+        }
+        r
+    }
+
+    /// Runs `call` against the leader, following redirects and retrying,
+    /// until it succeeds, fails for good, or the deadline passes.
+    async fn with_leader<T, F, Fut>(&self, write: bool, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let start = Instant::now();
+        let mut next_endpoint = 0;
+        let mut backoff = Duration::from_millis(20);
+        let mut maybe_sent = false;
+        let mut last_error = String::from("no endpoint answered");
+        while start.elapsed() < self.deadline {
+            let cached = self.leader.lock().expect("not poisoned").clone();
+            let target = cached.unwrap_or_else(|| {
+                next_endpoint += 1;
+                self.endpoints[next_endpoint % self.endpoints.len()].clone()
+            });
+            let result = call(self.channel(&target)?).await;
+            let status = match result {
+                Ok(v) => {
+                    *self.leader.lock().expect("not poisoned") = Some(target);
+                    return Ok(v);
+                }
+                Err(status) => status,
+            };
+            match classify(&status) {
+                Attempt::Redirect(leader) => {
+                    last_error = format!("{target} is not the leader");
+                    let known = leader.is_some();
+                    *self.leader.lock().expect("not poisoned") = leader;
+                    if known {
+                        continue;
+                    }
+                }
+                Attempt::Retry { sent, why } => {
+                    maybe_sent |= sent;
+                    last_error = format!("{target}: {why}");
+                    *self.leader.lock().expect("not poisoned") = None;
+                }
+                Attempt::Fatal(why) => return Err(ClientError::Failed(why)),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
+        if write && maybe_sent {
+            Err(ClientError::Ambiguous(format!("gave up after {:?}: {last_error}", self.deadline)))
+        } else {
+            Err(ClientError::Failed(format!("gave up after {:?}: {last_error}", self.deadline)))
+        }
+    }
+
+    fn session(&self) -> kpb::Session {
+        kpb::Session { client_id: self.client_id, seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1 }
+    }
+
+    pub async fn put(&self, key: &str, value: Bytes) -> Result<u64, ClientError> {
+        let r = kpb::PutRequest { session: Some(self.session()), key: key.into(), value };
+        let resp = self.with_leader(true, |c| {
+            let req = self.request(r.clone());
+            async move { KvClient::new(c).put(req).await }
+        });
+        Ok(resp.await?.into_inner().index)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<u64, ClientError> {
+        let r = kpb::DeleteRequest { session: Some(self.session()), key: key.into() };
+        let resp = self.with_leader(true, |c| {
+            let req = self.request(r.clone());
+            async move { KvClient::new(c).delete(req).await }
+        });
+        Ok(resp.await?.into_inner().index)
+    }
+
+    pub async fn append(&self, key: &str, value: Bytes) -> Result<u64, ClientError> {
+        let r = kpb::AppendRequest { session: Some(self.session()), key: key.into(), value };
+        let resp = self.with_leader(true, |c| {
+            let req = self.request(r.clone());
+            async move { KvClient::new(c).append(req).await }
+        });
+        Ok(resp.await?.into_inner().index)
+    }
+
+    /// Compare-and-set; `expected` None means "the key is absent".
+    pub async fn cas(&self, key: &str, expected: Option<Bytes>, value: Bytes) -> Result<kpb::CasResponse, ClientError> {
+        let r = kpb::CasRequest { session: Some(self.session()), key: key.into(), expected, value };
+        let resp = self.with_leader(true, |c| {
+            let req = self.request(r.clone());
+            async move { KvClient::new(c).cas(req).await }
+        });
+        Ok(resp.await?.into_inner())
+    }
+
+    /// Reads a register. `Follower` and `Stale` reads go to the node given
+    /// (the first endpoint when None) instead of the leader.
+    pub async fn get(&self, key: &str, consistency: Consistency) -> Result<kpb::GetResponse, ClientError> {
+        let r = kpb::GetRequest { key: key.into(), consistency: consistency as i32 };
+        if matches!(consistency, Consistency::Follower | Consistency::Stale) {
+            let channel = self.channel(&self.endpoints[0])?;
+            return KvClient::new(channel)
+                .get(self.request(r))
+                .await
+                .map(|r| r.into_inner())
+                .map_err(|s| ClientError::Failed(s.message().into()));
+        }
+        let resp = self.with_leader(false, |c| {
+            let req = self.request(r.clone());
+            async move { KvClient::new(c).get(req).await }
+        });
+        Ok(resp.await?.into_inner())
+    }
+
+    pub async fn read_list(&self, key: &str, consistency: Consistency) -> Result<kpb::ReadListResponse, ClientError> {
+        let r = kpb::ReadListRequest { key: key.into(), consistency: consistency as i32 };
+        let resp = self.with_leader(false, |c| {
+            let req = self.request(r.clone());
+            async move { KvClient::new(c).read_list(req).await }
+        });
+        Ok(resp.await?.into_inner())
+    }
+
+    /// Status of one node (not necessarily the leader).
+    pub async fn status(&self, address: &str) -> Result<apb::StatusResponse, ClientError> {
+        AdminClient::new(self.channel(address)?)
+            .status(self.request(apb::StatusRequest {}))
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
+    }
+
+    pub async fn digest(&self, address: &str) -> Result<apb::DigestResponse, ClientError> {
+        AdminClient::new(self.channel(address)?)
+            .state_digest(self.request(apb::StatusRequest {}))
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
+    }
+
+    pub async fn add_learner(&self, id: u64, address: &str) -> Result<u64, ClientError> {
+        let r = apb::AddLearnerRequest { id, address: address.into() };
+        let resp = self.with_leader(true, |c| {
+            let req = self.request(r.clone());
+            async move { AdminClient::new(c).add_learner(req).await }
+        });
+        Ok(resp.await?.into_inner().index)
+    }
+
+    pub async fn promote(&self, id: u64) -> Result<u64, ClientError> {
+        self.node_change(id, |c, r| async move { AdminClient::new(c).promote(r).await }).await
+    }
+
+    pub async fn remove(&self, id: u64) -> Result<u64, ClientError> {
+        self.node_change(id, |c, r| async move { AdminClient::new(c).remove(r).await }).await
+    }
+
+    pub async fn transfer_leader(&self, id: u64) -> Result<u64, ClientError> {
+        self.node_change(id, |c, r| async move { AdminClient::new(c).transfer_leader(r).await }).await
+    }
+
+    async fn node_change<F, Fut>(&self, id: u64, call: F) -> Result<u64, ClientError>
+    where
+        F: Fn(Channel, Request<apb::NodeRequest>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<apb::ChangeResponse>, Status>>,
+    {
+        let resp = self.with_leader(true, |c| call(c, self.request(apb::NodeRequest { id })));
+        Ok(resp.await?.into_inner().index)
+    }
+}

@@ -1,0 +1,282 @@
+//! The replicated state machine: registers and lists by key, client sessions
+//! for exactly-once writes, and the members' addresses.
+//!
+//! Everything here is deterministic: every node applies the same commands in
+//! the same order and reaches the same state (checked by [`KvState::digest`]).
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use prost::Message as _;
+
+use crate::proto::kv::{self as pb, command::Op};
+
+/// Sessions kept at most; the least recently used one is forgotten first.
+/// A client whose session was forgotten loses exactly-once for a retry of its
+/// last write only, which needs over this many other clients in between.
+const MAX_SESSIONS: usize = 100_000;
+
+#[derive(Clone, Debug, PartialEq)]
+enum Value {
+    Register(Bytes),
+    List(Vec<Bytes>),
+}
+
+/// What applying a write produced; cached per session so a retry gets the
+/// same answer without applying twice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub index: u64,
+    /// For cas: whether it applied. Always true for other writes.
+    pub succeeded: bool,
+    /// For a failed cas: the value found.
+    pub current: Option<Bytes>,
+}
+
+#[derive(Clone, Debug)]
+struct SessionRecord {
+    seq: u64,
+    outcome: WriteOutcome,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ApplyError {
+    #[error("the command in the log could not be decoded: {0}")]
+    Corrupt(String),
+    #[error("write {seq} of client {client_id} is older than its last applied write {last}")]
+    StaleSequence { client_id: u64, seq: u64, last: u64 },
+    #[error("key {0:?} holds a list, not a register (or the reverse)")]
+    WrongType(String),
+}
+
+#[derive(Default)]
+pub struct KvState {
+    data: BTreeMap<String, Value>,
+    sessions: HashMap<u64, SessionRecord>,
+    peers: BTreeMap<u64, String>,
+    applied: u64,
+}
+
+impl KvState {
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    pub fn peers(&self) -> &BTreeMap<u64, String> {
+        &self.peers
+    }
+
+    /// Marks `index` applied without a command (a no-op or a membership entry).
+    pub fn skip(&mut self, index: u64) {
+        self.applied = index;
+    }
+
+    /// Applies one logged command at `index`.
+    pub fn apply(&mut self, index: u64, data: &[u8]) -> Result<WriteOutcome, ApplyError> {
+        self.applied = index;
+        let cmd = pb::Command::decode(data).map_err(|e| ApplyError::Corrupt(e.to_string()))?;
+        let session = cmd.session.unwrap_or_default();
+        if session.client_id != 0
+            && let Some(rec) = self.sessions.get(&session.client_id)
+        {
+            if session.seq == rec.seq {
+                return Ok(rec.outcome.clone());
+            }
+            if session.seq < rec.seq {
+                let last = rec.seq;
+                return Err(ApplyError::StaleSequence { client_id: session.client_id, seq: session.seq, last });
+            }
+        }
+        let op = cmd.op.ok_or_else(|| ApplyError::Corrupt("a command without an operation".into()))?;
+        let outcome = self.apply_op(index, op)?;
+        if session.client_id != 0 {
+            self.remember(session.client_id, session.seq, outcome.clone());
+        }
+        Ok(outcome)
+    }
+
+    fn apply_op(&mut self, index: u64, op: Op) -> Result<WriteOutcome, ApplyError> {
+        let ok = WriteOutcome { index, succeeded: true, current: None };
+        match op {
+            Op::Put(p) => {
+                self.data.insert(p.key, Value::Register(p.value));
+            }
+            Op::Delete(d) => {
+                self.data.remove(&d.key);
+            }
+            Op::Cas(c) => {
+                let current = self.get(&c.key)?;
+                if current != c.expected {
+                    return Ok(WriteOutcome { index, succeeded: false, current });
+                }
+                self.data.insert(c.key, Value::Register(c.value));
+            }
+            Op::Append(a) => match self.data.entry(a.key.clone()).or_insert_with(|| Value::List(Vec::new())) {
+                Value::List(items) => items.push(a.value),
+                Value::Register(_) => return Err(ApplyError::WrongType(a.key)),
+            },
+            Op::PeerAddress(p) => {
+                self.peers.insert(p.id, p.address);
+            }
+        }
+        Ok(ok)
+    }
+
+    fn remember(&mut self, client_id: u64, seq: u64, outcome: WriteOutcome) {
+        if self.sessions.len() >= MAX_SESSIONS && !self.sessions.contains_key(&client_id) {
+            let oldest = self.sessions.iter().min_by_key(|(id, r)| (r.outcome.index, **id)).map(|(id, _)| *id);
+            if let Some(id) = oldest {
+                self.sessions.remove(&id);
+            }
+        }
+        self.sessions.insert(client_id, SessionRecord { seq, outcome });
+    }
+
+    /// The register at `key`; None when absent.
+    pub fn get(&self, key: &str) -> Result<Option<Bytes>, ApplyError> {
+        match self.data.get(key) {
+            None => Ok(None),
+            Some(Value::Register(v)) => Ok(Some(v.clone())),
+            Some(Value::List(_)) => Err(ApplyError::WrongType(key.to_string())),
+        }
+    }
+
+    /// The list at `key`; empty when absent.
+    pub fn read_list(&self, key: &str) -> Result<Vec<Bytes>, ApplyError> {
+        match self.data.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::List(items)) => Ok(items.clone()),
+            Some(Value::Register(_)) => Err(ApplyError::WrongType(key.to_string())),
+        }
+    }
+
+    /// A hash of the whole key-value state (FNV-1a over the sorted pairs):
+    /// equal on every node that applied the same prefix.
+    pub fn digest(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |bytes: &[u8]| {
+            for b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for (key, value) in &self.data {
+            feed(key.as_bytes());
+            match value {
+                Value::Register(v) => feed(v),
+                Value::List(items) => items.iter().for_each(|i| feed(i)),
+            }
+        }
+        h
+    }
+
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        let pairs = self
+            .data
+            .iter()
+            .map(|(key, value)| pb::KvPair {
+                key: key.clone(),
+                value: Some(match value {
+                    Value::Register(v) => pb::kv_pair::Value::Register(v.clone()),
+                    Value::List(items) => pb::kv_pair::Value::List(pb::ListValue { items: items.clone() }),
+                }),
+            })
+            .collect();
+        let mut sessions: Vec<pb::SessionRecord> = self
+            .sessions
+            .iter()
+            .map(|(id, r)| pb::SessionRecord {
+                client_id: *id,
+                seq: r.seq,
+                index: r.outcome.index,
+                succeeded: r.outcome.succeeded,
+                current: r.outcome.current.clone(),
+            })
+            .collect();
+        sessions.sort_by_key(|s| s.client_id);
+        let peers = self.peers.iter().map(|(id, address)| pb::PeerAddress { id: *id, address: address.clone() }).collect();
+        pb::KvSnapshot { applied: self.applied, pairs, sessions, peers }.encode_to_vec()
+    }
+
+    pub fn decode_snapshot(data: &[u8]) -> Result<KvState, ApplyError> {
+        if data.is_empty() {
+            return Ok(KvState::default());
+        }
+        let snap = pb::KvSnapshot::decode(data).map_err(|e| ApplyError::Corrupt(e.to_string()))?;
+        let mut state = KvState { applied: snap.applied, ..Default::default() };
+        for pair in snap.pairs {
+            let value = match pair.value {
+                Some(pb::kv_pair::Value::Register(v)) => Value::Register(v),
+                Some(pb::kv_pair::Value::List(l)) => Value::List(l.items),
+                None => return Err(ApplyError::Corrupt(format!("key {:?} without a value", pair.key))),
+            };
+            state.data.insert(pair.key, value);
+        }
+        for s in snap.sessions {
+            let outcome = WriteOutcome { index: s.index, succeeded: s.succeeded, current: s.current };
+            state.sessions.insert(s.client_id, SessionRecord { seq: s.seq, outcome });
+        }
+        state.peers = snap.peers.into_iter().map(|p| (p.id, p.address)).collect();
+        Ok(state)
+    }
+}
+
+/// Encodes a client write for the log.
+pub fn encode_command(session: pb::Session, op: Op) -> Bytes {
+    pb::Command { session: Some(session), op: Some(op) }.encode_to_vec().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(client_id: u64, seq: u64, key: &str, value: &str) -> Bytes {
+        let op = Op::Put(pb::PutRequest { session: None, key: key.into(), value: Bytes::copy_from_slice(value.as_bytes()) });
+        encode_command(pb::Session { client_id, seq }, op)
+    }
+
+    fn cas(key: &str, expected: Option<&str>, value: &str) -> Bytes {
+        let op = Op::Cas(pb::CasRequest {
+            session: None,
+            key: key.into(),
+            expected: expected.map(|e| Bytes::copy_from_slice(e.as_bytes())),
+            value: Bytes::copy_from_slice(value.as_bytes()),
+        });
+        encode_command(pb::Session::default(), op)
+    }
+
+    #[test]
+    fn a_retried_write_applies_once_and_gets_the_same_answer() {
+        let mut kv = KvState::default();
+        let first = kv.apply(1, &put(7, 1, "k", "a")).unwrap();
+        kv.apply(2, &put(8, 1, "k", "b")).unwrap();
+        let retry = kv.apply(3, &put(7, 1, "k", "a")).unwrap();
+        assert_eq!(retry, first, "the retry answers with the first outcome");
+        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"b"[..]), "and does not overwrite the later write");
+        assert!(matches!(kv.apply(4, &put(7, 0, "k", "c")), Err(ApplyError::StaleSequence { .. })));
+    }
+
+    #[test]
+    fn cas_compares_with_absent_and_present_values() {
+        let mut kv = KvState::default();
+        assert!(kv.apply(1, &cas("k", None, "a")).unwrap().succeeded);
+        let failed = kv.apply(2, &cas("k", Some("x"), "b")).unwrap();
+        assert!(!failed.succeeded);
+        assert_eq!(failed.current.as_deref(), Some(&b"a"[..]));
+        assert!(kv.apply(3, &cas("k", Some("a"), "b")).unwrap().succeeded);
+        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_same_state() {
+        let mut kv = KvState::default();
+        kv.apply(1, &put(1, 1, "a", "1")).unwrap();
+        let op = Op::Append(pb::AppendRequest { session: None, key: "l".into(), value: Bytes::from_static(b"x") });
+        kv.apply(2, &encode_command(pb::Session::default(), op)).unwrap();
+        let restored = KvState::decode_snapshot(&kv.encode_snapshot()).unwrap();
+        assert_eq!(restored.digest(), kv.digest());
+        assert_eq!(restored.applied(), 2);
+        assert_eq!(restored.read_list("l").unwrap(), vec![Bytes::from_static(b"x")]);
+        assert!(restored.read_list("a").is_err());
+    }
+}

@@ -1,0 +1,526 @@
+//! The thread that owns the Raft core and the state machine.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use raft::{ConfChange, Entry, Payload, Raft, ReadMode, Role};
+use tokio::sync::{broadcast, oneshot};
+use tracing::{error, info, warn};
+
+use crate::kv::{KvState, WriteOutcome, encode_command};
+use crate::proto::admin::{self as apb, NodeEvent};
+use crate::proto::kv::{Consistency, PeerAddress, Session, command::Op};
+use crate::server::peers::Peers;
+use crate::server::writer::{DiskWork, WriteJob};
+
+/// What a client or peer asks of the driver.
+pub enum Input {
+    Peer(raft::Message),
+    Write { session: Session, op: Op, reply: oneshot::Sender<Result<WriteOutcome, KvError>> },
+    Read { key: String, list: bool, consistency: Consistency, reply: oneshot::Sender<Result<ReadAnswer, KvError>> },
+    Change { change: ChangeRequest, reply: oneshot::Sender<Result<u64, KvError>> },
+    Status { reply: oneshot::Sender<apb::StatusResponse> },
+    Digest { reply: oneshot::Sender<apb::DigestResponse> },
+    /// The disk thread made every write up to this Ready number durable.
+    Persisted(u64),
+    /// The disk thread failed: the node must stop.
+    DiskFailed(String),
+    ClockSkew(i64),
+}
+
+pub enum ChangeRequest {
+    AddLearner { id: u64, address: String },
+    Promote(u64),
+    Remove(u64),
+    Transfer(u64),
+    ResetPeers(Vec<u64>),
+}
+
+#[derive(Debug)]
+pub enum ReadAnswer {
+    Register { value: Option<Bytes>, index: u64 },
+    List { values: Vec<Bytes>, index: u64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    #[error("not the leader")]
+    NotLeader { leader_address: Option<String> },
+    /// Retryable: no leader, backpressure, a dropped proposal.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The write may or may not have applied (leadership changed under it).
+    #[error("outcome unknown: {0}")]
+    Ambiguous(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}
+
+/// How the services reach the driver.
+#[derive(Clone)]
+pub struct NodeHandle {
+    pub inputs: Sender<Input>,
+    pub events: broadcast::Sender<NodeEvent>,
+}
+
+struct PendingRead {
+    key: String,
+    list: bool,
+    index: Option<u64>,
+    reply: oneshot::Sender<Result<ReadAnswer, KvError>>,
+    since: Instant,
+}
+
+/// Reads not answered in this long are failed, so that a read whose
+/// confirmation was lost does not wait forever.
+const READ_GIVE_UP: Duration = Duration::from_secs(10);
+
+pub struct Driver {
+    pub raft: Raft,
+    pub kv: KvState,
+    pub peers: Peers,
+    pub writer: Sender<DiskWork>,
+    pub inputs: Receiver<Input>,
+    pub events: broadcast::Sender<NodeEvent>,
+    pub tick: Duration,
+    pub snapshot_every: u64,
+    /// Addresses given on the command line, until the log records them.
+    pub seed_addresses: BTreeMap<u64, String>,
+    pub fsync: bool,
+    pub started: Instant,
+    pub skew_ppm: i64,
+    pending_writes: HashMap<u64, (u64, oneshot::Sender<Result<WriteOutcome, KvError>>)>,
+    pending_changes: HashMap<u64, (u64, oneshot::Sender<Result<u64, KvError>>)>,
+    pending_reads: HashMap<u64, PendingRead>,
+    next_ctx: u64,
+    /// Ready numbers handed to the disk thread, and the last it made durable.
+    last_written: u64,
+    last_persisted: u64,
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        raft: Raft,
+        kv: KvState,
+        peers: Peers,
+        writer: Sender<DiskWork>,
+        inputs: Receiver<Input>,
+        events: broadcast::Sender<NodeEvent>,
+        tick: Duration,
+        snapshot_every: u64,
+        seed_addresses: BTreeMap<u64, String>,
+        fsync: bool,
+    ) -> Driver {
+        Driver {
+            raft,
+            kv,
+            peers,
+            writer,
+            inputs,
+            events,
+            tick,
+            snapshot_every,
+            seed_addresses,
+            fsync,
+            started: Instant::now(),
+            skew_ppm: 0,
+            pending_writes: HashMap::new(),
+            pending_changes: HashMap::new(),
+            pending_reads: HashMap::new(),
+            next_ctx: 1,
+            last_written: 0,
+            last_persisted: 0,
+        }
+    }
+
+    fn tick_interval(&self) -> Duration {
+        let scale = 1.0 + self.skew_ppm as f64 / 1e6;
+        self.tick.div_f64(scale.max(0.01))
+    }
+
+    /// Runs until every input sender is gone or the disk fails.
+    pub fn run(mut self) {
+        self.connect_members();
+        let mut next_tick = Instant::now() + self.tick_interval();
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match self.inputs.recv_timeout(wait) {
+                Ok(input) => {
+                    if !self.handle(input) {
+                        return;
+                    }
+                    // Take whatever else queued up, so that one Ready covers
+                    // many proposals: one Append, one disk write (batching).
+                    while let Ok(input) = self.inputs.try_recv() {
+                        if !self.handle(input) {
+                            return;
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if Instant::now() >= next_tick {
+                self.raft.tick();
+                next_tick += self.tick_interval();
+                if next_tick < Instant::now() {
+                    next_tick = Instant::now() + self.tick_interval();
+                }
+                self.expire_reads();
+            }
+            self.process_ready();
+        }
+    }
+
+    fn leader_address(&self) -> Option<String> {
+        let leader = self.raft.leader();
+        self.address_of(leader)
+    }
+
+    fn address_of(&self, id: u64) -> Option<String> {
+        self.kv.peers().get(&id).or_else(|| self.seed_addresses.get(&id)).cloned()
+    }
+
+    fn not_leader(&self) -> KvError {
+        KvError::NotLeader { leader_address: self.leader_address() }
+    }
+
+    fn propose_error(&self, e: raft::ProposeError) -> KvError {
+        match e {
+            raft::ProposeError::NotLeader { .. } => self.not_leader(),
+            raft::ProposeError::InvalidConfChange(why) => KvError::Invalid(why),
+            other => KvError::Unavailable(other.to_string()),
+        }
+    }
+
+    /// Returns false when the node must stop.
+    fn handle(&mut self, input: Input) -> bool {
+        match input {
+            Input::Peer(m) => self.raft.step(m),
+            Input::Write { session, op, reply } => match self.raft.propose(encode_command(session, op)) {
+                Ok(index) => {
+                    self.pending_writes.insert(index, (self.raft.term(), reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(self.propose_error(e)));
+                }
+            },
+            Input::Read { key, list, consistency, reply } => self.start_read(key, list, consistency, reply),
+            Input::Change { change, reply } => self.change(change, reply),
+            Input::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Input::Digest { reply } => {
+                let digest = format!("{:016x}", self.kv.digest());
+                let _ = reply.send(apb::DigestResponse { applied: self.kv.applied(), digest });
+            }
+            Input::Persisted(number) => {
+                self.last_persisted = number;
+                self.raft.on_persisted(number);
+            }
+            Input::DiskFailed(why) => {
+                error!(%why, "the disk failed; stopping this node so it acknowledges nothing it cannot keep");
+                return false;
+            }
+            Input::ClockSkew(ppm) => {
+                warn!(ppm, "lease clock skew set by a test hook");
+                self.skew_ppm = ppm;
+            }
+        }
+        true
+    }
+
+    fn start_read(
+        &mut self,
+        key: String,
+        list: bool,
+        consistency: Consistency,
+        reply: oneshot::Sender<Result<ReadAnswer, KvError>>,
+    ) {
+        let mode = match consistency {
+            Consistency::Stale => {
+                let _ = reply.send(self.answer(&key, list));
+                return;
+            }
+            Consistency::Lease => ReadMode::Lease,
+            Consistency::ReadIndex | Consistency::Follower => ReadMode::ReadIndex,
+        };
+        if consistency != Consistency::Follower && self.raft.role() != Role::Leader {
+            let _ = reply.send(Err(self.not_leader()));
+            return;
+        }
+        let ctx = self.next_ctx;
+        self.next_ctx += 1;
+        match self.raft.read(ctx, mode) {
+            Ok(()) => {
+                self.pending_reads.insert(ctx, PendingRead { key, list, index: None, reply, since: Instant::now() });
+            }
+            Err(e) => {
+                let _ = reply.send(Err(KvError::Unavailable(e.to_string())));
+            }
+        }
+    }
+
+    fn answer(&self, key: &str, list: bool) -> Result<ReadAnswer, KvError> {
+        let index = self.kv.applied();
+        if list {
+            let values = self.kv.read_list(key).map_err(|e| KvError::Invalid(e.to_string()))?;
+            Ok(ReadAnswer::List { values, index })
+        } else {
+            let value = self.kv.get(key).map_err(|e| KvError::Invalid(e.to_string()))?;
+            Ok(ReadAnswer::Register { value, index })
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        let applied = self.kv.applied();
+        let ready: Vec<u64> =
+            self.pending_reads.iter().filter(|(_, r)| r.index.is_some_and(|i| i <= applied)).map(|(c, _)| *c).collect();
+        for ctx in ready {
+            let r = self.pending_reads.remove(&ctx).expect("listed above");
+            let answer = self.answer(&r.key, r.list);
+            let _ = r.reply.send(answer);
+        }
+    }
+
+    fn expire_reads(&mut self) {
+        let expired: Vec<u64> =
+            self.pending_reads.iter().filter(|(_, r)| r.since.elapsed() > READ_GIVE_UP).map(|(c, _)| *c).collect();
+        for ctx in expired {
+            let r = self.pending_reads.remove(&ctx).expect("listed above");
+            let _ = r.reply.send(Err(KvError::Unavailable("the read was not confirmed in time".into())));
+        }
+    }
+
+    fn change(&mut self, change: ChangeRequest, reply: oneshot::Sender<Result<u64, KvError>>) {
+        let result = match change {
+            ChangeRequest::AddLearner { id, address } => {
+                // The address goes into the log first, so that every member
+                // can reach the new node by the time it is a member.
+                let op = Op::PeerAddress(PeerAddress { id, address });
+                self.raft
+                    .propose(encode_command(Session::default(), op))
+                    .and_then(|_| self.raft.propose_conf_change(ConfChange::AddLearner(id)))
+            }
+            ChangeRequest::Promote(id) => self.raft.propose_conf_change(ConfChange::Promote(id)),
+            ChangeRequest::Remove(id) => self.raft.propose_conf_change(ConfChange::Remove(id)),
+            ChangeRequest::Transfer(id) => {
+                let _ = reply.send(self.raft.transfer_leader(id).map(|()| 0).map_err(|e| self.propose_error(e)));
+                return;
+            }
+            ChangeRequest::ResetPeers(voters) => {
+                warn!(?voters, "OPERATOR RESET OF THE MEMBERSHIP: entries only the lost majority held may be lost");
+                let _ = reply.send(
+                    self.raft.reset_peers(voters.into_iter().collect()).map(|()| 0).map_err(|e| self.propose_error(e)),
+                );
+                return;
+            }
+        };
+        match result {
+            Ok(index) => {
+                self.pending_changes.insert(index, (self.raft.term(), reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(self.propose_error(e)));
+            }
+        }
+    }
+
+    fn process_ready(&mut self) {
+        while self.raft.has_ready() {
+            let rd = self.raft.ready();
+            if let Some(ss) = rd.soft_state {
+                self.on_role_change(ss);
+            }
+            for e in &rd.events {
+                warn!(event = ?e, "raft event");
+            }
+            let must_write = rd.must_persist() || !rd.persisted_messages.is_empty();
+            self.peers.send_all(rd.messages);
+            if let Some(s) = &rd.snapshot {
+                match KvState::decode_snapshot(&s.data) {
+                    Ok(kv) => self.kv = kv,
+                    Err(e) => error!(error = %e, index = s.meta.index, "a received snapshot does not decode"),
+                }
+            }
+            let number = rd.number;
+            // A Ready with nothing to write is durable at once, unless earlier
+            // writes are still on their way: durability is in number order.
+            if must_write || self.last_written > self.last_persisted {
+                self.last_written = number;
+                let job = WriteJob {
+                    number,
+                    hard_state: rd.hard_state,
+                    snapshot: rd.snapshot,
+                    entries: rd.entries,
+                    then_send: rd.persisted_messages,
+                };
+                if self.writer.send(DiskWork::Ready(job)).is_err() {
+                    error!("the disk thread is gone");
+                    return;
+                }
+            } else {
+                self.raft.on_persisted(number);
+            }
+            let addresses_known = self.kv.peers().len();
+            for e in rd.committed_entries {
+                self.apply(e);
+            }
+            if self.kv.peers().len() != addresses_known {
+                self.connect_members();
+            }
+            for rs in rd.read_states {
+                if let Some(r) = self.pending_reads.get_mut(&rs.ctx) {
+                    r.index = Some(rs.index);
+                }
+            }
+            for ctx in rd.dropped_reads {
+                if let Some(r) = self.pending_reads.remove(&ctx) {
+                    let _ = r.reply.send(Err(self.not_leader()));
+                }
+            }
+            if rd.conf_state.is_some() {
+                self.connect_members();
+            }
+            self.serve_reads();
+            self.maybe_snapshot();
+        }
+    }
+
+    fn apply(&mut self, e: Entry) {
+        let index = e.index;
+        match &e.payload {
+            Payload::Command(data) => {
+                let outcome = self.kv.apply(index, data);
+                if let Some((term, reply)) = self.pending_writes.remove(&index) {
+                    let answer = if term == e.term {
+                        outcome.map_err(|err| KvError::Invalid(err.to_string()))
+                    } else {
+                        Err(KvError::Unavailable("the proposal was replaced by another leader's entry".into()))
+                    };
+                    let _ = reply.send(answer);
+                }
+            }
+            Payload::Noop | Payload::ConfChange(_) => self.kv.skip(index),
+        }
+        if let Some((term, reply)) = self.pending_changes.remove(&index) {
+            let answer = if term == e.term { Ok(index) } else { Err(KvError::Unavailable("the change was dropped".into())) };
+            let _ = reply.send(answer);
+        }
+    }
+
+    fn on_role_change(&mut self, ss: raft::SoftState) {
+        info!(role = ?ss.role, term = ss.term, leader = ss.leader, "role changed");
+        if ss.role != Role::Leader {
+            // Proposals still pending may yet commit under the next leader.
+            for (_, (_, reply)) in self.pending_writes.drain() {
+                let _ = reply.send(Err(KvError::Ambiguous("leadership changed before the write committed".into())));
+            }
+            for (_, (_, reply)) in self.pending_changes.drain() {
+                let _ = reply.send(Err(KvError::Ambiguous("leadership changed before the change committed".into())));
+            }
+        } else {
+            self.record_missing_addresses();
+        }
+        let lease_until_ns = 0;
+        let _ = self.events.send(NodeEvent {
+            node: self.raft.id(),
+            role: format!("{:?}", ss.role),
+            term: ss.term,
+            leader: ss.leader,
+            wall_ns: wall_ns(),
+            monotonic_ns: self.started.elapsed().as_nanos() as u64,
+            lease_until_ns,
+            detail: String::new(),
+        });
+    }
+
+    /// A new leader writes down the addresses of members that the log does
+    /// not know yet (those given on the command line at bootstrap), so that
+    /// nodes joining later can reach everyone.
+    fn record_missing_addresses(&mut self) {
+        let missing: Vec<(u64, String)> = self
+            .raft
+            .conf()
+            .members()
+            .filter(|id| !self.kv.peers().contains_key(id))
+            .filter_map(|id| self.seed_addresses.get(&id).map(|a| (id, a.clone())))
+            .collect();
+        for (id, address) in missing {
+            let op = Op::PeerAddress(PeerAddress { id, address });
+            if let Err(e) = self.raft.propose(encode_command(Session::default(), op)) {
+                warn!(error = %e, "could not record a member's address");
+            }
+        }
+    }
+
+    fn connect_members(&mut self) {
+        let me = self.raft.id();
+        let members: Vec<u64> = self.raft.conf().members().filter(|&id| id != me).collect();
+        for id in members {
+            if let Some(address) = self.address_of(id) {
+                self.peers.ensure(id, address);
+            }
+        }
+    }
+
+    /// Every `snapshot_every` applied entries: snapshot the state machine,
+    /// drop the log it covers from memory, and have the disk thread save it
+    /// and then drop the WAL segments it covers.
+    fn maybe_snapshot(&mut self) {
+        let applied = self.kv.applied();
+        if applied < self.raft.snapshot_meta().index + self.snapshot_every || applied != self.raft.applied_index() {
+            return;
+        }
+        let data: Bytes = self.kv.encode_snapshot().into();
+        if let Err(e) = self.raft.compact(applied, data) {
+            warn!(error = %e, "compaction refused");
+            return;
+        }
+        if self.writer.send(DiskWork::Snapshot(self.raft.snapshot().clone())).is_err() {
+            error!("the disk thread is gone");
+        }
+    }
+
+    fn status(&self) -> apb::StatusResponse {
+        let st = self.raft.status();
+        let tick_ms = self.tick.as_millis() as u64;
+        let members = st
+            .conf
+            .members()
+            .map(|id| {
+                let peer = st.peers.get(&id);
+                apb::Member {
+                    id,
+                    address: self.address_of(id).unwrap_or_default(),
+                    voter: st.conf.voters.contains(&id),
+                    match_index: peer.map_or(0, |p| p.matched),
+                    progress: peer.map_or(String::new(), |p| format!("{:?}", p.state)),
+                }
+            })
+            .collect();
+        apb::StatusResponse {
+            id: st.id,
+            role: format!("{:?}", st.role),
+            term: st.term,
+            leader: st.leader,
+            leader_address: self.leader_address().unwrap_or_default(),
+            commit: st.commit,
+            applied: self.kv.applied(),
+            last_index: st.last_index,
+            persisted: st.persisted,
+            snapshot_index: st.snapshot_index,
+            members,
+            lease_remaining_ms: st.lease_until.map_or(0, |until| until.saturating_sub(st.now) * tick_ms),
+            unsafe_bugs: st.unsafe_bugs.iter().map(|b| b.to_string()).collect(),
+            fsync: self.fsync,
+        }
+    }
+}
+
+pub fn wall_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}

@@ -1,0 +1,22 @@
+//! The node: the Raft core driven by a dedicated thread, a disk writer thread
+//! doing group commit, one outbound gRPC stream per peer, and the client and
+//! admin services.
+//!
+//! ```text
+//!  gRPC services ──Input──► driver thread ──WriteJob──► disk thread
+//!  peer streams  ──Input──►   (core, kv)  ◄──Persisted──┘    │
+//!                              │ messages                    │ messages held
+//!                              ▼                             ▼ until durable
+//!                           outbound peer tasks ◄────────────┘
+//! ```
+//! The core is synchronous and deterministic, so it lives on a plain thread
+//! that owns it and the state machine; nothing else touches either.
+
+mod driver;
+mod peers;
+mod services;
+mod writer;
+
+
+pub use driver::{ChangeRequest, Input, KvError, NodeHandle, ReadAnswer, wall_ns};
+pub use services::{NodeConfig, run};

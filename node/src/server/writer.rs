@@ -1,0 +1,80 @@
+//! The disk thread: group commit of the core's writes.
+//!
+//! Every write queued while the previous fsync ran goes into the next one:
+//! under load, one fdatasync covers many Readies.
+
+use std::sync::mpsc::{Receiver, Sender};
+
+use raft::{Entry, HardState, Message, Snapshot};
+use tracing::error;
+
+use crate::server::driver::Input;
+use crate::server::peers::Peers;
+use crate::storage::{SnapshotStore, StorageError, Wal};
+
+/// One Ready's share of the disk work.
+pub struct WriteJob {
+    pub number: u64,
+    pub hard_state: Option<HardState>,
+    pub snapshot: Option<Snapshot>,
+    pub entries: Vec<Entry>,
+    /// Sent only once all of the above is durable.
+    pub then_send: Vec<Message>,
+}
+
+pub enum DiskWork {
+    Ready(WriteJob),
+    /// Save a snapshot the core compacted to, then drop the WAL segments it
+    /// covers. Until it is saved, the WAL still holds everything.
+    Snapshot(Snapshot),
+}
+
+pub struct Writer {
+    pub wal: Wal,
+    pub snapshots: SnapshotStore,
+    pub peers: Peers,
+    pub driver: Sender<Input>,
+}
+
+impl Writer {
+    pub fn run(mut self, work: Receiver<DiskWork>) {
+        while let Ok(first) = work.recv() {
+            let mut batch = vec![first];
+            batch.extend(work.try_iter());
+            if let Err(e) = self.write(batch) {
+                error!(error = %e, "disk write failed");
+                let _ = self.driver.send(Input::DiskFailed(e.to_string()));
+                return;
+            }
+        }
+    }
+
+    fn write(&mut self, batch: Vec<DiskWork>) -> Result<(), StorageError> {
+        let mut last_number = None;
+        let mut release = Vec::new();
+        for work in batch {
+            match work {
+                DiskWork::Ready(job) => {
+                    if let Some(s) = &job.snapshot {
+                        // An installed snapshot replaces the log up to its
+                        // index: save it before the entries that follow it.
+                        self.snapshots.save(s)?;
+                    }
+                    self.wal.append(job.hard_state, &job.entries)?;
+                    last_number = Some(job.number);
+                    release.extend(job.then_send);
+                }
+                DiskWork::Snapshot(s) => {
+                    self.snapshots.save(&s)?;
+                    self.wal.compact(s.meta.index)?;
+                }
+            }
+        }
+        self.wal.sync()?;
+        self.peers.send_all(release);
+        if let Some(number) = last_number {
+            let _ = self.driver.send(Input::Persisted(number));
+        }
+        Ok(())
+    }
+}
