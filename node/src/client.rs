@@ -36,6 +36,8 @@ pub struct Client {
     token: Option<String>,
     client_id: u64,
     seq: AtomicU64,
+    /// Seqs of writes still waiting for an answer.
+    outstanding: Mutex<std::collections::BTreeSet<u64>>,
     /// Give up on an operation after this long.
     pub deadline: Duration,
     /// Each attempt's timeout.
@@ -74,6 +76,7 @@ impl Client {
             token,
             client_id,
             seq: AtomicU64::new(0),
+            outstanding: Mutex::new(Default::default()),
             deadline: Duration::from_secs(10),
             attempt_timeout: Duration::from_secs(2),
         }
@@ -159,12 +162,18 @@ impl Client {
         }
     }
 
-    fn session(&self) -> kpb::Session {
-        kpb::Session { client_id: self.client_id, seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1 }
+    /// A new session seq; the returned guard marks it answered when dropped.
+    fn session(&self) -> (kpb::Session, Outstanding<'_>) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut outstanding = self.outstanding.lock().expect("not poisoned");
+        outstanding.insert(seq);
+        let first_outstanding = *outstanding.first().expect("just inserted");
+        (kpb::Session { client_id: self.client_id, seq, first_outstanding }, Outstanding { client: self, seq })
     }
 
     pub async fn put(&self, key: &str, value: Bytes) -> Result<u64, ClientError> {
-        let r = kpb::PutRequest { session: Some(self.session()), key: key.into(), value };
+        let (session, _pending) = self.session();
+        let r = kpb::PutRequest { session: Some(session), key: key.into(), value };
         let resp = self.with_leader(true, |c| {
             let req = self.request(r.clone());
             async move { KvClient::new(c).put(req).await }
@@ -173,7 +182,8 @@ impl Client {
     }
 
     pub async fn delete(&self, key: &str) -> Result<u64, ClientError> {
-        let r = kpb::DeleteRequest { session: Some(self.session()), key: key.into() };
+        let (session, _pending) = self.session();
+        let r = kpb::DeleteRequest { session: Some(session), key: key.into() };
         let resp = self.with_leader(true, |c| {
             let req = self.request(r.clone());
             async move { KvClient::new(c).delete(req).await }
@@ -182,7 +192,8 @@ impl Client {
     }
 
     pub async fn append(&self, key: &str, value: Bytes) -> Result<u64, ClientError> {
-        let r = kpb::AppendRequest { session: Some(self.session()), key: key.into(), value };
+        let (session, _pending) = self.session();
+        let r = kpb::AppendRequest { session: Some(session), key: key.into(), value };
         let resp = self.with_leader(true, |c| {
             let req = self.request(r.clone());
             async move { KvClient::new(c).append(req).await }
@@ -192,7 +203,8 @@ impl Client {
 
     /// Compare-and-set; `expected` None means "the key is absent".
     pub async fn cas(&self, key: &str, expected: Option<Bytes>, value: Bytes) -> Result<kpb::CasResponse, ClientError> {
-        let r = kpb::CasRequest { session: Some(self.session()), key: key.into(), expected, value };
+        let (session, _pending) = self.session();
+        let r = kpb::CasRequest { session: Some(session), key: key.into(), expected, value };
         let resp = self.with_leader(true, |c| {
             let req = self.request(r.clone());
             async move { KvClient::new(c).cas(req).await }
@@ -273,5 +285,18 @@ impl Client {
     {
         let resp = self.with_leader(true, |c| call(c, self.request(apb::NodeRequest { id })));
         Ok(resp.await?.into_inner().index)
+    }
+}
+
+/// A write in flight; dropping it (answered or given up) lets the nodes
+/// forget its answer once every earlier one is answered too.
+struct Outstanding<'a> {
+    client: &'a Client,
+    seq: u64,
+}
+
+impl Drop for Outstanding<'_> {
+    fn drop(&mut self) {
+        self.client.outstanding.lock().expect("not poisoned").remove(&self.seq);
     }
 }

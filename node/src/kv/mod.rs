@@ -12,9 +12,14 @@ use prost::Message as _;
 use crate::proto::kv::{self as pb, command::Op};
 
 /// Sessions kept at most; the least recently used one is forgotten first.
-/// A client whose session was forgotten loses exactly-once for a retry of its
-/// last write only, which needs over this many other clients in between.
+/// A client whose session was forgotten loses exactly-once for retries of
+/// the writes it still had in flight, which needs over this many other
+/// clients writing in between.
 const MAX_SESSIONS: usize = 100_000;
+
+/// Answers kept per session; a client with more writes in flight than this
+/// loses exactly-once for the oldest.
+const MAX_ANSWERS: usize = 4096;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Value {
@@ -33,18 +38,21 @@ pub struct WriteOutcome {
     pub current: Option<Bytes>,
 }
 
-#[derive(Clone, Debug)]
+/// What the state machine remembers of one client.
+#[derive(Clone, Debug, Default)]
 struct SessionRecord {
-    seq: u64,
-    outcome: WriteOutcome,
+    /// Seqs below this were answered and acknowledged by the client.
+    first_outstanding: u64,
+    answers: BTreeMap<u64, WriteOutcome>,
+    last_index: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ApplyError {
     #[error("the command in the log could not be decoded: {0}")]
     Corrupt(String),
-    #[error("write {seq} of client {client_id} is older than its last applied write {last}")]
-    StaleSequence { client_id: u64, seq: u64, last: u64 },
+    #[error("write {seq} of client {client_id} was already answered and forgotten (first outstanding: {first_outstanding})")]
+    StaleSequence { client_id: u64, seq: u64, first_outstanding: u64 },
     #[error("key {0:?} holds a list, not a register (or the reverse)")]
     WrongType(String),
 }
@@ -79,18 +87,18 @@ impl KvState {
         if session.client_id != 0
             && let Some(rec) = self.sessions.get(&session.client_id)
         {
-            if session.seq == rec.seq {
-                return Ok(rec.outcome.clone());
+            if let Some(answer) = rec.answers.get(&session.seq) {
+                return Ok(answer.clone());
             }
-            if session.seq < rec.seq {
-                let last = rec.seq;
-                return Err(ApplyError::StaleSequence { client_id: session.client_id, seq: session.seq, last });
+            if session.seq < rec.first_outstanding {
+                let first_outstanding = rec.first_outstanding;
+                return Err(ApplyError::StaleSequence { client_id: session.client_id, seq: session.seq, first_outstanding });
             }
         }
         let op = cmd.op.ok_or_else(|| ApplyError::Corrupt("a command without an operation".into()))?;
         let outcome = self.apply_op(index, op)?;
         if session.client_id != 0 {
-            self.remember(session.client_id, session.seq, outcome.clone());
+            self.remember(&session, outcome.clone());
         }
         Ok(outcome)
     }
@@ -122,14 +130,22 @@ impl KvState {
         Ok(ok)
     }
 
-    fn remember(&mut self, client_id: u64, seq: u64, outcome: WriteOutcome) {
-        if self.sessions.len() >= MAX_SESSIONS && !self.sessions.contains_key(&client_id) {
-            let oldest = self.sessions.iter().min_by_key(|(id, r)| (r.outcome.index, **id)).map(|(id, _)| *id);
+    fn remember(&mut self, session: &pb::Session, outcome: WriteOutcome) {
+        if self.sessions.len() >= MAX_SESSIONS && !self.sessions.contains_key(&session.client_id) {
+            let oldest = self.sessions.iter().min_by_key(|(id, r)| (r.last_index, **id)).map(|(id, _)| *id);
             if let Some(id) = oldest {
                 self.sessions.remove(&id);
             }
         }
-        self.sessions.insert(client_id, SessionRecord { seq, outcome });
+        let rec = self.sessions.entry(session.client_id).or_default();
+        rec.last_index = outcome.index;
+        rec.answers.insert(session.seq, outcome);
+        rec.first_outstanding = rec.first_outstanding.max(session.first_outstanding);
+        let keep_from = rec.first_outstanding;
+        rec.answers.retain(|seq, _| *seq >= keep_from);
+        while rec.answers.len() > MAX_ANSWERS {
+            rec.answers.pop_first();
+        }
     }
 
     /// The register at `key`; None when absent.
@@ -185,15 +201,18 @@ impl KvState {
         let mut sessions: Vec<pb::SessionRecord> = self
             .sessions
             .iter()
-            .map(|(id, r)| pb::SessionRecord {
-                client_id: *id,
-                seq: r.seq,
-                index: r.outcome.index,
-                succeeded: r.outcome.succeeded,
-                current: r.outcome.current.clone(),
+            .flat_map(|(id, r)| {
+                r.answers.iter().map(move |(seq, a)| pb::SessionRecord {
+                    client_id: *id,
+                    seq: *seq,
+                    index: a.index,
+                    succeeded: a.succeeded,
+                    current: a.current.clone(),
+                    first_outstanding: r.first_outstanding,
+                })
             })
             .collect();
-        sessions.sort_by_key(|s| s.client_id);
+        sessions.sort_by_key(|s| (s.client_id, s.seq));
         let peers = self.peers.iter().map(|(id, address)| pb::PeerAddress { id: *id, address: address.clone() }).collect();
         pb::KvSnapshot { applied: self.applied, pairs, sessions, peers }.encode_to_vec()
     }
@@ -213,8 +232,10 @@ impl KvState {
             state.data.insert(pair.key, value);
         }
         for s in snap.sessions {
-            let outcome = WriteOutcome { index: s.index, succeeded: s.succeeded, current: s.current };
-            state.sessions.insert(s.client_id, SessionRecord { seq: s.seq, outcome });
+            let rec = state.sessions.entry(s.client_id).or_default();
+            rec.first_outstanding = s.first_outstanding;
+            rec.last_index = rec.last_index.max(s.index);
+            rec.answers.insert(s.seq, WriteOutcome { index: s.index, succeeded: s.succeeded, current: s.current });
         }
         state.peers = snap.peers.into_iter().map(|p| (p.id, p.address)).collect();
         Ok(state)
@@ -231,8 +252,12 @@ mod tests {
     use super::*;
 
     fn put(client_id: u64, seq: u64, key: &str, value: &str) -> Bytes {
+        put_acked(client_id, seq, 0, key, value)
+    }
+
+    fn put_acked(client_id: u64, seq: u64, first_outstanding: u64, key: &str, value: &str) -> Bytes {
         let op = Op::Put(pb::PutRequest { session: None, key: key.into(), value: Bytes::copy_from_slice(value.as_bytes()) });
-        encode_command(pb::Session { client_id, seq }, op)
+        encode_command(pb::Session { client_id, seq, first_outstanding }, op)
     }
 
     fn cas(key: &str, expected: Option<&str>, value: &str) -> Bytes {
@@ -253,7 +278,22 @@ mod tests {
         let retry = kv.apply(3, &put(7, 1, "k", "a")).unwrap();
         assert_eq!(retry, first, "the retry answers with the first outcome");
         assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"b"[..]), "and does not overwrite the later write");
-        assert!(matches!(kv.apply(4, &put(7, 0, "k", "c")), Err(ApplyError::StaleSequence { .. })));
+    }
+
+    #[test]
+    fn concurrent_writes_of_one_client_apply_in_any_order_and_once() {
+        let mut kv = KvState::default();
+        kv.apply(1, &put_acked(7, 3, 1, "c", "3")).unwrap();
+        kv.apply(2, &put_acked(7, 1, 1, "a", "1")).unwrap();
+        kv.apply(3, &put_acked(7, 2, 1, "b", "2")).unwrap();
+        assert_eq!(kv.apply(4, &put_acked(7, 1, 1, "a", "x")).unwrap().index, 2, "a retry of seq 1 is answered");
+        assert_eq!(kv.get("a").unwrap().as_deref(), Some(&b"1"[..]));
+        kv.apply(5, &put_acked(7, 4, 4, "d", "4")).unwrap();
+        assert!(
+            matches!(kv.apply(6, &put_acked(7, 2, 4, "b", "y")), Err(ApplyError::StaleSequence { .. })),
+            "answers below first_outstanding are forgotten, and their retries refused"
+        );
+        assert_eq!(kv.get("b").unwrap().as_deref(), Some(&b"2"[..]));
     }
 
     #[test]

@@ -332,9 +332,6 @@ impl Driver {
     fn process_ready(&mut self) {
         while self.raft.has_ready() {
             let rd = self.raft.ready();
-            if let Some(ss) = rd.soft_state {
-                self.on_role_change(ss);
-            }
             for e in &rd.events {
                 warn!(event = ?e, "raft event");
             }
@@ -371,6 +368,11 @@ impl Driver {
             }
             if self.kv.peers().len() != addresses_known {
                 self.connect_members();
+            }
+            // After applying: a leader that committed its own removal steps
+            // down in the same Ready, and that change did commit.
+            if let Some(ss) = rd.soft_state {
+                self.on_role_change(ss);
             }
             for rs in rd.read_states {
                 if let Some(r) = self.pending_reads.get_mut(&rs.ctx) {

@@ -18,6 +18,9 @@ use tracing::{debug, info};
 use crate::proto::raft::raft_peer_client::RaftPeerClient;
 use crate::wire::to_pb;
 
+/// The stream metadata naming the sender: "ID=IP:PORT".
+pub const FROM_HEADER: &str = "x-raft-from";
+
 /// Messages waiting for one peer's stream; more are dropped, as a lossy
 /// network would, and Raft retransmits.
 const QUEUE: usize = 4096;
@@ -28,6 +31,9 @@ pub struct Peers {
 }
 
 struct Inner {
+    /// "ID=IP:PORT" of this node, sent when a stream opens so that a peer
+    /// that does not know us yet (a joining node) can answer.
+    me: String,
     bind_ip: IpAddr,
     runtime: tokio::runtime::Handle,
     senders: Mutex<HashMap<u64, mpsc::Sender<Message>>>,
@@ -42,10 +48,11 @@ struct Faults {
 }
 
 impl Peers {
-    pub fn new(bind_ip: IpAddr, runtime: tokio::runtime::Handle) -> Peers {
+    pub fn new(id: u64, listen: SocketAddr, runtime: tokio::runtime::Handle) -> Peers {
         Peers {
             inner: Arc::new(Inner {
-                bind_ip,
+                me: format!("{id}={listen}"),
+                bind_ip: listen.ip(),
                 runtime,
                 senders: Mutex::new(HashMap::new()),
                 faults: Mutex::new(Faults::default()),
@@ -62,7 +69,7 @@ impl Peers {
         let (tx, rx) = mpsc::channel(QUEUE);
         senders.insert(id, tx);
         info!(peer = id, %address, "connecting to peer");
-        self.inner.runtime.spawn(outbound(self.inner.bind_ip, address, rx));
+        self.inner.runtime.spawn(outbound(self.inner.me.clone(), self.inner.bind_ip, address, rx));
     }
 
     pub fn send_all(&self, messages: Vec<Message>) {
@@ -94,14 +101,18 @@ impl Peers {
 
 /// Keeps a stream open to `address`, reconnecting with backoff, until the
 /// node shuts down (the sender is dropped).
-async fn outbound(bind_ip: IpAddr, address: String, mut rx: mpsc::Receiver<Message>) {
+async fn outbound(me: String, bind_ip: IpAddr, address: String, mut rx: mpsc::Receiver<Message>) {
     let mut backoff = Duration::from_millis(50);
     loop {
         match connect(bind_ip, &address).await {
             Ok(mut client) => {
                 backoff = Duration::from_millis(50);
                 let (tx, stream_rx) = mpsc::channel(256);
-                let call = client.stream(ReceiverStream::new(stream_rx));
+                let mut request = tonic::Request::new(ReceiverStream::new(stream_rx));
+                if let Ok(v) = me.parse() {
+                    request.metadata_mut().insert(FROM_HEADER, v);
+                }
+                let call = client.stream(request);
                 tokio::pin!(call);
                 loop {
                     tokio::select! {

@@ -59,7 +59,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     raft_cfg.seed = crate::server::driver::wall_ns() ^ cfg.id;
     let raft = Raft::new(raft_cfg, durable).context("configuring the Raft core")?;
 
-    let peers = Peers::new(cfg.listen.ip(), tokio::runtime::Handle::current());
+    let peers = Peers::new(cfg.id, cfg.listen, tokio::runtime::Handle::current());
     let (input_tx, input_rx) = std::sync::mpsc::channel();
     let (disk_tx, disk_rx) = std::sync::mpsc::channel();
     let (events, _) = broadcast::channel(1024);
@@ -184,6 +184,15 @@ struct PeerService {
 #[tonic::async_trait]
 impl rpb::raft_peer_server::RaftPeer for PeerService {
     async fn stream(&self, request: Request<Streaming<rpb::PeerMessage>>) -> Result<Response<rpb::StreamClosed>, Status> {
+        // Answer on our own stream to the sender, even before the log tells
+        // us its address (as when this node is joining).
+        let from = request.metadata().get(crate::server::peers::FROM_HEADER).and_then(|v| v.to_str().ok());
+        if let Some((id, address)) = from.and_then(|f| f.split_once('='))
+            && let (Ok(id), Ok(_)) = (id.parse::<u64>(), address.parse::<SocketAddr>())
+            && id != self.me
+        {
+            self.peers.ensure(id, address.to_string());
+        }
         let mut stream = request.into_inner();
         while let Some(m) = stream.next().await {
             let m = m?;
