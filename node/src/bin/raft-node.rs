@@ -79,6 +79,9 @@ struct RunArgs {
     /// Plant a deliberate bug (repeatable) to test checkers. NEVER in production.
     #[arg(long = "unsafe-inject-bug", value_name = "NAME")]
     unsafe_bugs: Vec<UnsafeBug>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -200,6 +203,7 @@ async fn node_main(args: RunArgs) -> anyhow::Result<()> {
         admin_token: args.admin_token,
         unsafe_bugs: args.unsafe_bugs.into_iter().collect::<BTreeSet<_>>(),
         snapshot_every: args.snapshot_every.max(1),
+        metrics: args.metrics,
     };
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -91,6 +92,7 @@ pub struct Driver {
     pub fsync: bool,
     pub started: Instant,
     pub skew_ppm: i64,
+    pub metrics: std::sync::Arc<crate::server::metrics::Metrics>,
     pending_writes: HashMap<u64, (u64, oneshot::Sender<Result<WriteOutcome, KvError>>)>,
     pending_changes: HashMap<u64, (u64, oneshot::Sender<Result<u64, KvError>>)>,
     pending_reads: HashMap<u64, PendingRead>,
@@ -113,6 +115,7 @@ impl Driver {
         snapshot_every: u64,
         seed_addresses: BTreeMap<u64, String>,
         fsync: bool,
+        metrics: std::sync::Arc<crate::server::metrics::Metrics>,
     ) -> Driver {
         Driver {
             raft,
@@ -127,6 +130,7 @@ impl Driver {
             fsync,
             started: Instant::now(),
             skew_ppm: 0,
+            metrics,
             pending_writes: HashMap::new(),
             pending_changes: HashMap::new(),
             pending_reads: HashMap::new(),
@@ -170,6 +174,7 @@ impl Driver {
                     next_tick = Instant::now() + self.tick_interval();
                 }
                 self.expire_reads();
+                self.sample_inflight();
             }
             self.process_ready();
         }
@@ -202,9 +207,11 @@ impl Driver {
             Input::Peer(m) => self.raft.step(m),
             Input::Write { session, op, reply } => match self.raft.propose(encode_command(session, op)) {
                 Ok(index) => {
+                    self.metrics.proposals.fetch_add(1, Relaxed);
                     self.pending_writes.insert(index, (self.raft.term(), reply));
                 }
                 Err(e) => {
+                    self.metrics.proposals_failed.fetch_add(1, Relaxed);
                     let _ = reply.send(Err(self.propose_error(e)));
                 }
             },
@@ -240,6 +247,7 @@ impl Driver {
         consistency: Consistency,
         reply: oneshot::Sender<Result<ReadAnswer, KvError>>,
     ) {
+        self.metrics.reads[consistency as usize].fetch_add(1, Relaxed);
         let mode = match consistency {
             Consistency::Stale => {
                 let _ = reply.send(self.answer(&key, list));
@@ -390,6 +398,29 @@ impl Driver {
             self.serve_reads();
             self.maybe_snapshot();
         }
+        self.publish_metrics();
+    }
+
+    fn publish_metrics(&self) {
+        let m = &self.metrics;
+        let role = match self.raft.role() {
+            Role::Follower => 0,
+            Role::PreCandidate => 1,
+            Role::Candidate => 2,
+            Role::Leader => 3,
+        };
+        m.role.store(role, Relaxed);
+        m.term.store(self.raft.term(), Relaxed);
+        m.commit.store(self.raft.commit_index(), Relaxed);
+        m.applied.store(self.kv.applied(), Relaxed);
+    }
+
+    /// Per-follower in-flight windows change constantly; sample them per tick.
+    fn sample_inflight(&self) {
+        let st = self.raft.status();
+        let mut inflight = self.metrics.inflight.lock().expect("not poisoned");
+        inflight.clear();
+        inflight.extend(st.peers.iter().filter(|(id, _)| **id != st.id).map(|(id, p)| (*id, p.inflight as u64)));
     }
 
     fn apply(&mut self, e: Entry) {

@@ -13,6 +13,7 @@
 //! that owns it and the state machine; nothing else touches either.
 
 mod driver;
+pub mod metrics;
 mod peers;
 mod services;
 mod writer;

@@ -40,6 +40,8 @@ pub struct NodeConfig {
     pub admin_token: Option<String>,
     pub unsafe_bugs: BTreeSet<UnsafeBug>,
     pub snapshot_every: u64,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Runs a node until `shutdown` resolves.
@@ -63,7 +65,11 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     let (input_tx, input_rx) = std::sync::mpsc::channel();
     let (disk_tx, disk_rx) = std::sync::mpsc::channel();
     let (events, _) = broadcast::channel(1024);
-    let writer = Writer { wal, snapshots, peers: peers.clone(), driver: input_tx.clone() };
+    let metrics = std::sync::Arc::new(crate::server::metrics::Metrics::default());
+    if let Some(addr) = cfg.metrics {
+        crate::server::metrics::serve(addr, metrics.clone()).await.with_context(|| format!("serving metrics on {addr}"))?;
+    }
+    let writer = Writer { wal, snapshots, peers: peers.clone(), driver: input_tx.clone(), metrics: metrics.clone() };
     std::thread::Builder::new().name("disk".into()).spawn(move || writer.run(disk_rx))?;
     let seed_addresses = cfg.peers.clone();
     let driver = Driver::new(
@@ -77,6 +83,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         cfg.snapshot_every,
         seed_addresses,
         cfg.fsync,
+        metrics,
     );
     std::thread::Builder::new().name("raft".into()).spawn(move || driver.run())?;
 

@@ -34,6 +34,7 @@ pub struct Writer {
     pub snapshots: SnapshotStore,
     pub peers: Peers,
     pub driver: Sender<Input>,
+    pub metrics: std::sync::Arc<crate::server::metrics::Metrics>,
 }
 
 impl Writer {
@@ -50,6 +51,7 @@ impl Writer {
     }
 
     fn write(&mut self, batch: Vec<DiskWork>) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
         let mut last_number = None;
         let mut release = Vec::new();
         for work in batch {
@@ -70,7 +72,10 @@ impl Writer {
                 }
             }
         }
+        self.metrics.append.observe(started.elapsed());
+        let syncing = std::time::Instant::now();
         self.wal.sync()?;
+        self.metrics.fsync.observe(syncing.elapsed());
         self.peers.send_all(release);
         if let Some(number) = last_number {
             let _ = self.driver.send(Input::Persisted(number));

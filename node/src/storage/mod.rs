@@ -75,3 +75,20 @@ pub fn check_identity(dir: &Path, cluster: &str, node_id: u64) -> Result<bool, S
 pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(|e| StorageError::io(dir, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_or_read_only_disk_gets_its_own_error() {
+        // /dev/full answers every write with ENOSPC, as a full disk does.
+        let mut full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let e = io::Write::write_all(&mut full, b"x").and_then(|()| io::Write::flush(&mut full)).unwrap_err();
+        let e = StorageError::io(Path::new("/dev/full"), e);
+        assert!(matches!(e, StorageError::NoSpace { .. }), "{e}");
+        assert!(e.to_string().contains("/dev/full: the disk is full"));
+        let e = StorageError::io(Path::new("/data"), io::Error::from_raw_os_error(30));
+        assert!(matches!(e, StorageError::ReadOnly { .. }), "EROFS");
+    }
+}

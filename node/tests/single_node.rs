@@ -1,0 +1,107 @@
+//! One `raft-node` process: flags, bad input, planted-bug warnings, metrics.
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use node::client::Client;
+use node::proto::kv::Consistency;
+
+const LISTEN: &str = "127.0.0.21:17201";
+const METRICS: &str = "127.0.0.21:17291";
+
+fn raft_node() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_raft-node"))
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run_to_end(args: &[&str]) -> Output {
+    raft_node().args(args).output().expect("raft-node runs")
+}
+
+#[test]
+fn malformed_flags_are_usage_errors() {
+    let out = run_to_end(&["--id", "1", "--listen", LISTEN, "--peers", "1=nowhere", "--data", "/tmp/unused"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"nowhere\" is not IP:PORT"));
+    let out = run_to_end(&["--id", "0", "--listen", LISTEN, "--data", "/tmp/unused"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_data_directory_of_another_node_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("identity"), "cluster=raftstorm node=7\n").unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = run_to_end(&["--id", "1", "--listen", "127.0.0.21:17202", "--peers", "1=127.0.0.21:17202", "--data", data]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("belongs to cluster=raftstorm node=7, not to cluster=raftstorm node=1"), "{stderr}");
+}
+
+#[test]
+fn an_empty_directory_without_peers_or_join_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_to_end(&["--id", "1", "--listen", "127.0.0.21:17203", "--data", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give --peers to bootstrap"));
+}
+
+fn scrape(addr: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("metrics listen");
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+#[tokio::test]
+async fn a_planted_bug_is_announced_and_metrics_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let data = dir.path().join("data");
+    let _node = Running(
+        raft_node()
+            .args(["--id", "1", "--listen", LISTEN, "--peers", &format!("1={LISTEN}"), "--data", data.to_str().unwrap()])
+            .args(["--tick-ms", "20", "--election-ticks", "10", "--metrics", METRICS])
+            .args(["--unsafe-inject-bug", "forget-vote"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let client = Client::new(vec![LISTEN.to_string()], None);
+    let start = Instant::now();
+    loop {
+        if client.status(LISTEN).await.is_ok_and(|s| s.role == "Leader") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.put("k", "v".into()).await.unwrap();
+    assert_eq!(client.get("k", Consistency::ReadIndex).await.unwrap().value.as_deref(), Some(&b"v"[..]));
+    let status = client.status(LISTEN).await.unwrap();
+    assert_eq!(status.unsafe_bugs, vec!["forget-vote"]);
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(log.contains("UNSAFE BUGS PLANTED ON PURPOSE: forget-vote"), "{log}");
+
+    let metrics = scrape(METRICS);
+    assert!(metrics.contains("raft_role 3"), "{metrics}");
+    assert!(metrics.contains("raft_proposals_total 1"), "{metrics}");
+    assert!(metrics.contains("raft_reads_total{consistency=\"read_index\"} 1"), "{metrics}");
+    let fsyncs: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("raft_wal_fsync_seconds_count "))
+        .and_then(|v| v.parse().ok())
+        .expect("an fsync count");
+    assert!(fsyncs >= 1);
+}
