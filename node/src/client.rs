@@ -49,7 +49,10 @@ enum Attempt {
     Redirect(Option<String>),
     /// Try again (elsewhere, after a pause); `sent` when the request may have
     /// reached a leader and been proposed.
-    Retry { sent: bool, why: String },
+    Retry {
+        sent: bool,
+        why: String,
+    },
     Fatal(String),
 }
 

@@ -109,11 +109,9 @@ pub fn to_pb(m: &Message) -> pb::PeerMessage {
         }
         MessageBody::TimeoutNow => Body::TimeoutNow(pb::TimeoutNow {}),
         MessageBody::ReadIndex { ctx } => Body::ReadIndex(pb::ReadIndex { ctx: *ctx }),
-        MessageBody::ReadIndexResp { ctx, index } => Body::ReadIndexResp(pb::ReadIndexResponse {
-            ctx: *ctx,
-            served: index.is_some(),
-            index: index.unwrap_or(0),
-        }),
+        MessageBody::ReadIndexResp { ctx, index } => {
+            Body::ReadIndexResp(pb::ReadIndexResponse { ctx: *ctx, served: index.is_some(), index: index.unwrap_or(0) })
+        }
     };
     pb::PeerMessage { from: m.from, to: m.to, term: m.term, body: Some(body) }
 }

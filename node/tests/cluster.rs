@@ -58,7 +58,8 @@ impl Cluster {
         for id in 1..=4 {
             if let Ok(log) = std::fs::read_to_string(self.dir.path().join(format!("n{id}.log"))) {
                 let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                out += &format!("--- node {id} (last lines)\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+                out +=
+                    &format!("--- node {id} (last lines)\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
             }
         }
         out
@@ -199,8 +200,10 @@ async fn survives_kill_9_of_the_leader_and_membership_changes() {
     let target = *remaining.iter().find(|&&id| id != after_removal).unwrap();
     let client = Client::new(remaining.iter().map(|&id| address(id)).collect(), None);
     client.transfer_leader(target).await.expect("transfer");
-    eventually("the transfer", &cluster, || async { (leader_of(&client, &remaining).await == Some(target)).then_some(()) })
-        .await;
+    eventually("the transfer", &cluster, || async {
+        (leader_of(&client, &remaining).await == Some(target)).then_some(())
+    })
+    .await;
 
     for &i in &acked {
         let got = client.get(&format!("k{i}"), Consistency::Lease).await.unwrap();

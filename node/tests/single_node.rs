@@ -41,7 +41,8 @@ fn a_data_directory_of_another_node_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("identity"), "cluster=raftstorm node=7\n").unwrap();
     let data = dir.path().to_str().unwrap();
-    let out = run_to_end(&["--id", "1", "--listen", "127.0.0.21:17202", "--peers", "1=127.0.0.21:17202", "--data", data]);
+    let out =
+        run_to_end(&["--id", "1", "--listen", "127.0.0.21:17202", "--peers", "1=127.0.0.21:17202", "--data", data]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("belongs to cluster=raftstorm node=7, not to cluster=raftstorm node=1"), "{stderr}");
@@ -70,7 +71,16 @@ async fn a_planted_bug_is_announced_and_metrics_are_served() {
     let data = dir.path().join("data");
     let _node = Running(
         raft_node()
-            .args(["--id", "1", "--listen", LISTEN, "--peers", &format!("1={LISTEN}"), "--data", data.to_str().unwrap()])
+            .args([
+                "--id",
+                "1",
+                "--listen",
+                LISTEN,
+                "--peers",
+                &format!("1={LISTEN}"),
+                "--data",
+                data.to_str().unwrap(),
+            ])
             .args(["--tick-ms", "20", "--election-ticks", "10", "--metrics", METRICS])
             .args(["--unsafe-inject-bug", "forget-vote"])
             .stdout(Stdio::null())

@@ -129,9 +129,9 @@ fn snapshots_are_saved_whole_and_the_newest_is_loaded() {
     assert_eq!(latest.meta.index, 30);
     assert_eq!(latest.data, Bytes::from("state at 30"));
     assert_eq!(latest.meta.conf.voters, [1, 2, 3].into());
-    let kept = std::fs::read_dir(dir.path().join("snap")).unwrap().filter(|e| {
-        e.as_ref().unwrap().path().extension().is_some_and(|x| x == "snap")
-    });
+    let kept = std::fs::read_dir(dir.path().join("snap"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "snap"));
     assert_eq!(kept.count(), 2, "older snapshots are deleted");
 
     let newest = dir.path().join("snap").join("00000000000000000030.snap");

@@ -34,7 +34,9 @@ impl Cluster {
                     moved = true;
                     let rd = self.nodes[i].ready();
                     if i == 0 {
-                        self.committed += rd.committed_entries.iter().filter(|e| matches!(e.payload, Payload::Command(_))).count() as u64;
+                        self.committed +=
+                            rd.committed_entries.iter().filter(|e| matches!(e.payload, Payload::Command(_))).count()
+                                as u64;
                     }
                     self.queue.extend(rd.messages);
                     self.queue.extend(rd.persisted_messages);
@@ -89,7 +91,12 @@ fn one_step(c: &mut Criterion) {
             || {
                 index += 1;
                 let entry = Entry { index, term: 2, payload: Payload::Command(Bytes::from_static(&[7; 64])) };
-                let body = MessageBody::Append { prev_index: index - 1, prev_term: if index == 2 { 1 } else { 2 }, entries: vec![entry], commit: 1 };
+                let body = MessageBody::Append {
+                    prev_index: index - 1,
+                    prev_term: if index == 2 { 1 } else { 2 },
+                    entries: vec![entry],
+                    commit: 1,
+                };
                 Message { from: 1, to: 2, term: 2, body }
             },
             |m| follower.step(black_box(m)),

@@ -62,9 +62,8 @@ impl Raft {
             MessageBody::Vote { last_index, last_term, .. } => (last_index, last_term, false),
             _ => unreachable!("only vote requests come here"),
         };
-        let free_to_vote = self.vote == m.from
-            || (self.vote == NO_NODE && self.leader == NO_NODE)
-            || (pre && m.term > self.term);
+        let free_to_vote =
+            self.vote == m.from || (self.vote == NO_NODE && self.leader == NO_NODE) || (pre && m.term > self.term);
         // A node that knows no membership has no data (a wiped or joining
         // node): its vote could elect a leader missing committed entries.
         let initialized = !self.conf.voters.is_empty();

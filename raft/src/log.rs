@@ -33,15 +33,8 @@ impl RaftLog {
             assert_eq!(e.index, first + offset as u64, "restored entries must be contiguous after the snapshot");
         }
         let applied = snapshot.meta.index;
-        let mut log = RaftLog {
-            snapshot,
-            entries,
-            committed: 0,
-            applied,
-            persisted: 0,
-            unstable: 0,
-            snapshot_to_install: false,
-        };
+        let mut log =
+            RaftLog { snapshot, entries, committed: 0, applied, persisted: 0, unstable: 0, snapshot_to_install: false };
         log.persisted = log.last_index();
         log.unstable = log.last_index() + 1;
         log.committed = committed.clamp(applied, log.last_index());

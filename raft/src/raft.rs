@@ -424,7 +424,8 @@ impl Raft {
             return;
         }
         if m.term > self.term {
-            let vote_request = matches!(m.body, MessageBody::PreVote { .. } | MessageBody::Vote { transfer: false, .. });
+            let vote_request =
+                matches!(m.body, MessageBody::PreVote { .. } | MessageBody::Vote { transfer: false, .. });
             if vote_request && self.in_lease() {
                 return;
             }
@@ -475,10 +476,8 @@ impl Raft {
                 self.leader_quiet_ticks = 0;
                 self.handle_from_leader(m);
             }
-            MessageBody::TimeoutNow => {
-                if self.is_promotable() {
-                    self.campaign(true);
-                }
+            MessageBody::TimeoutNow if self.is_promotable() => {
+                self.campaign(true);
             }
             MessageBody::ReadIndexResp { ctx, index } => self.handle_read_index_resp(ctx, index),
             _ => {}
@@ -491,9 +490,7 @@ impl Raft {
                 self.become_follower(self.term, m.from);
                 self.step_follower(m);
             }
-            MessageBody::PreVoteResp { reject } if self.role == Role::PreCandidate => {
-                self.record_vote(m.from, !reject)
-            }
+            MessageBody::PreVoteResp { reject } if self.role == Role::PreCandidate => self.record_vote(m.from, !reject),
             MessageBody::VoteResp { reject } if self.role == Role::Candidate => self.record_vote(m.from, !reject),
             _ => {}
         }

@@ -22,8 +22,12 @@ impl Default for SoftState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// An operator forced the membership (`reset_peers`).
-    PeersReset { voters: Vec<NodeId> },
-    SteppedDown { reason: &'static str },
+    PeersReset {
+        voters: Vec<NodeId>,
+    },
+    SteppedDown {
+        reason: &'static str,
+    },
 }
 
 /// Everything the core asks of its driver at one point. Handle it in this order:

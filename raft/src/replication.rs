@@ -82,7 +82,10 @@ impl Raft {
         let offset = (pr.snapshot_received as usize).min(data.len());
         let end = (offset + chunk_bytes).min(data.len());
         let total_len = data.len() as u64;
-        self.send(to, MessageBody::SnapshotChunk { meta, total_len, offset: offset as u64, data: data.slice(offset..end) });
+        self.send(
+            to,
+            MessageBody::SnapshotChunk { meta, total_len, offset: offset as u64, data: data.slice(offset..end) },
+        );
     }
 
     /// Moves the commit index to what a quorum holds, if that entry is of our
@@ -102,11 +105,8 @@ impl Raft {
     pub(crate) fn handle_append_resp(&mut self, from: NodeId, index: u64, reject: Option<RejectHint>) {
         let Some(pr) = self.progress.get_mut(&from) else { return };
         if let Some(hint) = reject {
-            let next_probe = if hint.term > 0 {
-                self.log.find_conflict_by_term(hint.index, hint.term).index
-            } else {
-                hint.index
-            };
+            let next_probe =
+                if hint.term > 0 { self.log.find_conflict_by_term(hint.index, hint.term).index } else { hint.index };
             let pr = self.progress.get_mut(&from).expect("checked above");
             if pr.maybe_decrease_to(index, next_probe + 1) {
                 if pr.state == ProgressState::Replicate {
@@ -134,7 +134,8 @@ impl Raft {
         if self.role != Role::Leader {
             return;
         }
-        if from == self.lead_transferee && self.progress.get(&from).is_some_and(|p| p.matched == self.log.last_index()) {
+        if from == self.lead_transferee && self.progress.get(&from).is_some_and(|p| p.matched == self.log.last_index())
+        {
             self.send_timeout_now(from);
         }
         self.send_appends(from);

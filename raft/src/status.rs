@@ -54,7 +54,8 @@ impl Raft {
                 .progress
                 .iter()
                 .map(|(id, p)| {
-                    let peer = PeerStatus { matched: p.matched, next: p.next, state: p.state, inflight: p.inflights.len() };
+                    let peer =
+                        PeerStatus { matched: p.matched, next: p.next, state: p.state, inflight: p.inflights.len() };
                     (*id, peer)
                 })
                 .collect(),

@@ -141,29 +141,66 @@ pub struct Message {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageBody {
-    PreVote { last_index: u64, last_term: u64 },
-    PreVoteResp { reject: bool },
+    PreVote {
+        last_index: u64,
+        last_term: u64,
+    },
+    PreVoteResp {
+        reject: bool,
+    },
     /// `transfer` marks a campaign started by TimeoutNow: voters grant it even
     /// while they still hear from the current leader, who asked for it.
-    Vote { last_index: u64, last_term: u64, transfer: bool },
-    VoteResp { reject: bool },
-    Append { prev_index: u64, prev_term: u64, entries: Vec<Entry>, commit: u64 },
+    Vote {
+        last_index: u64,
+        last_term: u64,
+        transfer: bool,
+    },
+    VoteResp {
+        reject: bool,
+    },
+    Append {
+        prev_index: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        commit: u64,
+    },
     /// On success `index` is the highest index the follower durably shares with
     /// the leader. On reject `index` is the rejected `prev_index` and the hint
     /// lets the leader skip a whole conflicting term at once.
-    AppendResp { index: u64, reject: Option<RejectHint> },
+    AppendResp {
+        index: u64,
+        reject: Option<RejectHint>,
+    },
     /// `round` numbers the leader's heartbeat broadcasts; a quorum echoing a
     /// round confirms the leadership as of that round's send time.
-    Heartbeat { commit: u64, round: u64 },
-    HeartbeatResp { round: u64 },
-    SnapshotChunk { meta: SnapshotMeta, total_len: u64, offset: u64, data: Bytes },
+    Heartbeat {
+        commit: u64,
+        round: u64,
+    },
+    HeartbeatResp {
+        round: u64,
+    },
+    SnapshotChunk {
+        meta: SnapshotMeta,
+        total_len: u64,
+        offset: u64,
+        data: Bytes,
+    },
     /// The follower holds `received` bytes of the snapshot at `index`.
-    SnapshotChunkResp { index: u64, received: u64 },
+    SnapshotChunkResp {
+        index: u64,
+        received: u64,
+    },
     TimeoutNow,
     /// A follower forwarding a read to the leader (follower read).
-    ReadIndex { ctx: u64 },
+    ReadIndex {
+        ctx: u64,
+    },
     /// `index` is None when the leader could not serve the read.
-    ReadIndexResp { ctx: u64, index: Option<u64> },
+    ReadIndexResp {
+        ctx: u64,
+        index: Option<u64>,
+    },
 }
 
 /// Where a rejecting follower's log diverges: its last entry at or before the

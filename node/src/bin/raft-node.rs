@@ -126,13 +126,18 @@ enum ReadConsistency {
 enum CtlOp {
     /// Every endpoint's view: role, term, leader, indexes, lease.
     Status,
-    Put { key: String, value: String },
+    Put {
+        key: String,
+        value: String,
+    },
     Get {
         key: String,
         #[arg(long, value_enum, default_value = "lease")]
         consistency: ReadConsistency,
     },
-    Del { key: String },
+    Del {
+        key: String,
+    },
     /// Set KEY to VALUE only if it holds --expected (or, with --absent, holds nothing).
     Cas {
         key: String,
@@ -144,10 +149,19 @@ enum CtlOp {
     },
     /// The membership as the leader sees it.
     Members,
-    AddLearner { id: u64, address: String },
-    Promote { id: u64 },
-    Remove { id: u64 },
-    Transfer { id: u64 },
+    AddLearner {
+        id: u64,
+        address: String,
+    },
+    Promote {
+        id: u64,
+    },
+    Remove {
+        id: u64,
+    },
+    Transfer {
+        id: u64,
+    },
     /// Applied index and state digest of every endpoint.
     Digest,
 }
@@ -252,9 +266,12 @@ async fn ctl_main(args: CtlArgs) -> anyhow::Result<()> {
         CtlOp::Cas { key, value, expected, .. } => {
             let expected = expected.map(Bytes::from);
             let r = client.cas(&key, expected, value.into()).await.map_err(outcome)?;
-            print_rows(json, &[serde_json::json!({
-                "key": key, "succeeded": r.succeeded, "current": text(&r.current), "index": r.index
-            })]);
+            print_rows(
+                json,
+                &[serde_json::json!({
+                    "key": key, "succeeded": r.succeeded, "current": text(&r.current), "index": r.index
+                })],
+            );
             if !r.succeeded {
                 anyhow::bail!("compare failed");
             }

@@ -112,7 +112,7 @@ fn main() -> ExitCode {
                         }
                     }
                     let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if progress && finished % (count / 20).max(1) == 0 {
+                    if progress && finished.is_multiple_of((count / 20).max(1)) {
                         eprint!("\r{finished}/{count} seeds");
                     }
                 }

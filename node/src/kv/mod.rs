@@ -51,7 +51,9 @@ struct SessionRecord {
 pub enum ApplyError {
     #[error("the command in the log could not be decoded: {0}")]
     Corrupt(String),
-    #[error("write {seq} of client {client_id} was already answered and forgotten (first outstanding: {first_outstanding})")]
+    #[error(
+        "write {seq} of client {client_id} was already answered and forgotten (first outstanding: {first_outstanding})"
+    )]
     StaleSequence { client_id: u64, seq: u64, first_outstanding: u64 },
     #[error("key {0:?} holds a list, not a register (or the reverse)")]
     WrongType(String),
@@ -92,7 +94,11 @@ impl KvState {
             }
             if session.seq < rec.first_outstanding {
                 let first_outstanding = rec.first_outstanding;
-                return Err(ApplyError::StaleSequence { client_id: session.client_id, seq: session.seq, first_outstanding });
+                return Err(ApplyError::StaleSequence {
+                    client_id: session.client_id,
+                    seq: session.seq,
+                    first_outstanding,
+                });
             }
         }
         let op = cmd.op.ok_or_else(|| ApplyError::Corrupt("a command without an operation".into()))?;
@@ -213,7 +219,8 @@ impl KvState {
             })
             .collect();
         sessions.sort_by_key(|s| (s.client_id, s.seq));
-        let peers = self.peers.iter().map(|(id, address)| pb::PeerAddress { id: *id, address: address.clone() }).collect();
+        let peers =
+            self.peers.iter().map(|(id, address)| pb::PeerAddress { id: *id, address: address.clone() }).collect();
         pb::KvSnapshot { applied: self.applied, pairs, sessions, peers }.encode_to_vec()
     }
 
@@ -256,7 +263,8 @@ mod tests {
     }
 
     fn put_acked(client_id: u64, seq: u64, first_outstanding: u64, key: &str, value: &str) -> Bytes {
-        let op = Op::Put(pb::PutRequest { session: None, key: key.into(), value: Bytes::copy_from_slice(value.as_bytes()) });
+        let op =
+            Op::Put(pb::PutRequest { session: None, key: key.into(), value: Bytes::copy_from_slice(value.as_bytes()) });
         encode_command(pb::Session { client_id, seq, first_outstanding }, op)
     }
 

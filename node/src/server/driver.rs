@@ -1,8 +1,8 @@
 //! The thread that owns the Raft core and the state machine.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,11 +19,27 @@ use crate::server::writer::{DiskWork, WriteJob};
 /// What a client or peer asks of the driver.
 pub enum Input {
     Peer(raft::Message),
-    Write { session: Session, op: Op, reply: oneshot::Sender<Result<WriteOutcome, KvError>> },
-    Read { key: String, list: bool, consistency: Consistency, reply: oneshot::Sender<Result<ReadAnswer, KvError>> },
-    Change { change: ChangeRequest, reply: oneshot::Sender<Result<u64, KvError>> },
-    Status { reply: oneshot::Sender<apb::StatusResponse> },
-    Digest { reply: oneshot::Sender<apb::DigestResponse> },
+    Write {
+        session: Session,
+        op: Op,
+        reply: oneshot::Sender<Result<WriteOutcome, KvError>>,
+    },
+    Read {
+        key: String,
+        list: bool,
+        consistency: Consistency,
+        reply: oneshot::Sender<Result<ReadAnswer, KvError>>,
+    },
+    Change {
+        change: ChangeRequest,
+        reply: oneshot::Sender<Result<u64, KvError>>,
+    },
+    Status {
+        reply: oneshot::Sender<apb::StatusResponse>,
+    },
+    Digest {
+        reply: oneshot::Sender<apb::DigestResponse>,
+    },
     /// The disk thread made every write up to this Ready number durable.
     Persisted(u64),
     /// The disk thread failed: the node must stop.
@@ -440,7 +456,8 @@ impl Driver {
             Payload::Noop | Payload::ConfChange(_) => self.kv.skip(index),
         }
         if let Some((term, reply)) = self.pending_changes.remove(&index) {
-            let answer = if term == e.term { Ok(index) } else { Err(KvError::Unavailable("the change was dropped".into())) };
+            let answer =
+                if term == e.term { Ok(index) } else { Err(KvError::Unavailable("the change was dropped".into())) };
             let _ = reply.send(answer);
         }
     }

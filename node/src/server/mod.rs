@@ -18,6 +18,5 @@ mod peers;
 mod services;
 mod writer;
 
-
 pub use driver::{ChangeRequest, Input, KvError, NodeHandle, ReadAnswer, wall_ns};
 pub use services::{NodeConfig, run};

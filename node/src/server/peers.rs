@@ -139,7 +139,10 @@ async fn outbound(me: String, bind_ip: IpAddr, address: String, mut rx: mpsc::Re
     }
 }
 
-async fn connect(bind_ip: IpAddr, address: &str) -> Result<RaftPeerClient<tonic::transport::Channel>, tonic::transport::Error> {
+async fn connect(
+    bind_ip: IpAddr,
+    address: &str,
+) -> Result<RaftPeerClient<tonic::transport::Channel>, tonic::transport::Error> {
     let endpoint = Endpoint::from_shared(format!("http://{address}"))?.connect_timeout(Duration::from_secs(1));
     let channel = endpoint
         .connect_with_connector(tower::service_fn(move |uri: Uri| async move {

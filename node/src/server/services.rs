@@ -67,7 +67,9 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     let (events, _) = broadcast::channel(1024);
     let metrics = std::sync::Arc::new(crate::server::metrics::Metrics::default());
     if let Some(addr) = cfg.metrics {
-        crate::server::metrics::serve(addr, metrics.clone()).await.with_context(|| format!("serving metrics on {addr}"))?;
+        crate::server::metrics::serve(addr, metrics.clone())
+            .await
+            .with_context(|| format!("serving metrics on {addr}"))?;
     }
     let writer = Writer { wal, snapshots, peers: peers.clone(), driver: input_tx.clone(), metrics: metrics.clone() };
     std::thread::Builder::new().name("disk".into()).spawn(move || writer.run(disk_rx))?;
@@ -114,7 +116,10 @@ fn open_storage(cfg: &NodeConfig) -> anyhow::Result<Opened> {
         let durable = match (&cfg.join, cfg.peers.is_empty()) {
             (Some(_), _) => Durable::default(),
             (None, false) => Durable::bootstrap(cfg.peers.keys().copied()),
-            (None, true) => anyhow::bail!("{} is empty: give --peers to bootstrap a cluster or --join to join one", cfg.data.display()),
+            (None, true) => anyhow::bail!(
+                "{} is empty: give --peers to bootstrap a cluster or --join to join one",
+                cfg.data.display()
+            ),
         };
         if !cfg.peers.is_empty() && !cfg.peers.contains_key(&cfg.id) && cfg.join.is_none() {
             anyhow::bail!("--peers does not list this node's id {}", cfg.id);
@@ -190,7 +195,10 @@ struct PeerService {
 
 #[tonic::async_trait]
 impl rpb::raft_peer_server::RaftPeer for PeerService {
-    async fn stream(&self, request: Request<Streaming<rpb::PeerMessage>>) -> Result<Response<rpb::StreamClosed>, Status> {
+    async fn stream(
+        &self,
+        request: Request<Streaming<rpb::PeerMessage>>,
+    ) -> Result<Response<rpb::StreamClosed>, Status> {
         // Answer on our own stream to the sender, even before the log tells
         // us its address (as when this node is joining).
         let from = request.metadata().get(crate::server::peers::FROM_HEADER).and_then(|v| v.to_str().ok());
@@ -346,9 +354,7 @@ impl apb::admin_server::Admin for AdminService {
 
     async fn events(&self, _: Request<apb::StatusRequest>) -> Result<Response<EventStream>, Status> {
         let rx = self.handle.events.subscribe();
-        let stream = tokio_stream::wrappers::BroadcastStream::new(rx)
-            .filter_map(|e| e.ok())
-            .map(Ok::<_, Status>);
+        let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|e| e.ok()).map(Ok::<_, Status>);
         Ok(Response::new(Box::pin(stream)))
     }
 

@@ -22,7 +22,9 @@ pub use wal::{Wal, WalOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("{file}: corrupt at byte {offset}: {reason} (records after it are valid, so this is not a torn write; refusing to start)")]
+    #[error(
+        "{file}: corrupt at byte {offset}: {reason} (records after it are valid, so this is not a torn write; refusing to start)"
+    )]
     Corrupt { file: PathBuf, offset: u64, reason: String },
     #[error("{dir} belongs to {found}, not to {expected}")]
     WrongIdentity { dir: PathBuf, found: String, expected: String },
@@ -57,11 +59,9 @@ pub fn check_identity(dir: &Path, cluster: &str, node_id: u64) -> Result<bool, S
     let expected = format!("cluster={cluster} node={node_id}");
     match std::fs::read_to_string(&path) {
         Ok(found) if found.trim() == expected => Ok(false),
-        Ok(found) => Err(StorageError::WrongIdentity {
-            dir: dir.to_path_buf(),
-            found: found.trim().to_string(),
-            expected,
-        }),
+        Ok(found) => {
+            Err(StorageError::WrongIdentity { dir: dir.to_path_buf(), found: found.trim().to_string(), expected })
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             snapshot::write_durably(&path, format!("{expected}\n").as_bytes())?;
             Ok(true)

@@ -13,7 +13,10 @@ pub fn encode(payload: &[u8], out: &mut Vec<u8>) {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decoded<'a> {
-    Record { payload: &'a [u8], len: usize },
+    Record {
+        payload: &'a [u8],
+        len: usize,
+    },
     /// The buffer ends inside this record: a write cut short.
     Truncated,
     /// The record is whole but wrong.

@@ -135,7 +135,8 @@ impl Wal {
     fn roll(&mut self, first_index: u64) -> Result<(), StorageError> {
         self.sync()?;
         let path = self.dir.join(segment_name(first_index));
-        self.active = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| StorageError::io(&path, e))?;
+        self.active =
+            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| StorageError::io(&path, e))?;
         sync_dir(&self.dir)?;
         self.segments.push(Segment { first_index, path });
         self.active_len = 0;

@@ -257,7 +257,13 @@ impl Checker {
     }
 
     /// A new leader of `term` whose log has `term_at` for each index.
-    pub fn leader_log(&self, id: NodeId, term: u64, snapshot_index: u64, term_at: impl Fn(u64) -> Option<u64>) -> Check {
+    pub fn leader_log(
+        &self,
+        id: NodeId,
+        term: u64,
+        snapshot_index: u64,
+        term_at: impl Fn(u64) -> Option<u64>,
+    ) -> Check {
         let committed = self.committed();
         if committed <= snapshot_index {
             return Ok(());

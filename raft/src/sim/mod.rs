@@ -46,7 +46,8 @@ impl Options {
 
     /// The command line that replays this run.
     pub fn replay_command(&self) -> String {
-        let mut cmd = format!("cargo run --release -p node --bin raft-sim -- --nodes {} --seed {}", self.nodes, self.seed);
+        let mut cmd =
+            format!("cargo run --release -p node --bin raft-sim -- --nodes {} --seed {}", self.nodes, self.seed);
         for bug in &self.bugs {
             cmd.push_str(&format!(" --unsafe-bug {bug}"));
         }

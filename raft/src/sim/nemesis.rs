@@ -112,7 +112,8 @@ impl World {
         if self.healed || !self.rng.random_bool(0.5) {
             return;
         }
-        let links: Vec<(NodeId, NodeId)> = self.nodes.keys().filter(|&&id| id != leader).map(|&id| (id, leader)).collect();
+        let links: Vec<(NodeId, NodeId)> =
+            self.nodes.keys().filter(|&&id| id != leader).map(|&id| (id, leader)).collect();
         self.stats.one_way_cuts += 1;
         self.cut(links, 15);
     }
@@ -142,7 +143,8 @@ impl World {
 
     fn isolate_leader(&mut self) {
         let Some(&leader) = self.leaders().first() else { return };
-        let links = self.nodes.keys().filter(|&&id| id != leader).flat_map(|&id| [(leader, id), (id, leader)]).collect();
+        let links =
+            self.nodes.keys().filter(|&&id| id != leader).flat_map(|&id| [(leader, id), (id, leader)]).collect();
         self.stats.partitions += 1;
         self.cut(links, 30);
     }

@@ -25,9 +25,16 @@ const PROBE_BASE: u64 = 1 << 62;
 
 #[derive(Debug)]
 pub enum Event {
-    Tick { node: NodeId, incarnation: u64 },
+    Tick {
+        node: NodeId,
+        incarnation: u64,
+    },
     Deliver(Message),
-    DiskDone { node: NodeId, incarnation: u64, number: u64 },
+    DiskDone {
+        node: NodeId,
+        incarnation: u64,
+        number: u64,
+    },
     Restart(NodeId),
     /// Crash a node and bring it back almost at once.
     CrashRestart(NodeId),
@@ -549,7 +556,11 @@ impl World {
         let leaders = self.leaders();
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         let pick_leader = |rng: &mut ChaCha8Rng| {
-            if leaders.is_empty() { ids[rng.random_range(0..ids.len())] } else { leaders[rng.random_range(0..leaders.len())] }
+            if leaders.is_empty() {
+                ids[rng.random_range(0..ids.len())]
+            } else {
+                leaders[rng.random_range(0..leaders.len())]
+            }
         };
         let roll: f64 = self.rng.random_range(0.0..1.0);
         let invoked = self.event_number;
@@ -588,11 +599,13 @@ impl World {
         let voters = raft.conf().voters.clone();
         let term = raft.term();
         let committed = self.checker.committed();
-        let probe_index = (1..=committed).rev().take(64).find(|&i| {
-            self.checker.committed_payload(i).is_some_and(|p| p == probe_digest(self.probe_payload))
-        });
+        let probe_index = (1..=committed)
+            .rev()
+            .take(64)
+            .find(|&i| self.checker.committed_payload(i).is_some_and(|p| p == probe_digest(self.probe_payload)));
         if let Some(index) = probe_index.filter(|_| self.probe_payload != 0) {
-            let applied = voters.iter().filter(|v| self.nodes[*v].is_up() && self.nodes[*v].sm.applied >= index).count();
+            let applied =
+                voters.iter().filter(|v| self.nodes[*v].is_up() && self.nodes[*v].sm.applied >= index).count();
             if crate::quorum::is_majority(&voters, applied) {
                 self.done = true;
                 return;
