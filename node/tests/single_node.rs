@@ -82,7 +82,7 @@ async fn a_planted_bug_is_announced_and_metrics_are_served() {
                 data.to_str().unwrap(),
             ])
             .args(["--tick-ms", "20", "--election-ticks", "10", "--metrics", METRICS])
-            .args(["--unsafe-inject-bug", "forget-vote"])
+            .args(["--unsafe-inject-bug", "forget-vote", "--admin-token", "s3cret"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -103,6 +103,13 @@ async fn a_planted_bug_is_announced_and_metrics_are_served() {
     assert_eq!(status.unsafe_bugs, vec!["forget-vote"]);
     let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
     assert!(log.contains("UNSAFE BUGS PLANTED ON PURPOSE: forget-vote"), "{log}");
+
+    // Membership changes and fault hooks need the admin token.
+    let err = client.promote(9).await.unwrap_err().to_string();
+    assert!(err.contains("needs the admin token"), "{err}");
+    let admin = Client::new(vec![LISTEN.to_string()], Some("s3cret".into()));
+    let err = admin.promote(9).await.unwrap_err().to_string();
+    assert!(err.contains("9 is not a learner"), "with the token, the request itself is judged: {err}");
 
     let metrics = scrape(METRICS);
     assert!(metrics.contains("raft_role 3"), "{metrics}");

@@ -87,20 +87,28 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         cfg.fsync,
         metrics,
     );
-    std::thread::Builder::new().name("raft".into()).spawn(move || driver.run())?;
+    // If the driver stops (a failed disk), the node stops too, rather than
+    // serving requests nobody will answer.
+    let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
+    std::thread::Builder::new().name("raft".into()).spawn(move || {
+        driver.run();
+        let _ = stopped_tx.send(());
+    })?;
 
     let handle = NodeHandle { inputs: input_tx, events };
     if let Some(through) = cfg.join.clone() {
         tokio::spawn(join_cluster(through, cfg.id, cfg.listen.to_string(), cfg.admin_token.clone()));
     }
     info!(id = cfg.id, listen = %cfg.listen, "serving");
-    tonic::transport::Server::builder()
+    let serve = tonic::transport::Server::builder()
         .add_service(RaftPeerServer::new(PeerService { handle: handle.clone(), peers: peers.clone(), me: cfg.id }))
         .add_service(KvServer::new(KvService { handle: handle.clone() }))
         .add_service(AdminServer::new(AdminService { handle, peers, token: cfg.admin_token.clone() }))
-        .serve_with_shutdown(cfg.listen, shutdown)
-        .await
-        .with_context(|| format!("serving on {}", cfg.listen))
+        .serve_with_shutdown(cfg.listen, shutdown);
+    tokio::select! {
+        served = serve => served.with_context(|| format!("serving on {}", cfg.listen)),
+        _ = stopped_rx => anyhow::bail!("the Raft driver stopped (see the log above: a failed disk write stops the node)"),
+    }
 }
 
 type Opened = (Durable, KvState, Wal, SnapshotStore);
