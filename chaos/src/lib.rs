@@ -1,1 +1,3 @@
-//! placeholder until the owner fills it in
+//! The chaos harness: backends that run a cluster and inject faults.
+
+pub mod backend;

@@ -260,6 +260,22 @@ impl Client {
             .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
     }
 
+    /// Sets a node's test fault hooks (see admin.proto).
+    pub async fn set_faults(
+        &self,
+        address: &str,
+        drop_outgoing_to: Vec<u64>,
+        drop_incoming_from: Vec<u64>,
+        clock_skew_ppm: i64,
+    ) -> Result<(), ClientError> {
+        let r = apb::FaultsRequest { drop_outgoing_to, drop_incoming_from, clock_skew_ppm };
+        AdminClient::new(self.channel(address)?)
+            .set_faults(self.request(r))
+            .await
+            .map(|_| ())
+            .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
+    }
+
     pub async fn add_learner(&self, id: u64, address: &str) -> Result<u64, ClientError> {
         let r = apb::AddLearnerRequest { id, address: address.into() };
         let resp = self.with_leader(true, |c| {

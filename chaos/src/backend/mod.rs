@@ -1,0 +1,55 @@
+//! Where the cluster runs, behind one trait so the runner does not care:
+//! local processes today, containers later.
+
+mod firewall;
+mod process;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use firewall::Firewall;
+pub use process::{ProcessBackend, ProcessOptions};
+
+pub type NodeId = u64;
+
+/// How a partition was made, for the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutMechanism {
+    /// iptables rules dropping packets from A's IP to B's listening port.
+    Iptables,
+    /// The nodes' own admin fault hooks, dropping messages in the process.
+    AdminHooks,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("node {0} is unknown to the backend")]
+    UnknownNode(NodeId),
+    #[error("node {id}: {action} failed: {why}")]
+    Action { id: NodeId, action: &'static str, why: String },
+    #[error("firewall: {0}")]
+    Firewall(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A cluster's nodes as the chaos runner sees them.
+pub trait Backend {
+    /// The address clients and peers reach `id` at.
+    fn address(&self, id: NodeId) -> SocketAddr;
+    /// Starts a new node: a bootstrap member of `peers`, or, with `join`,
+    /// a node that asks that address to add it as a learner.
+    fn start(&mut self, id: NodeId, peers: &[NodeId], join: Option<NodeId>) -> Result<(), BackendError>;
+    /// SIGKILL: no chance to flush or say goodbye.
+    fn kill(&mut self, id: NodeId) -> Result<(), BackendError>;
+    /// Starts a killed node again on its data.
+    fn restart(&mut self, id: NodeId) -> Result<(), BackendError>;
+    fn pause(&mut self, id: NodeId) -> Result<(), BackendError>;
+    fn resume(&mut self, id: NodeId) -> Result<(), BackendError>;
+    /// Drops all traffic from `from` to `to` (one direction only).
+    fn cut(&mut self, from: NodeId, to: NodeId) -> Result<CutMechanism, BackendError>;
+    /// Removes every cut.
+    fn heal(&mut self) -> Result<(), BackendError>;
+    fn log_path(&self, id: NodeId) -> PathBuf;
+    fn is_running(&self, id: NodeId) -> bool;
+}

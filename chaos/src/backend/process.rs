@@ -1,0 +1,196 @@
+//! Nodes as local `raft-node` processes on 127.0.0.x addresses.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use super::{Backend, BackendError, CutMechanism, Firewall, NodeId};
+
+#[derive(Clone, Debug)]
+pub struct ProcessOptions {
+    pub binary: PathBuf,
+    /// Data directories and logs go here.
+    pub run_dir: PathBuf,
+    /// Node `id` gets 127.0.0.(ip_base + id); distinct bases keep parallel
+    /// runs apart.
+    pub ip_base: u8,
+    pub port: u16,
+    /// Flags given to every node (timeouts, planted bugs...).
+    pub node_args: Vec<String>,
+    pub admin_token: Option<String>,
+    /// Use iptables when available; otherwise (or when false) the nodes'
+    /// admin fault hooks.
+    pub use_iptables: bool,
+}
+
+struct ProcNode {
+    child: Option<Child>,
+    args: Vec<String>,
+}
+
+pub struct ProcessBackend {
+    options: ProcessOptions,
+    nodes: BTreeMap<NodeId, ProcNode>,
+    firewall: Option<Firewall>,
+    /// Cuts made with admin hooks: per node, the peers it drops messages to.
+    hook_cuts: BTreeMap<NodeId, BTreeSet<NodeId>>,
+}
+
+impl ProcessBackend {
+    pub fn new(options: ProcessOptions) -> Result<ProcessBackend, BackendError> {
+        std::fs::create_dir_all(&options.run_dir)?;
+        let firewall = if options.use_iptables && Firewall::available() { Some(Firewall::new()?) } else { None };
+        Ok(ProcessBackend { options, nodes: BTreeMap::new(), firewall, hook_cuts: BTreeMap::new() })
+    }
+
+    pub fn mechanism(&self) -> CutMechanism {
+        if self.firewall.is_some() { CutMechanism::Iptables } else { CutMechanism::AdminHooks }
+    }
+
+    pub fn firewall(&self) -> Option<&Firewall> {
+        self.firewall.as_ref()
+    }
+
+    fn ip(&self, id: NodeId) -> Ipv4Addr {
+        Ipv4Addr::new(127, 0, 0, self.options.ip_base.saturating_add(id as u8))
+    }
+
+    fn spawn(&mut self, id: NodeId) -> Result<(), BackendError> {
+        let node = self.nodes.get_mut(&id).ok_or(BackendError::UnknownNode(id))?;
+        let log_path = self.options.run_dir.join(format!("node-{id}.log"));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let child = Command::new(&self.options.binary)
+            .args(&node.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| BackendError::Action { id, action: "start", why: e.to_string() })?;
+        node.child = Some(child);
+        Ok(())
+    }
+
+    fn signal(&self, id: NodeId, signal: i32, action: &'static str) -> Result<(), BackendError> {
+        let node = self.nodes.get(&id).ok_or(BackendError::UnknownNode(id))?;
+        let child = node.child.as_ref().ok_or(BackendError::Action { id, action, why: "not running".into() })?;
+        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+        let rc = unsafe { libc::kill(child.id() as i32, signal) };
+        if rc != 0 {
+            return Err(BackendError::Action { id, action, why: std::io::Error::last_os_error().to_string() });
+        }
+        Ok(())
+    }
+
+    fn set_hooks(&self, id: NodeId) -> Result<(), BackendError> {
+        let drop_to: Vec<u64> = self.hook_cuts.get(&id).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let address = self.address(id).to_string();
+        let token = self.options.admin_token.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime
+            .block_on(async move {
+                let client = node::client::Client::new(vec![address.clone()], token);
+                client.set_faults(&address, drop_to, Vec::new(), 0).await
+            })
+            .map_err(|e| BackendError::Action { id, action: "set fault hooks", why: e.to_string() })
+    }
+}
+
+impl Backend for ProcessBackend {
+    fn address(&self, id: NodeId) -> SocketAddr {
+        SocketAddr::new(self.ip(id).into(), self.options.port)
+    }
+
+    fn start(&mut self, id: NodeId, peers: &[NodeId], join: Option<NodeId>) -> Result<(), BackendError> {
+        let data = self.options.run_dir.join(format!("node-{id}"));
+        let mut args = vec![
+            "--id".to_string(),
+            id.to_string(),
+            "--listen".into(),
+            self.address(id).to_string(),
+            "--data".into(),
+            data.to_string_lossy().into_owned(),
+        ];
+        match join {
+            Some(through) => args.extend(["--join".into(), self.address(through).to_string()]),
+            None => {
+                let list: Vec<String> = peers.iter().map(|p| format!("{p}={}", self.address(*p))).collect();
+                args.extend(["--peers".into(), list.join(",")]);
+            }
+        }
+        if let Some(token) = &self.options.admin_token {
+            args.extend(["--admin-token".into(), token.clone()]);
+        }
+        args.extend(self.options.node_args.iter().cloned());
+        self.nodes.insert(id, ProcNode { child: None, args });
+        self.spawn(id)
+    }
+
+    fn kill(&mut self, id: NodeId) -> Result<(), BackendError> {
+        let node = self.nodes.get_mut(&id).ok_or(BackendError::UnknownNode(id))?;
+        if let Some(mut child) = node.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    fn restart(&mut self, id: NodeId) -> Result<(), BackendError> {
+        if self.is_running(id) {
+            return Ok(());
+        }
+        self.spawn(id)
+    }
+
+    fn pause(&mut self, id: NodeId) -> Result<(), BackendError> {
+        self.signal(id, libc::SIGSTOP, "pause")
+    }
+
+    fn resume(&mut self, id: NodeId) -> Result<(), BackendError> {
+        self.signal(id, libc::SIGCONT, "resume")
+    }
+
+    fn cut(&mut self, from: NodeId, to: NodeId) -> Result<CutMechanism, BackendError> {
+        if let Some(fw) = &self.firewall {
+            fw.cut(self.ip(from), self.ip(to), self.options.port)?;
+            return Ok(CutMechanism::Iptables);
+        }
+        self.hook_cuts.entry(from).or_default().insert(to);
+        self.set_hooks(from)?;
+        Ok(CutMechanism::AdminHooks)
+    }
+
+    fn heal(&mut self) -> Result<(), BackendError> {
+        if let Some(fw) = &self.firewall {
+            return fw.heal();
+        }
+        let cut: Vec<NodeId> = std::mem::take(&mut self.hook_cuts).into_keys().collect();
+        for id in cut {
+            if self.is_running(id) {
+                self.set_hooks(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn log_path(&self, id: NodeId) -> PathBuf {
+        self.options.run_dir.join(format!("node-{id}.log"))
+    }
+
+    fn is_running(&self, id: NodeId) -> bool {
+        self.nodes.get(&id).is_some_and(|n| n.child.is_some())
+    }
+}
+
+impl Drop for ProcessBackend {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(mut child) = node.child.take() {
+                // A paused process must be resumed to die promptly under SIGKILL
+                // on some kernels; SIGKILL itself is enough on Linux.
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
