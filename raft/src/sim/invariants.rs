@@ -256,26 +256,24 @@ impl Checker {
         }
     }
 
-    /// A new leader of `term` whose log has `term_at` for each index.
-    pub fn leader_log(
-        &self,
-        id: NodeId,
-        term: u64,
-        snapshot_index: u64,
-        term_at: impl Fn(u64) -> Option<u64>,
-    ) -> Check {
-        let committed = self.committed();
-        if committed <= snapshot_index {
+    /// A new leader of `term` whose log has `term_at` for each index must
+    /// hold every entry committed in an earlier term. (A leader elected late,
+    /// by votes that were delayed, need not hold entries of later terms.)
+    pub fn leader_log(&self, id: NodeId, term: u64, snapshot_index: u64, term_at: impl Fn(u64) -> Option<u64>) -> Check {
+        // Terms along the log never decrease: find the last committed entry
+        // of an earlier term.
+        let earlier = self.applied.partition_point(|a| a.term < term) as u64;
+        if earlier <= snapshot_index {
             return Ok(());
         }
-        let expected = self.committed_term(committed);
-        if term_at(committed) != expected {
+        let expected = self.committed_term(earlier);
+        if term_at(earlier) != expected {
             return Err((
                 Invariant::LeaderCompleteness,
                 format!(
-                    "node {id} became leader of term {term} but holds term {:?} at committed index {committed} \
+                    "node {id} became leader of term {term} but holds term {:?} at committed index {earlier} \
                      (expected {expected:?})",
-                    term_at(committed)
+                    term_at(earlier)
                 ),
             ));
         }
@@ -301,5 +299,39 @@ impl Checker {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(checker: &mut Checker, terms: &[u64]) {
+        let mut state = 0;
+        for (i, &term) in terms.iter().enumerate() {
+            let e = Entry { index: i as u64 + 1, term, payload: Payload::Noop };
+            state = chain(state, &e);
+            checker.entry_applied(1, &e, state, &|_| true).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_leader_elected_late_need_not_hold_later_terms() {
+        let mut checker = Checker::default();
+        applied(&mut checker, &[1, 2, 3]);
+        let log = |i: u64| [None, Some(1), Some(2)].get(i as usize).copied().flatten();
+        assert!(checker.leader_log(2, 2, 0, log).is_ok(), "term 2 needs only entries of term 1");
+        assert!(checker.leader_log(2, 3, 0, log).is_ok(), "term 3 needs entries of terms 1 and 2");
+        let err = checker.leader_log(2, 4, 0, log).unwrap_err();
+        assert_eq!(err.0, Invariant::LeaderCompleteness, "term 4 needs the term-3 entry at index 3");
+    }
+
+    #[test]
+    fn a_read_older_than_an_acknowledged_write_is_caught() {
+        let mut checker = Checker::default();
+        checker.write_acked(10, 5);
+        assert!(checker.read_served(1, 11, 5, "Lease").is_ok());
+        assert!(checker.read_served(1, 10, 4, "Lease").is_ok(), "invoked before the ack: may miss it");
+        assert_eq!(checker.read_served(1, 11, 4, "Lease").unwrap_err().0, Invariant::LinearizableRead);
     }
 }
