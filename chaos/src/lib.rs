@@ -1,3 +1,5 @@
-//! The chaos harness: backends that run a cluster and inject faults.
+//! The chaos harness: backends that run a cluster and inject faults, and
+//! the checkers that judge the history it records.
 
 pub mod backend;
+pub mod check;

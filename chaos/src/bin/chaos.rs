@@ -1,0 +1,89 @@
+//! `chaos`: check recorded histories (running scenarios comes next).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chaos::check::{Budget, CheckResult, Verdict, check_registers};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Judge what a replicated system did.
+///
+/// Exit status: 0 valid, 1 invalid, 2 unknown or an error (the message says
+/// which).
+#[derive(Parser, Debug)]
+#[command(name = "chaos", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check a recorded history (JSON Lines, one event per line).
+    Check {
+        #[arg(long)]
+        history: PathBuf,
+        /// The data model the operations act on.
+        #[arg(long, value_enum, default_value = "register")]
+        model: Model,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Give up (verdict unknown) after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        time_limit: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Model {
+    /// put / get / delete / cas on registers, checked key by key.
+    Register,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Command::Check { history, model: Model::Register, json, time_limit } = cli.command;
+    let file = match std::fs::File::open(&history) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {}: {e}", history.display());
+            return ExitCode::from(2);
+        }
+    };
+    let events = match history::read(std::io::BufReader::new(file)) {
+        Ok(events) => events,
+        Err(e) => {
+            eprintln!("error: {}: {e}", history.display());
+            return ExitCode::from(2);
+        }
+    };
+    let budget = Budget { time: Duration::from_secs(time_limit), ..Budget::default() };
+    let result = check_registers(&events, budget);
+    report(&result, json);
+    match result.verdict {
+        Verdict::Valid => ExitCode::SUCCESS,
+        Verdict::Invalid => ExitCode::from(1),
+        Verdict::Unknown => ExitCode::from(2),
+    }
+}
+
+fn report(result: &CheckResult, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(result).expect("results serialize"));
+        return;
+    }
+    let verdict = match result.verdict {
+        Verdict::Valid => "VALID",
+        Verdict::Invalid => "INVALID",
+        Verdict::Unknown => "UNKNOWN",
+    };
+    println!("{}: {verdict}: {}", result.checker, result.reason);
+    if !result.counterexample.is_empty() {
+        println!("counterexample:");
+        for e in &result.counterexample {
+            println!("  {}", serde_json::to_string(e).expect("events serialize"));
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Checkers: a history in, a verdict out.
+//!
+//! A verdict is valid, invalid (with a counterexample) or unknown (with the
+//! reason: a budget ran out, the history cannot be read...). Verdicts merge
+//! by priority, invalid over unknown over valid, as Jepsen's do.
+
+mod linearizable;
+mod ops;
+
+use serde::Serialize;
+
+pub use linearizable::{Budget, check_registers};
+pub use ops::{Operation, OpsError, operations};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Valid,
+    Unknown,
+    Invalid,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckResult {
+    pub checker: String,
+    pub verdict: Verdict,
+    pub reason: String,
+    /// When invalid: the events that show it, in history order.
+    pub counterexample: Vec<history::Event>,
+}
+
+impl CheckResult {
+    /// The most severe of several results: invalid > unknown > valid.
+    pub fn merge(results: &[CheckResult]) -> Verdict {
+        results.iter().map(|r| r.verdict).max().unwrap_or(Verdict::Valid)
+    }
+}
