@@ -16,13 +16,19 @@ fn fixture(name: &str) -> String {
 
 #[test]
 fn exit_codes_say_valid_invalid_or_unknown() {
-    let (code, out) = chaos_check(&["--history", &fixture("valid/sequential-put-get.jsonl")]);
+    let (code, out) = chaos_check(&["--history", &fixture("register/valid/sequential-put-get.jsonl")]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("VALID"));
-    let (code, out) = chaos_check(&["--history", &fixture("invalid/stale-read-after-write.jsonl")]);
+    let (code, out) = chaos_check(&["--history", &fixture("register/invalid/stale-read-after-write.jsonl")]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("INVALID") && out.contains("counterexample:"), "{out}");
-    let (code, out) = chaos_check(&["--history", &fixture("invalid/stale-read-after-write.jsonl"), "--json"]);
+    let (code, out) = chaos_check(&[
+        "--history",
+        &fixture("register/invalid/stale-read-after-write.jsonl"),
+        "--json",
+        "--model",
+        "register",
+    ]);
     assert_eq!(code, 1);
     let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(parsed["verdict"], "invalid");
@@ -43,4 +49,11 @@ fn a_bad_line_is_reported_with_its_number() {
     let (code, out) = chaos_check(&["--history", "/nonexistent/history.jsonl"]);
     assert_eq!(code, 2);
     assert!(out.contains("/nonexistent/history.jsonl"), "{out}");
+}
+
+#[test]
+fn the_model_is_inferred_from_the_operations() {
+    let (code, out) = chaos_check(&["--history", &fixture("list-append/invalid/lost-acknowledged-append.jsonl")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("model: ListAppend") && out.contains("list-append: INVALID"), "{out}");
 }

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chaos::check::{Budget, CheckResult, Verdict, check_registers};
+use chaos::check::{Budget, CheckResult, Verdict, check_list_append, check_registers};
 use clap::{Parser, Subcommand, ValueEnum};
+use history::Function;
 
 /// Judge what a replicated system did.
 ///
@@ -24,9 +25,10 @@ enum Command {
     Check {
         #[arg(long)]
         history: PathBuf,
-        /// The data model the operations act on.
-        #[arg(long, value_enum, default_value = "register")]
-        model: Model,
+        /// The data model the operations act on (default: list-append when the
+        /// history has append or read operations, register otherwise).
+        #[arg(long, value_enum)]
+        model: Option<Model>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -38,13 +40,15 @@ enum Command {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Model {
-    /// put / get / delete / cas on registers, checked key by key.
+    /// put / get / delete / cas on registers: linearizability, key by key.
     Register,
+    /// append / read on lists: lost, duplicated, reordered or invented values.
+    ListAppend,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Check { history, model: Model::Register, json, time_limit } = cli.command;
+    let Command::Check { history, model, json, time_limit } = cli.command;
     let file = match std::fs::File::open(&history) {
         Ok(f) => f,
         Err(e) => {
@@ -59,8 +63,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let budget = Budget { time: Duration::from_secs(time_limit), ..Budget::default() };
-    let result = check_registers(&events, budget);
+    let model = model.unwrap_or_else(|| {
+        let lists = events.iter().any(|e| matches!(e.f, Function::Append | Function::Read));
+        let inferred = if lists { Model::ListAppend } else { Model::Register };
+        eprintln!("model: {inferred:?} (inferred from the operations; --model to choose)");
+        inferred
+    });
+    let result = match model {
+        Model::Register => {
+            check_registers(&events, Budget { time: Duration::from_secs(time_limit), ..Budget::default() })
+        }
+        Model::ListAppend => check_list_append(&events),
+    };
     report(&result, json);
     match result.verdict {
         Verdict::Valid => ExitCode::SUCCESS,

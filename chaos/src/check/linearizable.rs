@@ -68,7 +68,7 @@ pub fn check_registers(events: &[Event], budget: Budget) -> CheckResult {
     };
     let mut by_key: HashMap<&str, Vec<&Operation>> = HashMap::new();
     for op in &ops {
-        if matches!(op.f, Function::Put | Function::Get | Function::Delete | Function::Cas) {
+        if !op.failed && matches!(op.f, Function::Put | Function::Get | Function::Delete | Function::Cas) {
             by_key.entry(&op.key).or_default().push(op);
         }
     }

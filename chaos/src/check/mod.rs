@@ -5,11 +5,13 @@
 //! by priority, invalid over unknown over valid, as Jepsen's do.
 
 mod linearizable;
+mod list_append;
 mod ops;
 
 use serde::Serialize;
 
 pub use linearizable::{Budget, check_registers};
+pub use list_append::check_list_append;
 pub use ops::{Operation, OpsError, operations};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -16,6 +16,8 @@ pub struct Operation {
     /// None: never known to complete (`info`, or no completion at all); it
     /// may take effect at any time after `call`, or never.
     pub ret: Option<u64>,
+    /// Certainly took no effect (`fail`).
+    pub failed: bool,
     /// Positions in the history of the invocation and the completion.
     pub events: (usize, Option<usize>),
 }
@@ -32,12 +34,11 @@ pub enum OpsError {
     AfterInfo { index: usize, line: usize, process: u64 },
 }
 
-/// Pairs events into operations, dropping those that certainly did not
-/// take effect (`fail`). `lines` maps event positions to file lines.
+/// Pairs events into operations (failed ones included, marked).
 pub fn operations(events: &[Event]) -> Result<Vec<Operation>, OpsError> {
     let mut open: std::collections::HashMap<u64, usize> = Default::default();
     let mut retired: std::collections::HashSet<u64> = Default::default();
-    let mut ops: Vec<Option<Operation>> = Vec::new();
+    let mut ops: Vec<Operation> = Vec::new();
     for (index, e) in events.iter().enumerate() {
         let line = index + 1;
         let process = e.process;
@@ -50,7 +51,7 @@ pub fn operations(events: &[Event]) -> Result<Vec<Operation>, OpsError> {
                     return Err(OpsError::Overlapping { index, line, process });
                 }
                 open.insert(process, ops.len());
-                ops.push(Some(Operation {
+                ops.push(Operation {
                     process,
                     f: e.f,
                     key: e.key.clone(),
@@ -58,12 +59,13 @@ pub fn operations(events: &[Event]) -> Result<Vec<Operation>, OpsError> {
                     output: serde_json::Value::Null,
                     call: e.time_ns,
                     ret: None,
+                    failed: false,
                     events: (index, None),
-                }));
+                });
             }
             kind => {
                 let at = open.remove(&process).ok_or(OpsError::CompletionWithoutInvoke { index, line, process })?;
-                let op = ops[at].as_mut().expect("open operations are present");
+                let op = &mut ops[at];
                 if op.f != e.f {
                     return Err(OpsError::Mismatched { index, line, process, expected: op.f, got: e.f });
                 }
@@ -73,7 +75,10 @@ pub fn operations(events: &[Event]) -> Result<Vec<Operation>, OpsError> {
                         op.ret = Some(e.time_ns.max(op.call));
                         op.output = e.value.clone();
                     }
-                    EventType::Fail => ops[at] = None,
+                    EventType::Fail => {
+                        op.ret = Some(e.time_ns.max(op.call));
+                        op.failed = true;
+                    }
                     EventType::Info => {
                         retired.insert(process);
                     }
@@ -82,5 +87,5 @@ pub fn operations(events: &[Event]) -> Result<Vec<Operation>, OpsError> {
             }
         }
     }
-    Ok(ops.into_iter().flatten().collect())
+    Ok(ops)
 }
