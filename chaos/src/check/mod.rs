@@ -4,12 +4,16 @@
 //! reason: a budget ran out, the history cannot be read...). Verdicts merge
 //! by priority, invalid over unknown over valid, as Jepsen's do.
 
+mod cluster;
 mod linearizable;
 mod list_append;
 mod ops;
 
 use serde::Serialize;
 
+pub use cluster::{
+    FaultWindow, FinalState, Recovery, RoleEvent, check_convergence, check_split_brain, lost_writes, recovery_times,
+};
 pub use linearizable::{Budget, check_registers};
 pub use list_append::check_list_append;
 pub use ops::{Operation, OpsError, operations};

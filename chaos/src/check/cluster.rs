@@ -1,0 +1,220 @@
+//! Checks over what the nodes themselves reported: split brain from their
+//! role-change streams, convergence from their final digests, and recovery
+//! times around each fault.
+
+use std::collections::BTreeMap;
+
+use history::{Event, EventType, Function};
+use serde::{Deserialize, Serialize};
+
+use super::{CheckResult, Verdict};
+
+/// One role change as a node reported it (admin `Events` stream).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleEvent {
+    pub node: u64,
+    pub role: String,
+    pub term: u64,
+    /// Nanoseconds since the Unix epoch on the node's clock.
+    pub wall_ns: u64,
+}
+
+fn result(checker: &str, verdict: Verdict, reason: String) -> CheckResult {
+    CheckResult { checker: checker.into(), verdict, reason, counterexample: vec![] }
+}
+
+/// At most one leader per term, over every node's stream.
+pub fn check_split_brain(events: &[RoleEvent]) -> CheckResult {
+    let mut leaders: BTreeMap<u64, &RoleEvent> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.role == "Leader") {
+        if let Some(other) = leaders.insert(e.term, e)
+            && other.node != e.node
+        {
+            let reason = format!("nodes {} and {} both led term {}", other.node, e.node, e.term);
+            return result("split-brain", Verdict::Invalid, reason);
+        }
+    }
+    if leaders.is_empty() {
+        return result("split-brain", Verdict::Unknown, "no node ever reported being leader".into());
+    }
+    result("split-brain", Verdict::Valid, format!("{} terms, one leader each", leaders.len()))
+}
+
+/// A node's final state after the heal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalState {
+    pub node: u64,
+    pub applied: u64,
+    pub digest: String,
+}
+
+/// Every node reached the same applied index and state digest.
+pub fn check_convergence(states: &[FinalState]) -> CheckResult {
+    let Some(first) = states.first() else {
+        return result("convergence", Verdict::Unknown, "no node reported its final state".into());
+    };
+    let differing: Vec<String> = states
+        .iter()
+        .filter(|s| (s.applied, &s.digest) != (first.applied, &first.digest))
+        .map(|s| format!("node {} at {} ({})", s.node, s.applied, s.digest))
+        .collect();
+    if differing.is_empty() {
+        let reason = format!("{} nodes at index {} with digest {}", states.len(), first.applied, first.digest);
+        return result("convergence", Verdict::Valid, reason);
+    }
+    let reason =
+        format!("node {} is at {} ({}), but {}", first.node, first.applied, first.digest, differing.join(", "));
+    result("convergence", Verdict::Invalid, reason)
+}
+
+/// Acknowledged register writes missing from the final state (RPO): for
+/// each key, the final value read must be one some write could have left
+/// last: a write (acknowledged or unknown) that no acknowledged write began
+/// strictly after. Each key failing this lost at least its latest
+/// acknowledged write.
+pub fn lost_writes(
+    history: &[Event],
+    final_values: &BTreeMap<String, serde_json::Value>,
+) -> Result<Vec<String>, super::OpsError> {
+    let ops = super::operations(history)?;
+    let mut by_key: BTreeMap<&str, Vec<&super::Operation>> = BTreeMap::new();
+    for op in ops.iter().filter(|o| !o.failed && matches!(o.f, Function::Put | Function::Delete | Function::Cas)) {
+        by_key.entry(&op.key).or_default().push(op);
+    }
+    let mut lost = Vec::new();
+    for (key, writes) in by_key {
+        let acked_calls: Vec<u64> = writes.iter().filter(|w| w.ret.is_some()).map(|w| w.call).collect();
+        let written = |w: &super::Operation| match w.f {
+            Function::Put => w.input.clone(),
+            Function::Delete => serde_json::Value::Null,
+            _ => w.input.get(1).cloned().unwrap_or_default(),
+        };
+        let possible: Vec<serde_json::Value> = writes
+            .iter()
+            .filter(|w| w.ret.is_none_or(|r| acked_calls.iter().all(|&c| c <= r)))
+            .map(|w| written(w))
+            .collect();
+        let has_acked = writes.iter().any(|w| w.ret.is_some());
+        let final_value = final_values.get(key).cloned().unwrap_or_default();
+        if has_acked && !possible.contains(&final_value) {
+            lost.push(key.to_string());
+        }
+    }
+    Ok(lost)
+}
+
+/// A fault's window, as the runner logged it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FaultWindow {
+    pub name: String,
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// Recovery after one fault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    pub fault: String,
+    /// From injection to the first write acknowledged after it.
+    pub to_first_write_ns: Option<u64>,
+    /// From injection to the first leader elected after it.
+    pub to_first_leader_ns: Option<u64>,
+}
+
+/// RTO per fault, from the history (writes) and the role streams (leaders).
+pub fn recovery_times(faults: &[FaultWindow], history: &[Event], roles: &[RoleEvent]) -> Vec<Recovery> {
+    let writes = [Function::Put, Function::Delete, Function::Cas, Function::Append];
+    let mut acked: Vec<u64> =
+        history.iter().filter(|e| e.kind == EventType::Ok && writes.contains(&e.f)).map(|e| e.time_ns).collect();
+    acked.sort_unstable();
+    let mut elected: Vec<u64> = roles.iter().filter(|r| r.role == "Leader").map(|r| r.wall_ns).collect();
+    elected.sort_unstable();
+    let first_after = |times: &[u64], t: u64| times.get(times.partition_point(|&x| x <= t)).map(|&x| x - t);
+    faults
+        .iter()
+        .map(|f| Recovery {
+            fault: f.name.clone(),
+            to_first_write_ns: first_after(&acked, f.start_ns),
+            to_first_leader_ns: first_after(&elected, f.start_ns),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn role(node: u64, role: &str, term: u64, wall_ns: u64) -> RoleEvent {
+        RoleEvent { node, role: role.into(), term, wall_ns }
+    }
+
+    fn ev(process: u64, kind: EventType, f: Function, key: &str, value: serde_json::Value, t: u64) -> Event {
+        Event { process, kind, f, key: key.into(), value, time_ns: t, extra: Default::default() }
+    }
+
+    #[test]
+    fn two_leaders_in_one_term_is_split_brain() {
+        let ok = [role(1, "Leader", 2, 10), role(2, "Leader", 3, 20), role(1, "Leader", 2, 30)];
+        assert_eq!(check_split_brain(&ok).verdict, Verdict::Valid, "one node reporting twice is fine");
+        let bad = [role(1, "Leader", 2, 10), role(3, "Follower", 2, 15), role(2, "Leader", 2, 20)];
+        let r = check_split_brain(&bad);
+        assert_eq!(r.verdict, Verdict::Invalid);
+        assert!(r.reason.contains("nodes 1 and 2 both led term 2"), "{}", r.reason);
+        assert_eq!(check_split_brain(&[]).verdict, Verdict::Unknown);
+    }
+
+    #[test]
+    fn convergence_needs_equal_index_and_digest() {
+        let s = |node, applied, digest: &str| FinalState { node, applied, digest: digest.into() };
+        assert_eq!(check_convergence(&[s(1, 9, "ab"), s(2, 9, "ab")]).verdict, Verdict::Valid);
+        let r = check_convergence(&[s(1, 9, "ab"), s(2, 9, "cd"), s(3, 8, "ab")]);
+        assert_eq!(r.verdict, Verdict::Invalid);
+        assert!(r.reason.contains("node 2 at 9 (cd)") && r.reason.contains("node 3 at 8 (ab)"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_final_state_without_the_last_acknowledged_write_lost_it() {
+        use EventType::*;
+        let history = vec![
+            ev(1, Invoke, Function::Put, "a", json!(1), 10),
+            ev(1, Ok, Function::Put, "a", json!(1), 20),
+            ev(1, Invoke, Function::Put, "a", json!(2), 30),
+            ev(1, Ok, Function::Put, "a", json!(2), 40),
+            // Two concurrent writes on b: either may be last.
+            ev(2, Invoke, Function::Put, "b", json!("x"), 10),
+            ev(3, Invoke, Function::Put, "b", json!("y"), 11),
+            ev(2, Ok, Function::Put, "b", json!("x"), 20),
+            ev(3, Ok, Function::Put, "b", json!("y"), 21),
+            // An unknown write on c may be last.
+            ev(4, Invoke, Function::Put, "c", json!(5), 10),
+            ev(4, Ok, Function::Put, "c", json!(5), 11),
+            ev(5, Invoke, Function::Put, "c", json!(6), 20),
+            ev(5, Info, Function::Put, "c", json!(6), 30),
+        ];
+        let finals = |a, b, c| BTreeMap::from([("a".to_string(), a), ("b".to_string(), b), ("c".to_string(), c)]);
+        let lost = |a, b, c| lost_writes(&history, &finals(a, b, c)).unwrap();
+        assert!(lost(json!(2), json!("x"), json!(6)).is_empty());
+        assert!(lost(json!(2), json!("y"), json!(5)).is_empty());
+        assert_eq!(lost(json!(1), json!("y"), json!(5)), vec!["a"]);
+        assert_eq!(lost(json!(2), serde_json::Value::Null, json!(5)), vec!["b"]);
+    }
+
+    #[test]
+    fn recovery_is_measured_from_injection_to_the_next_write_and_leader() {
+        use EventType::*;
+        let history = vec![
+            ev(1, Invoke, Function::Put, "a", json!(1), 90),
+            ev(1, Ok, Function::Put, "a", json!(1), 100),
+            ev(1, Invoke, Function::Put, "a", json!(2), 110),
+            ev(1, Ok, Function::Put, "a", json!(2), 450),
+        ];
+        let roles = [role(1, "Leader", 2, 50), role(2, "Leader", 3, 300)];
+        let faults = [FaultWindow { name: "kill leader".into(), start_ns: 200, end_ns: 250 }];
+        let r = recovery_times(&faults, &history, &roles);
+        assert_eq!(
+            r,
+            vec![Recovery { fault: "kill leader".into(), to_first_write_ns: Some(250), to_first_leader_ns: Some(100) }]
+        );
+    }
+}
