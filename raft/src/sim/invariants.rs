@@ -259,7 +259,13 @@ impl Checker {
     /// A new leader of `term` whose log has `term_at` for each index must
     /// hold every entry committed in an earlier term. (A leader elected late,
     /// by votes that were delayed, need not hold entries of later terms.)
-    pub fn leader_log(&self, id: NodeId, term: u64, snapshot_index: u64, term_at: impl Fn(u64) -> Option<u64>) -> Check {
+    pub fn leader_log(
+        &self,
+        id: NodeId,
+        term: u64,
+        snapshot_index: u64,
+        term_at: impl Fn(u64) -> Option<u64>,
+    ) -> Check {
         // Terms along the log never decrease: find the last committed entry
         // of an earlier term.
         let earlier = self.applied.partition_point(|a| a.term < term) as u64;
