@@ -1,1 +1,6 @@
-//! placeholder until the owner fills it in
+//! The load generator: workloads described in YAML, and the key choosers
+//! that give them their shape. (The scheduler, recorder and drivers come
+//! next; see the README's status.)
+
+pub mod keys;
+pub mod workload;

@@ -1,0 +1,323 @@
+//! A workload as a user writes it in YAML (see `workloads/*.yaml` and the
+//! README). Unknown fields are errors; a YAML mistake is reported with its
+//! file, line and column, a bad value with its field.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::keys::Distribution;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    #[serde(default)]
+    pub name: String,
+    pub keys: Keys,
+    #[serde(default)]
+    pub values: Values,
+    pub mix: Mix,
+    #[serde(default)]
+    pub consistency: Consistency,
+    pub load: Load,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    /// Keys that exist at the start (inserts add more).
+    pub count: u64,
+    #[serde(default)]
+    pub distribution: DistributionName,
+    /// Zipfian and latest: the skew; 0.99 as in YCSB.
+    #[serde(default = "default_theta")]
+    pub theta: f64,
+    /// Hotspot: the share of keys that are hot, and of operations they get.
+    #[serde(default = "default_hot_keys")]
+    pub hot_keys: f64,
+    #[serde(default = "default_hot_ops")]
+    pub hot_ops: f64,
+}
+
+fn default_theta() -> f64 {
+    0.99
+}
+fn default_hot_keys() -> f64 {
+    0.2
+}
+fn default_hot_ops() -> f64 {
+    0.8
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DistributionName {
+    Uniform,
+    #[default]
+    Zipfian,
+    Latest,
+    Hotspot,
+}
+
+/// Value sizes in bytes: fixed (`size`) or drawn uniformly from `min..=max`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Values {
+    pub size: Option<usize>,
+    pub min: Option<usize>,
+    pub max: Option<usize>,
+}
+
+impl Default for Values {
+    fn default() -> Self {
+        Values { size: Some(100), min: None, max: None }
+    }
+}
+
+/// Relative weights of the operations (any non-negative numbers).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
+    #[serde(default)]
+    pub read: f64,
+    #[serde(default)]
+    pub update: f64,
+    #[serde(default)]
+    pub insert: f64,
+    #[serde(default)]
+    pub delete: f64,
+    #[serde(default)]
+    pub cas: f64,
+    #[serde(default)]
+    pub read_modify_write: f64,
+    #[serde(default)]
+    pub append: f64,
+    #[serde(default)]
+    pub list_read: f64,
+    /// YCSB E's short range scans: refused (raft-node has no range reads).
+    #[serde(default)]
+    pub scan: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consistency {
+    #[default]
+    Lease,
+    ReadIndex,
+    Follower,
+    Stale,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    pub mode: Mode,
+    /// Open loop: operations per second, sent on schedule whatever the
+    /// latency (latency counts from the intended send time).
+    pub rate: Option<f64>,
+    /// Closed loop: clients, each waiting for its answer before the next.
+    pub clients: Option<usize>,
+    #[serde(deserialize_with = "duration")]
+    pub duration: Duration,
+    /// Measured but left out of the results.
+    #[serde(default, deserialize_with = "duration")]
+    pub warmup: Duration,
+    /// Open loop: the rate changes at these points.
+    #[serde(default)]
+    pub steps: Vec<RateStep>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateStep {
+    #[serde(deserialize_with = "duration")]
+    pub after: Duration,
+    pub rate: f64,
+}
+
+/// "250ms", "30s", "2m", or a number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| c.is_alphabetic()).unwrap_or(text.len()));
+    let value: f64 = number.trim().parse().map_err(|_| format!("{text:?} is not a duration like 30s or 250ms"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        other => return Err(format!("unknown unit {other:?} in {text:?} (use ms, s or m)")),
+    };
+    if !(seconds.is_finite() && seconds >= 0.0) {
+        return Err(format!("{text:?} is not a non-negative duration"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(f64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Seconds(s) => parse_duration(&s.to_string()),
+        Raw::Text(t) => parse_duration(&t),
+    }
+    .map_err(serde::de::Error::custom)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("{file}: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    Yaml { file: PathBuf, line: usize, column: usize, message: String },
+    #[error("{file}: {field}: {message}")]
+    Invalid { file: PathBuf, field: &'static str, message: String },
+}
+
+impl Workload {
+    pub fn load(file: &Path) -> Result<Workload, WorkloadError> {
+        let text = std::fs::read_to_string(file).map_err(|source| WorkloadError::Read { file: file.into(), source })?;
+        Workload::parse(file, &text)
+    }
+
+    pub fn parse(file: &Path, text: &str) -> Result<Workload, WorkloadError> {
+        let workload: Workload = serde_yaml_ng::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            WorkloadError::Yaml { file: file.into(), line, column, message: e.to_string() }
+        })?;
+        workload.validate().map_err(|(field, message)| WorkloadError::Invalid { file: file.into(), field, message })?;
+        Ok(workload)
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.keys.count == 0 {
+            return Err(("keys.count", "must be at least 1".into()));
+        }
+        if !(0.0..10.0).contains(&self.keys.theta) || self.keys.theta == 1.0 {
+            return Err(("keys.theta", format!("{} is outside [0, 10) or exactly 1", self.keys.theta)));
+        }
+        for (field, v) in [("keys.hot_keys", self.keys.hot_keys), ("keys.hot_ops", self.keys.hot_ops)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err((field, format!("{v} is not a fraction in [0, 1]")));
+            }
+        }
+        match (self.values.size, self.values.min, self.values.max) {
+            (Some(_), None, None) => {}
+            (None, Some(min), Some(max)) if min <= max => {}
+            _ => return Err(("values", "give either size, or min and max with min <= max".into())),
+        }
+        let m = &self.mix;
+        let weights = [m.read, m.update, m.insert, m.delete, m.cas, m.read_modify_write, m.append, m.list_read, m.scan];
+        if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || weights.iter().sum::<f64>() <= 0.0 {
+            return Err(("mix", "weights must be non-negative and not all zero".into()));
+        }
+        if m.scan > 0.0 {
+            return Err((
+                "mix.scan",
+                "range scans (YCSB E) are not supported: raft-node has no range reads; drop scan from the mix".into(),
+            ));
+        }
+        match self.load.mode {
+            Mode::Open => match self.load.rate {
+                Some(r) if r > 0.0 => {}
+                _ => return Err(("load.rate", "an open loop needs a rate above 0 operations per second".into())),
+            },
+            Mode::Closed => match self.load.clients {
+                Some(c) if c > 0 => {}
+                _ => return Err(("load.clients", "a closed loop needs at least 1 client".into())),
+            },
+        }
+        if self.load.duration.is_zero() {
+            return Err(("load.duration", "must be above 0".into()));
+        }
+        if self.load.mode == Mode::Closed && !self.load.steps.is_empty() {
+            return Err(("load.steps", "rate steps apply to an open loop only".into()));
+        }
+        if self.load.steps.iter().any(|s| s.rate <= 0.0 || s.after >= self.load.duration) {
+            return Err(("load.steps", "each step needs a rate above 0 and a time within the duration".into()));
+        }
+        Ok(())
+    }
+
+    pub fn distribution(&self) -> Distribution {
+        let theta = self.keys.theta;
+        match self.keys.distribution {
+            DistributionName::Uniform => Distribution::Uniform,
+            DistributionName::Zipfian => Distribution::Zipfian { theta },
+            DistributionName::Latest => Distribution::Latest { theta },
+            DistributionName::Hotspot => {
+                Distribution::Hotspot { hot_keys: self.keys.hot_keys, hot_ops: self.keys.hot_ops }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Workload, WorkloadError> {
+        Workload::parse(Path::new("w.yaml"), text)
+    }
+
+    const GOOD: &str = "keys: {count: 10}\nmix: {read: 1}\nload: {mode: open, rate: 100, duration: 2s}\n";
+
+    #[test]
+    fn a_minimal_workload_gets_defaults() {
+        let w = parse(GOOD).unwrap();
+        assert_eq!(w.distribution(), Distribution::Zipfian { theta: 0.99 });
+        assert_eq!(w.values.size, Some(100));
+        assert_eq!(w.consistency, Consistency::Lease);
+        assert_eq!(w.load.duration, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn yaml_errors_name_file_line_and_column() {
+        let e = parse("keys: {count: 10}\nmix: {read: 1}\nload:\n  mode: open\n  rate: fast\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("w.yaml:5:"), "{msg}");
+        let e = parse("keys: {count: 10, colour: red}\nmix: {read: 1}\nload: {mode: open, rate: 1, duration: 1s}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("w.yaml:1:") && e.contains("unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let scan = GOOD.replace("read: 1", "read: 1, scan: 5");
+        let e = parse(&scan).unwrap_err().to_string();
+        assert!(e.contains("mix.scan") && e.contains("not supported"), "{e}");
+        let closed = GOOD.replace("mode: open, rate: 100", "mode: closed");
+        assert!(parse(&closed).unwrap_err().to_string().contains("load.clients"));
+        let dur = GOOD.replace("2s", "2 fortnights");
+        assert!(parse(&dur).unwrap_err().to_string().contains("unknown unit"));
+    }
+
+    #[test]
+    fn every_shipped_workload_loads_and_ycsb_e_says_why_not() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads");
+        let mut loaded = 0;
+        for name in ["ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-f", "smoke"] {
+            Workload::load(&dir.join(format!("{name}.yaml"))).unwrap_or_else(|e| panic!("{e}"));
+            loaded += 1;
+        }
+        assert_eq!(loaded, 6);
+        let e = Workload::load(&dir.join("ycsb-e.yaml")).unwrap_err().to_string();
+        assert!(e.contains("mix.scan") && e.contains("no range reads"), "{e}");
+    }
+}
