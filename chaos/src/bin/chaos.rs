@@ -83,9 +83,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints the result; a closed stdout (`| head`) is not an error worth a panic.
 fn report(result: &CheckResult, json: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     if json {
-        println!("{}", serde_json::to_string_pretty(result).expect("results serialize"));
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(result).expect("results serialize"));
         return;
     }
     let verdict = match result.verdict {
@@ -93,11 +96,11 @@ fn report(result: &CheckResult, json: bool) {
         Verdict::Invalid => "INVALID",
         Verdict::Unknown => "UNKNOWN",
     };
-    println!("{}: {verdict}: {}", result.checker, result.reason);
+    let _ = writeln!(out, "{}: {verdict}: {}", result.checker, result.reason);
     if !result.counterexample.is_empty() {
-        println!("counterexample:");
+        let _ = writeln!(out, "counterexample:");
         for e in &result.counterexample {
-            println!("  {}", serde_json::to_string(e).expect("events serialize"));
+            let _ = writeln!(out, "  {}", serde_json::to_string(e).expect("events serialize"));
         }
     }
 }
