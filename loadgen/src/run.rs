@@ -205,7 +205,8 @@ fn rng_seed(rng: &mut ChaCha8Rng) -> u64 {
 
 fn rate_at(workload: &Workload, at: Duration) -> f64 {
     let base = workload.load.rate.unwrap_or(1.0);
-    workload.load.steps.iter().filter(|s| s.after <= at).map(|s| s.rate).last().unwrap_or(base)
+    // The latest step already reached, whatever order the file lists them in.
+    workload.load.steps.iter().filter(|s| s.after <= at).max_by_key(|s| s.after).map_or(base, |s| s.rate)
 }
 
 /// The schedule's mean rate after the warm-up.
