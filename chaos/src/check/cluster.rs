@@ -20,7 +20,7 @@ pub struct RoleEvent {
 }
 
 fn result(checker: &str, verdict: Verdict, reason: String) -> CheckResult {
-    CheckResult { checker: checker.into(), verdict, reason, counterexample: vec![] }
+    CheckResult::new(checker, verdict, reason, vec![])
 }
 
 /// At most one leader per term, over every node's stream.

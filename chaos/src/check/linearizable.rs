@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use history::{Event, Function};
 use serde_json::Value;
 
-use super::{CheckResult, Operation, Verdict, operations};
+use super::{CheckResult, Operation, Verdict, operations_by_key};
 
 /// Limits on one check. Running out gives `unknown`, never a guess.
 #[derive(Clone, Copy, Debug)]
@@ -56,24 +56,18 @@ enum KeyVerdict {
 }
 
 pub fn check_registers(events: &[Event], budget: Budget) -> CheckResult {
-    let result = |verdict, reason: String, counterexample| CheckResult {
-        checker: "linearizable-register".into(),
-        verdict,
-        reason,
-        counterexample,
+    const CHECKER: &str = "linearizable-register";
+    let result = |verdict, reason, counterexample| CheckResult::new(CHECKER, verdict, reason, counterexample);
+    let registers =
+        |op: &Operation| !op.failed && matches!(op.f, Function::Put | Function::Get | Function::Delete | Function::Cas);
+    let groups = match operations_by_key(CHECKER, events, registers) {
+        Ok(groups) => groups,
+        Err(unknown) => return unknown,
     };
-    let ops = match operations(events) {
-        Ok(ops) => ops,
-        Err(e) => return result(Verdict::Unknown, format!("the history is not well formed: {e}"), vec![]),
-    };
-    let mut by_key: HashMap<&str, Vec<&Operation>> = HashMap::new();
-    for op in &ops {
-        if !op.failed && matches!(op.f, Function::Put | Function::Get | Function::Delete | Function::Cas) {
-            by_key.entry(&op.key).or_default().push(op);
-        }
-    }
-    let mut keys: Vec<&str> = by_key.keys().copied().collect();
-    keys.sort_unstable();
+    let total: usize = groups.iter().map(|(_, ops)| ops.len()).sum();
+    let keys: Vec<&str> = groups.iter().map(|(k, _)| k.as_str()).collect();
+    let by_key: HashMap<&str, Vec<&Operation>> =
+        groups.iter().map(|(k, ops)| (k.as_str(), ops.iter().collect())).collect();
     let deadline = Instant::now() + budget.time;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(keys.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -121,7 +115,7 @@ pub fn check_registers(events: &[Event], budget: Budget) -> CheckResult {
     if !unknown.is_empty() {
         return result(Verdict::Unknown, unknown.join("; "), vec![]);
     }
-    result(Verdict::Valid, format!("{} operations on {} keys are linearizable", ops.len(), keys.len()), vec![])
+    result(Verdict::Valid, format!("{total} operations on {} keys are linearizable", keys.len()), vec![])
 }
 
 /// Drops reads one at a time while the rest stays non-linearizable: fewer

@@ -12,29 +12,19 @@ use std::collections::{HashMap, HashSet};
 use history::{Event, Function};
 use serde_json::Value;
 
-use super::{CheckResult, Operation, Verdict, operations};
+use super::{CheckResult, Operation, Verdict, operations_by_key};
 
 pub fn check_list_append(events: &[Event]) -> CheckResult {
-    let result = |verdict, reason: String, counterexample| CheckResult {
-        checker: "list-append".into(),
-        verdict,
-        reason,
-        counterexample,
+    const CHECKER: &str = "list-append";
+    let result = |verdict, reason, counterexample| CheckResult::new(CHECKER, verdict, reason, counterexample);
+    let groups = match operations_by_key(CHECKER, events, |op| matches!(op.f, Function::Append | Function::Read)) {
+        Ok(groups) => groups,
+        Err(unknown) => return unknown,
     };
-    let ops = match operations(events) {
-        Ok(ops) => ops,
-        Err(e) => return result(Verdict::Unknown, format!("the history is not well formed: {e}"), vec![]),
-    };
-    let mut by_key: HashMap<&str, Vec<&Operation>> = HashMap::new();
-    for op in &ops {
-        if matches!(op.f, Function::Append | Function::Read) {
-            by_key.entry(&op.key).or_default().push(op);
-        }
-    }
-    let mut keys: Vec<&str> = by_key.keys().copied().collect();
-    keys.sort_unstable();
-    for key in &keys {
-        if let Err((why, culprits)) = check_key(&by_key[key]) {
+    let total: usize = groups.iter().map(|(_, ops)| ops.len()).sum();
+    for (key, ops) in &groups {
+        let ops: Vec<&Operation> = ops.iter().collect();
+        if let Err((why, culprits)) = check_key(&ops) {
             let mut positions: Vec<usize> =
                 culprits.iter().flat_map(|op| [Some(op.events.0), op.events.1]).flatten().collect();
             positions.sort_unstable();
@@ -43,7 +33,7 @@ pub fn check_list_append(events: &[Event]) -> CheckResult {
             return result(Verdict::Invalid, format!("key {key:?}: {why}"), counterexample);
         }
     }
-    result(Verdict::Valid, format!("{} operations on {} lists are consistent", ops.len(), keys.len()), vec![])
+    result(Verdict::Valid, format!("{total} operations on {} lists are consistent", groups.len()), vec![])
 }
 
 type Violation<'a> = (String, Vec<&'a Operation>);

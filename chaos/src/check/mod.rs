@@ -36,8 +36,30 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
+    pub fn new(checker: &str, verdict: Verdict, reason: String, counterexample: Vec<history::Event>) -> CheckResult {
+        CheckResult { checker: checker.into(), verdict, reason, counterexample }
+    }
+
     /// The most severe of several results: invalid > unknown > valid.
     pub fn merge(results: &[CheckResult]) -> Verdict {
         results.iter().map(|r| r.verdict).max().unwrap_or(Verdict::Valid)
     }
+}
+
+/// A history's operations whose function `keep` accepts, grouped by key
+/// (keys sorted); or, for a history that is not well formed, the `unknown`
+/// result of `checker` saying why.
+fn operations_by_key(
+    checker: &str,
+    events: &[history::Event],
+    keep: impl Fn(&Operation) -> bool,
+) -> Result<Vec<(String, Vec<Operation>)>, CheckResult> {
+    let ops = operations(events).map_err(|e| {
+        CheckResult::new(checker, Verdict::Unknown, format!("the history is not well formed: {e}"), vec![])
+    })?;
+    let mut by_key: std::collections::BTreeMap<String, Vec<Operation>> = Default::default();
+    for op in ops.into_iter().filter(|op| keep(op)) {
+        by_key.entry(op.key.clone()).or_default().push(op);
+    }
+    Ok(by_key.into_iter().collect())
 }
