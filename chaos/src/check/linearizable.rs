@@ -187,6 +187,10 @@ struct Node {
 
 const NIL: usize = usize::MAX;
 
+/// Memory the memoization of one key may use (two keys are searched at once
+/// on two cores).
+const MEMO_BYTES: usize = 2 << 30;
+
 fn search(ops: &[KeyOp], deadline: Instant, max_states: usize) -> KeyVerdict {
     let n = ops.len();
     let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
@@ -235,6 +239,9 @@ fn search(ops: &[KeyOp], deadline: Instant, max_states: usize) -> KeyVerdict {
 
     let mut remaining_ok = ops.iter().filter(|o| o.ret.is_some()).count();
     let mut linearized = vec![0u64; n.div_ceil(64)];
+    // Each memoized state holds a copy of the linearized set: on a key with
+    // many operations, bound the states by memory as well as by count.
+    let max_states = max_states.min(MEMO_BYTES / (linearized.len() * 8 + 48));
     let mut state: State = 0;
     let mut stack: Vec<(usize, State)> = Vec::new();
     let mut seen: HashSet<(Vec<u64>, State)> = HashSet::new();
