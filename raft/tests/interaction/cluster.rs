@@ -19,10 +19,15 @@ pub struct Cluster {
     /// Directed links that drop messages.
     pub cut: BTreeSet<(NodeId, NodeId)>,
     pub bugs: BTreeSet<raft::UnsafeBug>,
+    /// For nodes created from now on: entries per Append message.
+    pub max_msg_entries: Option<usize>,
 }
 
-pub fn config(id: NodeId, bugs: &BTreeSet<raft::UnsafeBug>) -> Config {
+pub fn config(id: NodeId, bugs: &BTreeSet<raft::UnsafeBug>, max_msg_entries: Option<usize>) -> Config {
     let mut cfg = Config::new(id);
+    if let Some(n) = max_msg_entries {
+        cfg.max_msg_entries = n;
+    }
     cfg.snapshot_chunk_bytes = 8;
     cfg.promote_max_lag = 0;
     cfg.max_uncommitted_entries = 6;
@@ -32,7 +37,7 @@ pub fn config(id: NodeId, bugs: &BTreeSet<raft::UnsafeBug>) -> Config {
 
 impl Cluster {
     pub fn add(&mut self, id: NodeId, disk: Durable) {
-        let raft = Raft::new(config(id, &self.bugs), disk.clone()).expect("valid config");
+        let raft = Raft::new(config(id, &self.bugs, self.max_msg_entries), disk.clone()).expect("valid config");
         self.nodes.insert(id, Node { raft: Some(raft), disk, applied: Vec::new() });
     }
 

@@ -36,6 +36,7 @@ fn run(c: &mut Cluster, cmd: &str, out: &mut String) {
         "bug" => {
             c.bugs.insert(args[0].parse().expect("a bug name"));
         }
+        "max-msg-entries" => c.max_msg_entries = Some(args[0].parse().expect("a count")),
         "bootstrap" => {
             let voters = ids(args);
             for &id in &voters {
@@ -141,7 +142,7 @@ fn run(c: &mut Cluster, cmd: &str, out: &mut String) {
         }
         "restart" => {
             let id = ids(args)[0];
-            let cfg = crate::cluster::config(id, &c.bugs);
+            let cfg = crate::cluster::config(id, &c.bugs, c.max_msg_entries);
             let node = c.nodes.get_mut(&id).unwrap();
             node.raft = Some(raft::Raft::new(cfg, node.disk.clone()).unwrap());
             c.process(id, out);
