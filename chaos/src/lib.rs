@@ -3,3 +3,5 @@
 
 pub mod backend;
 pub mod check;
+pub mod runner;
+pub mod scenario;

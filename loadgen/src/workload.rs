@@ -312,7 +312,7 @@ mod tests {
     fn every_shipped_workload_loads_and_ycsb_e_says_why_not() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads");
         let mut loaded = 0;
-        for name in ["ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-f", "smoke"] {
+        for name in ["ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-f", "mixed"] {
             Workload::load(&dir.join(format!("{name}.yaml"))).unwrap_or_else(|e| panic!("{e}"));
             loaded += 1;
         }

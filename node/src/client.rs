@@ -260,6 +260,15 @@ impl Client {
             .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
     }
 
+    /// The node's stream of role changes.
+    pub async fn events(&self, address: &str) -> Result<tonic::Streaming<apb::NodeEvent>, ClientError> {
+        AdminClient::new(self.channel(address)?)
+            .events(self.request(apb::StatusRequest {}))
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
+    }
+
     /// Sets a node's test fault hooks (see admin.proto).
     pub async fn set_faults(
         &self,

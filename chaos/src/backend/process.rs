@@ -86,13 +86,20 @@ impl ProcessBackend {
         let drop_to: Vec<u64> = self.hook_cuts.get(&id).map(|s| s.iter().copied().collect()).unwrap_or_default();
         let address = self.address(id).to_string();
         let token = self.options.admin_token.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        runtime
-            .block_on(async move {
+        // On a thread of its own, so this works whether or not the caller
+        // runs inside an async runtime.
+        let call = std::thread::spawn(move || -> Result<(), String> {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
                 let client = node::client::Client::new(vec![address.clone()], token);
-                client.set_faults(&address, drop_to, Vec::new(), 0).await
+                client.set_faults(&address, drop_to, Vec::new(), 0).await.map_err(|e| e.to_string())
             })
-            .map_err(|e| BackendError::Action { id, action: "set fault hooks", why: e.to_string() })
+        });
+        call.join()
+            .map_err(|_| "the fault-hook call panicked".to_string())
+            .and_then(|r| r)
+            .map_err(|why| BackendError::Action { id, action: "set fault hooks", why })
     }
 }
 

@@ -1,0 +1,119 @@
+//! A scenario as a user writes it in YAML: a cluster, a workload, a fault
+//! schedule. Unknown fields are errors; YAML mistakes name file, line and
+//! column.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use loadgen::workload::{Workload, WorkloadError, parse_duration};
+use serde::{Deserialize, Deserializer};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    #[serde(default)]
+    pub name: String,
+    pub cluster: Cluster,
+    /// A loadgen workload file, relative to the scenario file.
+    pub workload: PathBuf,
+    /// Overrides the workload's duration.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub duration: Option<Duration>,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    pub size: u64,
+    /// Extra flags for every node (timeouts...).
+    #[serde(default)]
+    pub node_args: Vec<String>,
+    /// Planted bugs (`--unsafe-inject-bug`), to show the checks catch them.
+    #[serde(default)]
+    pub unsafe_bugs: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    #[serde(deserialize_with = "duration")]
+    pub at: Duration,
+    #[serde(rename = "for", deserialize_with = "duration")]
+    pub lasts: Duration,
+    pub kind: FaultKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// SIGKILL the leader; restart it when the fault ends.
+    KillLeader,
+    /// SIGKILL a follower; restart it when the fault ends.
+    KillFollower,
+    /// SIGSTOP the leader; SIGCONT when the fault ends.
+    PauseLeader,
+    /// Cut the leader off from everyone, both ways.
+    IsolateLeader,
+    /// The leader's messages to the others are dropped; theirs still arrive.
+    LeaderOutbound,
+    /// The others' messages to the leader are dropped; the leader's still arrive.
+    LeaderInbound,
+    /// Split into a majority and a minority that holds the leader.
+    PartitionHalves,
+    /// Hand leadership to another voter.
+    TransferLeader,
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+/// A scenario with its workload loaded.
+#[derive(Debug)]
+pub struct Scenario {
+    pub file: ScenarioFile,
+    pub workload: Workload,
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, WorkloadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| WorkloadError::Read { file: path.into(), source })?;
+        let file: ScenarioFile = serde_yaml_ng::from_str(&text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            WorkloadError::Yaml { file: path.into(), line, column, message: e.to_string() }
+        })?;
+        let invalid = |field, message: String| WorkloadError::Invalid { file: path.into(), field, message };
+        if !(1..=7).contains(&file.cluster.size) {
+            return Err(invalid("cluster.size", "must be between 1 and 7".into()));
+        }
+        for bug in &file.cluster.unsafe_bugs {
+            bug.parse::<raft::UnsafeBug>().map_err(|e| invalid("cluster.unsafe_bugs", e))?;
+        }
+        let workload_path = path.parent().unwrap_or(Path::new(".")).join(&file.workload);
+        let mut workload = Workload::load(&workload_path)?;
+        if let Some(d) = file.duration {
+            workload.load.duration = d;
+            workload.load.warmup = workload.load.warmup.min(d / 4);
+        }
+        for (i, f) in file.faults.iter().enumerate() {
+            if f.at + f.lasts >= workload.load.duration && f.kind != FaultKind::TransferLeader {
+                let message = format!("fault {i} ends after the workload ({:?})", workload.load.duration);
+                return Err(invalid("faults", message));
+            }
+        }
+        Ok(Scenario { file, workload })
+    }
+}

@@ -1,0 +1,57 @@
+//! A short scenario end to end: real nodes, real faults, every check.
+
+use std::path::{Path, PathBuf};
+
+use chaos::check::Verdict;
+use chaos::runner::{RunOptions, run};
+use chaos::scenario::Scenario;
+
+fn raft_node() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("raft-node");
+    assert!(path.exists(), "{} is missing: run `cargo build -p node` (or `cargo test --workspace`)", path.display());
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_scenario_with_a_kill_and_a_one_way_cut_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/mixed.yaml"), dir.path().join("mixed.yaml"))
+        .unwrap();
+    let scenario_path = dir.path().join("short.yaml");
+    std::fs::write(
+        &scenario_path,
+        "name: short\ncluster: {size: 3, node_args: [\"--tick-ms\", \"20\", \"--election-ticks\", \"10\"]}\n\
+         workload: mixed.yaml\nduration: 10s\nfaults:\n  - {at: 2s, for: 2s, kind: kill_leader}\n\
+         \x20 - {at: 6s, for: 2s, kind: leader_outbound}\n",
+    )
+    .unwrap();
+    let scenario = Scenario::load(&scenario_path).unwrap();
+    let out = dir.path().join("out");
+    let options = RunOptions { binary: raft_node(), out: out.clone(), ip_base: 70, port: 17601 };
+    let report = run(&scenario, &options).await.unwrap();
+    for c in &report.checks {
+        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
+    }
+    assert_eq!(report.faults.len(), 2);
+    assert!(report.faults.iter().all(|f| !f.confirmed.contains("NOT")), "{:?}", report.faults);
+    assert!(report.recoveries.iter().all(|r| r.to_first_write_ns.is_some()), "{:?}", report.recoveries);
+    for file in ["summary.json", "junit.xml", "history.jsonl", "events.jsonl", "nodes/node-1.log"] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+}
+
+#[test]
+fn a_bad_scenario_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "name: x\ncluster: {size: 3}\nworkload: none.yaml\nfaults:\n  - {at: 1s, for: 1s, kind: meteor}\n",
+    )
+    .unwrap();
+    let e = Scenario::load(&path).unwrap_err().to_string();
+    assert!(e.contains("bad.yaml:5:") && e.contains("meteor"), "{e}");
+}
