@@ -30,6 +30,8 @@ pub struct RunOptions {
     /// Nodes get 127.0.0.(ip_base + id):port.
     pub ip_base: u8,
     pub port: u16,
+    /// Keep the nodes' data directories after the run (logs are kept always).
+    pub keep_data: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,16 +73,53 @@ fn wall_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
-async fn find_leader(client: &Client, backend: &Mutex<ProcessBackend>, ids: &[NodeId]) -> Option<NodeId> {
-    for &id in ids {
-        let addr = backend.lock().expect("not poisoned").address(id).to_string();
-        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_millis(500), client.status(&addr)).await
-            && s.role == "Leader"
-        {
-            return Some(id);
-        }
+/// The nodes of a run: the backend, and which of them are members now
+/// (membership changes add and remove some).
+struct Cluster {
+    backend: Mutex<ProcessBackend>,
+    members: Mutex<Vec<NodeId>>,
+    next_id: Mutex<NodeId>,
+    client: Arc<Client>,
+}
+
+impl Cluster {
+    fn members(&self) -> Vec<NodeId> {
+        self.members.lock().expect("not poisoned").clone()
     }
-    None
+
+    fn address(&self, id: NodeId) -> SocketAddr {
+        self.backend.lock().expect("not poisoned").address(id)
+    }
+
+    async fn find_leader(&self) -> Option<NodeId> {
+        for id in self.members() {
+            let addr = self.address(id).to_string();
+            if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_millis(500), self.client.status(&addr)).await
+                && s.role == "Leader"
+            {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// The voters the leader reports, if it answers.
+    async fn voters(&self, leader: NodeId) -> Option<Vec<NodeId>> {
+        let s = self.client.status(&self.address(leader).to_string()).await.ok()?;
+        Some(s.members.iter().filter(|m| m.voter).map(|m| m.id).collect())
+    }
+}
+
+/// Polls `check` every 100 ms for at most `limit`.
+async fn wait_until<F: AsyncFnMut() -> bool>(limit: Duration, mut check: F) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 /// Whether a TCP connection from `from`'s IP to `to` opens within 500 ms.
@@ -99,7 +138,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
     for bug in &file.cluster.unsafe_bugs {
         node_args.extend(["--unsafe-inject-bug".to_string(), bug.clone()]);
     }
-    let backend = ProcessBackend::new(ProcessOptions {
+    let mut backend = ProcessBackend::new(ProcessOptions {
         binary: options.binary.clone(),
         run_dir: options.out.join("nodes"),
         ip_base: options.ip_base,
@@ -109,67 +148,48 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
         use_iptables: true,
     })?;
     let mechanism = backend.mechanism();
-    let backend = Arc::new(Mutex::new(backend));
-    let endpoints: Vec<String> = {
-        let mut b = backend.lock().expect("not poisoned");
-        for &id in &ids {
-            b.start(id, &ids, None)?;
-        }
-        ids.iter().map(|&id| b.address(id).to_string()).collect()
-    };
-    let client = Arc::new(Client::new(endpoints.clone(), None));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while find_leader(&client, &backend, &ids).await.is_none() {
-        if Instant::now() > deadline {
-            return Err(RunError::Cluster("no leader was elected within 30 s of starting the cluster".into()));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let endpoints: Vec<String> = ids.iter().map(|&id| backend.address(id).to_string()).collect();
+    for &id in &ids {
+        backend.start(id, &ids, None)?;
+    }
+    let cluster = Arc::new(Cluster {
+        backend: Mutex::new(backend),
+        members: Mutex::new(ids.clone()),
+        next_id: Mutex::new(file.cluster.size + 1),
+        client: Arc::new(Client::new(endpoints.clone(), None)),
+    });
+    let client = cluster.client.clone();
+    if !wait_until(Duration::from_secs(30), async || cluster.find_leader().await.is_some()).await {
+        return Err(RunError::Cluster("no leader was elected within 30 s of starting the cluster".into()));
     }
 
     let wall_t0 = wall_ns();
     let t0 = Instant::now();
     let roles = Arc::new(Mutex::new(Vec::<RoleEvent>::new()));
-    let mut watchers = Vec::new();
-    for (i, addr) in endpoints.iter().enumerate() {
-        let (client, roles, addr) = (client.clone(), roles.clone(), addr.clone());
-        let node = ids[i];
-        watchers.push(tokio::spawn(async move {
-            loop {
-                if let Ok(mut stream) = client.events(&addr).await {
-                    while let Some(Ok(e)) = stream.next().await {
-                        let at = e.wall_ns.saturating_sub(wall_t0);
-                        roles.lock().expect("not poisoned").push(RoleEvent {
-                            node,
-                            role: e.role,
-                            term: e.term,
-                            wall_ns: at,
-                        });
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }));
+    let watchers = Arc::new(Mutex::new(Vec::new()));
+    for &id in &ids {
+        watch_roles(&cluster, &roles, &watchers, id, wall_t0);
     }
 
     let workload = &scenario.workload;
     let driver = RaftDriver::new(endpoints.clone(), workload.consistency);
     let prefix = format!("s{:x}-", wall_t0 / 1_000_000);
     let load = loadgen::run::run(workload, driver, file.seed, &prefix);
-    let nemesis = run_faults(scenario, &client, &backend, &ids, t0);
+    let nemesis = run_faults(scenario, &cluster, &roles, &watchers, t0, wall_t0);
     let ((recorder, rate), faults) = tokio::join!(load, nemesis);
     let faults = faults?;
 
-    // Heal everything, bring every node back, and wait for them to agree.
+    // Heal everything, bring every member back, and wait for them to agree.
     {
-        let mut b = backend.lock().expect("not poisoned");
+        let mut b = cluster.backend.lock().expect("not poisoned");
         b.heal()?;
-        for &id in &ids {
+        for id in cluster.members() {
             let _ = b.resume(id);
             b.restart(id)?;
         }
     }
-    let finals = converge(&client, &endpoints, &ids).await;
-    for w in watchers {
+    let finals = converge(&cluster).await;
+    for w in watchers.lock().expect("not poisoned").drain(..) {
         w.abort();
     }
     let roles = roles.lock().expect("not poisoned").clone();
@@ -208,21 +228,61 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
     };
     std::fs::write(options.out.join("summary.json"), serde_json::to_string_pretty(&report).expect("serializes"))?;
     std::fs::write(options.out.join("junit.xml"), junit(&report))?;
+    let started = *cluster.next_id.lock().expect("not poisoned");
+    drop(cluster);
+    if !options.keep_data {
+        for id in 1..started {
+            let data = options.out.join("nodes").join(format!("node-{id}"));
+            if data.exists() {
+                std::fs::remove_dir_all(&data)?;
+            }
+        }
+    }
     Ok(report)
 }
 
-/// Waits (at most 60 s) for every node to report the same applied index
+/// Follows one node's role changes for the rest of the run.
+fn watch_roles(
+    cluster: &Arc<Cluster>,
+    roles: &Arc<Mutex<Vec<RoleEvent>>>,
+    watchers: &Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    node: NodeId,
+    wall_t0: u64,
+) {
+    let (client, roles, addr) = (cluster.client.clone(), roles.clone(), cluster.address(node).to_string());
+    let task = tokio::spawn(async move {
+        loop {
+            if let Ok(mut stream) = client.events(&addr).await {
+                while let Some(Ok(e)) = stream.next().await {
+                    let at = e.wall_ns.saturating_sub(wall_t0);
+                    roles.lock().expect("not poisoned").push(RoleEvent {
+                        node,
+                        role: e.role,
+                        term: e.term,
+                        wall_ns: at,
+                    });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    watchers.lock().expect("not poisoned").push(task);
+}
+
+/// Waits (at most 60 s) for every member to report the same applied index
 /// and digest; returns what they last reported.
-async fn converge(client: &Client, endpoints: &[String], ids: &[NodeId]) -> Vec<FinalState> {
+async fn converge(cluster: &Cluster) -> Vec<FinalState> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        let members = cluster.members();
         let mut states = Vec::new();
-        for (i, ep) in endpoints.iter().enumerate() {
-            if let Ok(Ok(d)) = tokio::time::timeout(Duration::from_secs(1), client.digest(ep)).await {
-                states.push(FinalState { node: ids[i], applied: d.applied, digest: d.digest });
+        for &id in &members {
+            let addr = cluster.address(id).to_string();
+            if let Ok(Ok(d)) = tokio::time::timeout(Duration::from_secs(1), cluster.client.digest(&addr)).await {
+                states.push(FinalState { node: id, applied: d.applied, digest: d.digest });
             }
         }
-        let agreed = states.len() == endpoints.len()
+        let agreed = states.len() == members.len()
             && states.windows(2).all(|w| (w[0].applied, &w[0].digest) == (w[1].applied, &w[1].digest));
         if agreed || Instant::now() > deadline {
             return states;
@@ -267,37 +327,33 @@ async fn rpo_check(client: &Client, history: &[history::Event]) -> CheckResult {
 
 async fn run_faults(
     scenario: &Scenario,
-    client: &Client,
-    backend: &Mutex<ProcessBackend>,
-    ids: &[NodeId],
+    cluster: &Arc<Cluster>,
+    roles: &Arc<Mutex<Vec<RoleEvent>>>,
+    watchers: &Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     t0: Instant,
+    wall_t0: u64,
 ) -> Result<Vec<InjectedFault>, RunError> {
     let mut faults = scenario.file.faults.clone();
     faults.sort_by_key(|f| f.at);
     let mut done = Vec::new();
     for fault in faults {
         tokio::time::sleep_until(t0 + fault.at).await;
-        let Some(leader) = find_leader(client, backend, ids).await else {
-            done.push(InjectedFault {
-                kind: format!("{:?}", fault.kind),
-                target: vec![],
-                start_ns: t0.elapsed().as_nanos() as u64,
-                end_ns: t0.elapsed().as_nanos() as u64,
-                confirmed: "skipped: no leader to target".into(),
-            });
+        let start_ns = t0.elapsed().as_nanos() as u64;
+        let Some(leader) = cluster.find_leader().await else {
+            let confirmed = "skipped: no leader to target".into();
+            let kind = format!("{:?}", fault.kind);
+            done.push(InjectedFault { kind, target: vec![], start_ns, end_ns: start_ns, confirmed });
             continue;
         };
-        let others: Vec<NodeId> = ids.iter().copied().filter(|&id| id != leader).collect();
-        let start_ns = t0.elapsed().as_nanos() as u64;
-        let (target, confirmed) = inject(fault.kind, leader, &others, client, backend).await?;
-        if fault.kind != FaultKind::TransferLeader {
-            tokio::time::sleep(fault.lasts).await;
-            let mut b = backend.lock().expect("not poisoned");
-            match fault.kind {
-                FaultKind::KillLeader | FaultKind::KillFollower => b.restart(target[0])?,
-                FaultKind::PauseLeader => b.resume(target[0])?,
-                _ => b.heal()?,
+        let (target, confirmed) = inject(fault.kind, fault.count, leader, cluster).await?;
+        for &id in &target {
+            if fault.kind == FaultKind::AddVoters {
+                watch_roles(cluster, roles, watchers, id, wall_t0);
             }
+        }
+        if !fault.kind.is_permanent() {
+            tokio::time::sleep(fault.lasts).await;
+            heal(fault.kind, &target, cluster).await?;
         }
         let end_ns = t0.elapsed().as_nanos() as u64;
         done.push(InjectedFault { kind: format!("{:?}", fault.kind), target, start_ns, end_ns, confirmed });
@@ -305,41 +361,125 @@ async fn run_faults(
     Ok(done)
 }
 
+async fn heal(kind: FaultKind, target: &[NodeId], cluster: &Cluster) -> Result<(), RunError> {
+    match kind {
+        FaultKind::KillLeader | FaultKind::KillFollower | FaultKind::KillMinority | FaultKind::KillMajority => {
+            let mut b = cluster.backend.lock().expect("not poisoned");
+            for &id in target {
+                b.restart(id)?;
+            }
+        }
+        FaultKind::PauseLeader => cluster.backend.lock().expect("not poisoned").resume(target[0])?,
+        FaultKind::SkewLeaderClock => {
+            let addr = cluster.address(target[0]).to_string();
+            let _ = cluster.client.set_faults(&addr, vec![], vec![], 0).await;
+        }
+        _ => cluster.backend.lock().expect("not poisoned").heal()?,
+    }
+    Ok(())
+}
+
 /// Injects one fault and shows it took effect.
 async fn inject(
     kind: FaultKind,
+    count: u64,
     leader: NodeId,
-    others: &[NodeId],
-    client: &Client,
-    backend: &Mutex<ProcessBackend>,
+    cluster: &Cluster,
 ) -> Result<(Vec<NodeId>, String), RunError> {
-    let addr = |id: NodeId| backend.lock().expect("not poisoned").address(id);
-    let cut_all = |pairs: &[(NodeId, NodeId)]| -> Result<(), RunError> {
-        let mut b = backend.lock().expect("not poisoned");
-        for &(from, to) in pairs {
-            b.cut(from, to)?;
-        }
-        Ok(())
-    };
+    let members = cluster.members();
+    let others: Vec<NodeId> = members.iter().copied().filter(|&id| id != leader).collect();
+    let client = &cluster.client;
+    let addr = |id: NodeId| cluster.address(id);
     match kind {
-        FaultKind::KillLeader | FaultKind::KillFollower => {
-            let victim = if kind == FaultKind::KillLeader { leader } else { others[0] };
-            backend.lock().expect("not poisoned").kill(victim)?;
-            let answered = client.status(&addr(victim).to_string()).await.is_ok();
-            let note = if answered { "NOT confirmed: node still answers" } else { "process gone; status refused" };
-            Ok((vec![victim], note.into()))
+        FaultKind::KillLeader | FaultKind::KillFollower | FaultKind::KillMinority | FaultKind::KillMajority => {
+            let victims: Vec<NodeId> = match kind {
+                FaultKind::KillLeader => vec![leader],
+                FaultKind::KillFollower => vec![others[0]],
+                FaultKind::KillMinority => {
+                    std::iter::once(leader).chain(others.iter().copied()).take((members.len() - 1) / 2).collect()
+                }
+                _ => std::iter::once(leader).chain(others.iter().copied()).take(members.len() / 2 + 1).collect(),
+            };
+            {
+                let mut b = cluster.backend.lock().expect("not poisoned");
+                for &v in &victims {
+                    b.kill(v)?;
+                }
+            }
+            let mut answering = Vec::new();
+            for &v in &victims {
+                if client.status(&addr(v).to_string()).await.is_ok() {
+                    answering.push(v);
+                }
+            }
+            let note = if answering.is_empty() {
+                "processes gone; status refused".to_string()
+            } else {
+                format!("NOT confirmed: {answering:?} still answer")
+            };
+            Ok((victims, note))
         }
         FaultKind::PauseLeader => {
-            backend.lock().expect("not poisoned").pause(leader)?;
+            cluster.backend.lock().expect("not poisoned").pause(leader)?;
             let answered =
                 tokio::time::timeout(Duration::from_millis(500), client.status(&addr(leader).to_string())).await;
             let note = if answered.is_err() { "status timed out while paused" } else { "NOT confirmed: node answered" };
             Ok((vec![leader], note.into()))
         }
+        FaultKind::SkewLeaderClock => {
+            client
+                .set_faults(&addr(leader).to_string(), vec![], vec![], 200_000)
+                .await
+                .map_err(|e| RunError::Cluster(format!("clock skew: {e}")))?;
+            Ok((vec![leader], "fault hook accepted: +20% tick rate".into()))
+        }
         FaultKind::TransferLeader => {
             let target = others[0];
             client.transfer_leader(target).await.map_err(|e| RunError::Cluster(format!("transfer: {e}")))?;
-            Ok((vec![leader, target], "transfer accepted by the leader".into()))
+            let moved = wait_until(Duration::from_secs(10), async || cluster.find_leader().await == Some(target)).await;
+            let note = if moved { "the target leads" } else { "NOT confirmed: the target did not take over" };
+            Ok((vec![leader, target], note.into()))
+        }
+        FaultKind::AddVoters => {
+            let mut added = Vec::new();
+            for _ in 0..count {
+                let id = {
+                    let mut next = cluster.next_id.lock().expect("not poisoned");
+                    *next += 1;
+                    *next - 1
+                };
+                cluster.backend.lock().expect("not poisoned").start(id, &[], Some(leader))?;
+                let caught_up = wait_until(Duration::from_secs(30), async || {
+                    client.status(&addr(id).to_string()).await.is_ok_and(|s| s.applied > 0 && s.role == "Follower")
+                })
+                .await;
+                if !caught_up {
+                    return Err(RunError::Cluster(format!("new node {id} did not catch up within 30 s")));
+                }
+                client.promote(id).await.map_err(|e| RunError::Cluster(format!("promote {id}: {e}")))?;
+                cluster.members.lock().expect("not poisoned").push(id);
+                added.push(id);
+            }
+            let confirmed = match cluster.find_leader().await {
+                Some(l) => cluster.voters(l).await.is_some_and(|v| added.iter().all(|a| v.contains(a))),
+                None => false,
+            };
+            let note = if confirmed { "the leader lists them as voters" } else { "NOT confirmed: not all voters yet" };
+            Ok((added, note.into()))
+        }
+        FaultKind::RemoveVoters => {
+            let removed: Vec<NodeId> = others.iter().copied().take(count as usize).collect();
+            for &id in &removed {
+                client.remove(id).await.map_err(|e| RunError::Cluster(format!("remove {id}: {e}")))?;
+                cluster.members.lock().expect("not poisoned").retain(|&m| m != id);
+                cluster.backend.lock().expect("not poisoned").kill(id)?;
+            }
+            let confirmed = match cluster.find_leader().await {
+                Some(l) => cluster.voters(l).await.is_some_and(|v| removed.iter().all(|r| !v.contains(r))),
+                None => false,
+            };
+            let note = if confirmed { "gone from the leader's membership" } else { "NOT confirmed: still listed" };
+            Ok((removed, note.into()))
         }
         FaultKind::IsolateLeader
         | FaultKind::LeaderOutbound
@@ -362,17 +502,20 @@ async fn inject(
                     }
                 }
             }
-            cut_all(&pairs)?;
-            let mechanism = backend.lock().expect("not poisoned").mechanism();
+            let mechanism = {
+                let mut b = cluster.backend.lock().expect("not poisoned");
+                for &(from, to) in &pairs {
+                    b.cut(from, to)?;
+                }
+                b.mechanism()
+            };
             if mechanism != CutMechanism::Iptables {
                 return Ok((minority, "admin hooks set (no packet probe possible)".into()));
             }
             let (a, b) = (minority[0], majority[0]);
             let forward = connects(addr(a), addr(b)).await;
             let backward = connects(addr(b), addr(a)).await;
-            let expect_forward = kind == FaultKind::LeaderInbound;
-            let expect_backward = kind == FaultKind::LeaderOutbound;
-            let ok = forward == expect_forward && backward == expect_backward;
+            let ok = forward == (kind == FaultKind::LeaderInbound) && backward == (kind == FaultKind::LeaderOutbound);
             let note = format!(
                 "{}probe {a}->{b} {}, {b}->{a} {}",
                 if ok { "" } else { "NOT confirmed: " },

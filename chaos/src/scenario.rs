@@ -46,9 +46,18 @@ pub struct Cluster {
 pub struct Fault {
     #[serde(deserialize_with = "duration")]
     pub at: Duration,
-    #[serde(rename = "for", deserialize_with = "duration")]
+    /// How long the fault lasts before it heals (membership changes and
+    /// transfers are permanent and take none).
+    #[serde(rename = "for", default, deserialize_with = "duration")]
     pub lasts: Duration,
     pub kind: FaultKind,
+    /// Nodes to add or remove (add_voters, remove_voters); 1 by default.
+    #[serde(default = "one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -70,6 +79,23 @@ pub enum FaultKind {
     PartitionHalves,
     /// Hand leadership to another voter.
     TransferLeader,
+    /// SIGKILL a minority, the leader among them; restart them when it ends.
+    KillMinority,
+    /// SIGKILL a majority, the leader among them: no progress until it ends.
+    KillMajority,
+    /// Start `count` new nodes, join them as learners, promote them.
+    AddVoters,
+    /// Remove `count` followers from the membership and stop them.
+    RemoveVoters,
+    /// Run the leader's clock 20% fast (its lease clock included).
+    SkewLeaderClock,
+}
+
+impl FaultKind {
+    /// Changes that stay: no heal at the end of the window.
+    pub fn is_permanent(self) -> bool {
+        matches!(self, FaultKind::TransferLeader | FaultKind::AddVoters | FaultKind::RemoveVoters)
+    }
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -109,7 +135,7 @@ impl Scenario {
             workload.load.warmup = workload.load.warmup.min(d / 4);
         }
         for (i, f) in file.faults.iter().enumerate() {
-            if f.at + f.lasts >= workload.load.duration && f.kind != FaultKind::TransferLeader {
+            if f.at + f.lasts >= workload.load.duration && !f.kind.is_permanent() {
                 let message = format!("fault {i} ends after the workload ({:?})", workload.load.duration);
                 return Err(invalid("faults", message));
             }

@@ -28,7 +28,7 @@ async fn a_short_scenario_with_a_kill_and_a_one_way_cut_is_valid() {
     .unwrap();
     let scenario = Scenario::load(&scenario_path).unwrap();
     let out = dir.path().join("out");
-    let options = RunOptions { binary: raft_node(), out: out.clone(), ip_base: 70, port: 17601 };
+    let options = RunOptions { binary: raft_node(), out: out.clone(), ip_base: 70, port: 17601, keep_data: false };
     let report = run(&scenario, &options).await.unwrap();
     for c in &report.checks {
         assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
@@ -39,6 +39,7 @@ async fn a_short_scenario_with_a_kill_and_a_one_way_cut_is_valid() {
     for file in ["summary.json", "junit.xml", "history.jsonl", "events.jsonl", "nodes/node-1.log"] {
         assert!(out.join(file).exists(), "{file} missing");
     }
+    assert!(!out.join("nodes/node-1").exists(), "data directories are removed without --keep");
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert!(junit.contains("failures=\"0\""), "{junit}");
 }

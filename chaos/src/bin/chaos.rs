@@ -42,6 +42,9 @@ enum Command {
         ip_base: u8,
         #[arg(long, default_value_t = 17500)]
         port: u16,
+        /// Keep the nodes' data directories (their logs are always kept).
+        #[arg(long)]
+        keep: bool,
     },
     /// Check a recorded history (JSON Lines, one event per line).
     Check {
@@ -71,18 +74,20 @@ enum Model {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Check { history, model, json, time_limit } => check(history, model, json, time_limit),
-        Command::Run { scenario, out, seed, binary, ip_base, port } => run(scenario, out, seed, binary, ip_base, port),
+        Command::Run { scenario, out, seed, binary, ip_base, port, keep } => {
+            run(scenario, out, seed, binary, RunPlace { ip_base, port, keep })
+        }
     }
 }
 
-fn run(
-    path: PathBuf,
-    out: Option<PathBuf>,
-    seed: Option<u64>,
-    binary: Option<PathBuf>,
+/// Where the nodes of a run live.
+struct RunPlace {
     ip_base: u8,
     port: u16,
-) -> ExitCode {
+    keep: bool,
+}
+
+fn run(path: PathBuf, out: Option<PathBuf>, seed: Option<u64>, binary: Option<PathBuf>, place: RunPlace) -> ExitCode {
     let mut scenario = match chaos::scenario::Scenario::load(&path) {
         Ok(s) => s,
         Err(e) => {
@@ -103,16 +108,34 @@ fn run(
     }
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let out = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{stamp}", scenario.file.name)));
-    let options = chaos::runner::RunOptions { binary, out: out.clone(), ip_base, port };
+    let options = chaos::runner::RunOptions {
+        binary,
+        out: out.clone(),
+        ip_base: place.ip_base,
+        port: place.port,
+        keep_data: place.keep,
+    };
     if !scenario.file.cluster.unsafe_bugs.is_empty() {
         eprintln!("WARNING: UNSAFE BUGS PLANTED IN EVERY NODE: {:?}", scenario.file.cluster.unsafe_bugs);
     }
     eprintln!("running {} for {:?} (seed {}) ...", path.display(), scenario.workload.load.duration, scenario.file.seed);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let report = match runtime.block_on(chaos::runner::run(&scenario, &options)) {
-        Ok(r) => r,
-        Err(e) => {
+    // Ctrl-C drops the run, and with it the backend, which kills the
+    // nodes and removes the firewall rules.
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = chaos::runner::run(&scenario, &options) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let report = match outcome {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
             eprintln!("error: harness: {e}");
+            return ExitCode::from(2);
+        }
+        None => {
+            eprintln!("interrupted: nodes stopped and firewall rules removed; no verdict");
             return ExitCode::from(2);
         }
     };

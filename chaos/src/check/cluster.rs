@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use history::{Event, EventType, Function};
+use history::{Event, Function};
 use serde::{Deserialize, Serialize};
 
 use super::{CheckResult, Verdict};
@@ -121,21 +121,30 @@ pub struct Recovery {
     pub to_first_leader_ns: Option<u64>,
 }
 
-/// RTO per fault, from the history (writes) and the role streams (leaders).
+/// RTO per fault: from injection to the completion of the first write
+/// *sent* after it that was acknowledged (a write answered just after the
+/// injection but sent before it says nothing about recovery), and to the
+/// first leader elected after it.
 pub fn recovery_times(faults: &[FaultWindow], history: &[Event], roles: &[RoleEvent]) -> Vec<Recovery> {
     let writes = [Function::Put, Function::Delete, Function::Cas, Function::Append];
-    let mut acked: Vec<u64> =
-        history.iter().filter(|e| e.kind == EventType::Ok && writes.contains(&e.f)).map(|e| e.time_ns).collect();
-    acked.sort_unstable();
+    let acked: Vec<(u64, u64)> = super::operations(history)
+        .unwrap_or_default()
+        .iter()
+        .filter(|o| !o.failed && writes.contains(&o.f))
+        .filter_map(|o| Some((o.call, o.ret?)))
+        .collect();
     let mut elected: Vec<u64> = roles.iter().filter(|r| r.role == "Leader").map(|r| r.wall_ns).collect();
     elected.sort_unstable();
-    let first_after = |times: &[u64], t: u64| times.get(times.partition_point(|&x| x <= t)).map(|&x| x - t);
     faults
         .iter()
         .map(|f| Recovery {
             fault: f.name.clone(),
-            to_first_write_ns: first_after(&acked, f.start_ns),
-            to_first_leader_ns: first_after(&elected, f.start_ns),
+            to_first_write_ns: acked
+                .iter()
+                .filter(|(call, _)| *call >= f.start_ns)
+                .map(|(_, ret)| ret - f.start_ns)
+                .min(),
+            to_first_leader_ns: elected.iter().find(|&&t| t > f.start_ns).map(|t| t - f.start_ns),
         })
         .collect()
 }
@@ -149,7 +158,7 @@ mod tests {
         RoleEvent { node, role: role.into(), term, wall_ns }
     }
 
-    fn ev(process: u64, kind: EventType, f: Function, key: &str, value: serde_json::Value, t: u64) -> Event {
+    fn ev(process: u64, kind: history::EventType, f: Function, key: &str, value: serde_json::Value, t: u64) -> Event {
         Event { process, kind, f, key: key.into(), value, time_ns: t, extra: Default::default() }
     }
 
@@ -175,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_final_state_without_the_last_acknowledged_write_lost_it() {
-        use EventType::*;
+        use history::EventType::*;
         let history = vec![
             ev(1, Invoke, Function::Put, "a", json!(1), 10),
             ev(1, Ok, Function::Put, "a", json!(1), 20),
@@ -202,11 +211,14 @@ mod tests {
 
     #[test]
     fn recovery_is_measured_from_injection_to_the_next_write_and_leader() {
-        use EventType::*;
+        use history::EventType::*;
         let history = vec![
             ev(1, Invoke, Function::Put, "a", json!(1), 90),
             ev(1, Ok, Function::Put, "a", json!(1), 100),
-            ev(1, Invoke, Function::Put, "a", json!(2), 110),
+            // Sent before the fault, answered after it: not a recovery.
+            ev(2, Invoke, Function::Put, "b", json!(1), 190),
+            ev(2, Ok, Function::Put, "b", json!(1), 205),
+            ev(1, Invoke, Function::Put, "a", json!(2), 210),
             ev(1, Ok, Function::Put, "a", json!(2), 450),
         ];
         let roles = [role(1, "Leader", 2, 50), role(2, "Leader", 3, 300)];

@@ -361,8 +361,22 @@ impl apb::admin_server::Admin for AdminService {
     type EventsStream = EventStream;
 
     async fn events(&self, _: Request<apb::StatusRequest>) -> Result<Response<EventStream>, Status> {
+        // Subscribe first, then say where the node stands now: a watcher
+        // that joins late still learns the current leader and term.
         let rx = self.handle.events.subscribe();
-        let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|e| e.ok()).map(Ok::<_, Status>);
+        let now = ask(&self.handle, |reply| Input::Status { reply }).await?;
+        let current = apb::NodeEvent {
+            node: now.id,
+            role: now.role,
+            term: now.term,
+            leader: now.leader,
+            wall_ns: crate::server::driver::wall_ns(),
+            monotonic_ns: 0,
+            lease_until_ns: 0,
+            detail: "current state at subscription".into(),
+        };
+        let changes = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|e| e.ok());
+        let stream = tokio_stream::once(current).chain(changes).map(Ok::<_, Status>);
         Ok(Response::new(Box::pin(stream)))
     }
 
