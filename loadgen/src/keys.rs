@@ -28,6 +28,7 @@ pub enum Distribution {
 }
 
 /// Draws key indexes in `0..count`, where `count` may grow (inserts).
+#[derive(Clone)]
 pub struct KeyChooser {
     distribution: Distribution,
     zipf: Option<Zipf>,
@@ -85,6 +86,7 @@ fn scatter(rank: u64, count: u64) -> u64 {
 
 /// Exact inverse-CDF sampling over a table of cumulative weights: a draw is
 /// a binary search. The table grows with the key space (inserts).
+#[derive(Clone)]
 struct Zipf {
     theta: f64,
     cumulative: Vec<f64>,

@@ -2,6 +2,10 @@
 //! coordinated-omission correction) or closed-loop to a target behind the
 //! [`driver::Driver`] trait, measured in HDR histograms and recorded as a
 //! history for the checkers.
+//!
+//! As a library: load a [`workload::Workload`], build a driver (or parse a
+//! `--target` with [`target::Target`]), call [`run::run`], then write the
+//! results with [`output::write_all`].
 
 pub mod driver;
 pub mod keys;
@@ -9,4 +13,6 @@ pub mod ops;
 pub mod output;
 pub mod record;
 pub mod run;
+pub mod schedule;
+pub mod target;
 pub mod workload;

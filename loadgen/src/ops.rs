@@ -1,5 +1,8 @@
 //! Operations: what the generator draws from a workload's mix.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::Bytes;
 use rand::{Rng, RngExt};
 
@@ -16,10 +19,11 @@ pub enum OpKind {
     ReadModifyWrite,
     Append,
     ListRead,
+    Scan,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 8] = [
+    pub const ALL: [OpKind; 9] = [
         OpKind::Read,
         OpKind::Update,
         OpKind::Insert,
@@ -28,6 +32,7 @@ impl OpKind {
         OpKind::ReadModifyWrite,
         OpKind::Append,
         OpKind::ListRead,
+        OpKind::Scan,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,10 +45,11 @@ impl OpKind {
             OpKind::ReadModifyWrite => "read_modify_write",
             OpKind::Append => "append",
             OpKind::ListRead => "list_read",
+            OpKind::Scan => "scan",
         }
     }
 
-    fn weight(self, mix: &Mix) -> f64 {
+    pub fn weight(self, mix: &Mix) -> f64 {
         match self {
             OpKind::Read => mix.read,
             OpKind::Update => mix.update,
@@ -53,6 +59,7 @@ impl OpKind {
             OpKind::ReadModifyWrite => mix.read_modify_write,
             OpKind::Append => mix.append,
             OpKind::ListRead => mix.list_read,
+            OpKind::Scan => mix.scan,
         }
     }
 }
@@ -62,20 +69,39 @@ impl OpKind {
 #[derive(Clone, Debug)]
 pub struct Op {
     pub kind: OpKind,
+    /// For a scan, the first key of the range.
     pub key: String,
     pub value: Bytes,
     /// Cas: the value it expects (None: the key is absent). The runner
     /// fills it from a read just before, so a cas can win or lose a race.
     pub expected: Option<Bytes>,
+    /// Scan: how many keys at most.
+    pub limit: usize,
+}
+
+/// Register keys are `<prefix>k<index>`, list keys `<prefix>l<index>`: a key
+/// is a register or a list, never both, and a scan of registers stops
+/// before the lists.
+pub fn register_key(prefix: &str, index: u64) -> String {
+    format!("{prefix}k{index}")
+}
+
+/// The end (exclusive) of a scan over the registers.
+pub fn registers_end(prefix: &str) -> String {
+    format!("{prefix}l")
 }
 
 pub struct Generator {
     kinds: Vec<(OpKind, f64)>,
     total: f64,
     chooser: KeyChooser,
-    keys: u64,
+    /// Keys that exist (the initial count plus inserts so far), shared by
+    /// the generators of one run so that concurrent clients insert distinct
+    /// keys and all see the newest as "latest".
+    keys: Arc<AtomicU64>,
     list_keys: u64,
     sizes: (usize, usize),
+    scan_length: usize,
     written: u64,
     /// Prepended to every key, so that runs against one long-lived cluster
     /// do not see each other's keys and each history stands alone.
@@ -88,29 +114,48 @@ impl Generator {
         let kinds: Vec<(OpKind, f64)> =
             OpKind::ALL.iter().map(|k| (*k, k.weight(&workload.mix))).filter(|(_, w)| *w > 0.0).collect();
         let total = kinds.iter().map(|(_, w)| w).sum();
-        let sizes = match (workload.values.size, workload.values.min, workload.values.max) {
-            (Some(s), _, _) => (s, s),
-            (None, Some(min), Some(max)) => (min, max),
-            _ => (100, 100),
-        };
         Generator {
             kinds,
             total,
             chooser: KeyChooser::new(workload.distribution(), workload.keys.count),
-            keys: workload.keys.count,
+            keys: Arc::new(AtomicU64::new(workload.keys.count)),
             list_keys: workload.keys.count.div_ceil(10),
-            sizes,
+            sizes: workload.values.range(),
+            scan_length: workload.scan_length,
             written: 0,
             prefix: prefix.to_string(),
             value_tag: String::new(),
         }
     }
 
-    /// Values written by this generator carry `tag`, so several generators
-    /// in one run never write the same value.
-    pub fn with_value_tag(mut self, tag: usize) -> Generator {
-        self.value_tag = format!("c{tag}-");
-        self
+    /// A generator for one more client of the same run: same key space,
+    /// values tagged apart so no two clients write the same value.
+    pub fn for_client(&self, tag: usize) -> Generator {
+        Generator {
+            kinds: self.kinds.clone(),
+            total: self.total,
+            chooser: self.chooser.clone(),
+            keys: self.keys.clone(),
+            list_keys: self.list_keys,
+            sizes: self.sizes,
+            scan_length: self.scan_length,
+            written: 0,
+            prefix: self.prefix.clone(),
+            value_tag: format!("c{tag}-"),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A value of the workload's size that no other write of the run has.
+    pub fn value(&mut self, rng: &mut impl Rng) -> Bytes {
+        self.written += 1;
+        let size = rng.random_range(self.sizes.0..=self.sizes.1);
+        let mut value = format!("{}v{}-", self.value_tag, self.written).into_bytes();
+        value.resize(size.max(value.len()), b'.');
+        value.into()
     }
 
     pub fn next(&mut self, rng: &mut impl Rng) -> Op {
@@ -124,18 +169,42 @@ impl Generator {
             })
             .map_or(self.kinds[0].0, |(k, _)| *k);
         let key = match kind {
-            OpKind::Insert => {
-                self.keys += 1;
-                format!("{}k{}", self.prefix, self.keys - 1)
-            }
-            // Lists live on their own keys: a key is a register or a list.
+            OpKind::Insert => register_key(&self.prefix, self.keys.fetch_add(1, Ordering::Relaxed)),
             OpKind::Append | OpKind::ListRead => format!("{}l{}", self.prefix, rng.random_range(0..self.list_keys)),
-            _ => format!("{}k{}", self.prefix, self.chooser.next(rng, self.keys)),
+            _ => register_key(&self.prefix, self.chooser.next(rng, self.keys.load(Ordering::Relaxed))),
         };
-        self.written += 1;
-        let size = rng.random_range(self.sizes.0..=self.sizes.1);
-        let mut value = format!("{}v{}-", self.value_tag, self.written).into_bytes();
-        value.resize(size.max(value.len()), b'.');
-        Op { kind, key, value: value.into(), expected: None }
+        let limit = if kind == OpKind::Scan { rng.random_range(1..=self.scan_length) } else { 0 };
+        let value = if matches!(kind, OpKind::Read | OpKind::ListRead | OpKind::Delete | OpKind::Scan) {
+            Bytes::new()
+        } else {
+            self.value(rng)
+        };
+        Op { kind, key, value, expected: None, limit }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use std::path::Path;
+
+    #[test]
+    fn clients_of_one_run_insert_distinct_keys_and_write_distinct_values() {
+        let w = Workload::parse(
+            Path::new("w.yaml"),
+            "keys: {count: 5}\nmix: {insert: 1}\nload: {mode: closed, clients: 2, duration: 1s}\n",
+        )
+        .unwrap();
+        let first = Generator::new(&w, "p-");
+        let (mut a, mut b) = (first.for_client(0), first.for_client(1));
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let ops: Vec<Op> = (0..10).flat_map(|_| [a.next(&mut rng), b.next(&mut rng)]).collect();
+        let keys: std::collections::BTreeSet<&str> = ops.iter().map(|o| o.key.as_str()).collect();
+        let values: std::collections::BTreeSet<&Bytes> = ops.iter().map(|o| &o.value).collect();
+        assert_eq!(keys.len(), 20);
+        assert_eq!(values.len(), 20);
+        assert!(keys.contains("p-k5") && keys.contains("p-k24"));
     }
 }

@@ -1,5 +1,10 @@
 //! What a run measured: latency histograms per operation (corrected for
-//! coordinated omission and not), a per-second timeline, and the history.
+//! coordinated omission and not), how late the sender was, a per-second
+//! timeline, outcome counts and error reasons, and the history.
+//!
+//! Times are offsets from the run's start. Only operations whose intended
+//! send time falls after the warm-up count in the figures; the history
+//! holds every operation.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,49 +17,83 @@ use serde_json::Value;
 
 use crate::driver::Outcome;
 
-fn histogram() -> Histogram<u64> {
-    // Microseconds, from 1 µs to an hour, 3 significant digits.
+/// Microseconds, from 1 µs to an hour, 3 significant digits.
+pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
 }
 
-/// One second of the run.
-#[derive(Default)]
+/// Distinct error reasons kept by name; the rest are counted as "other",
+/// so a target that puts addresses or ids in its errors cannot grow the
+/// summary without bound.
+const MAX_REASONS: usize = 32;
+
+/// One second of the measured run.
 struct Second {
     ok: u64,
-    errors: BTreeMap<&'static str, u64>,
-    latency: Option<Histogram<u64>>,
+    failed: u64,
+    unknown: u64,
+    latency: Histogram<u64>,
+}
+
+impl Default for Second {
+    fn default() -> Self {
+        Second { ok: 0, failed: 0, unknown: 0, latency: histogram() }
+    }
 }
 
 pub struct Recorder {
-    warmup: Duration,
-    /// Latency from the intended send time (what a user waiting saw).
+    /// Where the measured schedule begins (after any preload): timeline
+    /// seconds count from here.
+    origin: Duration,
+    /// Where the figures begin: `origin` plus the warm-up.
+    measure_from: Duration,
+    /// Latency from the intended send time (what a user waiting saw), per
+    /// operation name, ok outcomes only.
     pub corrected: BTreeMap<&'static str, Histogram<u64>>,
     /// Latency from the actual send time (what most tools report).
     pub uncorrected: BTreeMap<&'static str, Histogram<u64>>,
+    /// Actual minus intended send time: loadgen's own lateness (open loop;
+    /// zero in a closed loop, where the intended time is the send time).
+    pub send_lag: Histogram<u64>,
     timeline: Vec<Second>,
     pub history: Vec<Event>,
+    /// Measured operations by outcome: ok, failed, unknown.
     pub counts: BTreeMap<&'static str, u64>,
-    /// Operations whose intended start is past the warm-up, whatever their outcome.
+    /// Measured failed and unknown operations by reason.
+    pub errors: BTreeMap<String, u64>,
     pub measured_ops: u64,
-    /// When the last operation completed.
+    /// When the last measured operation completed.
     pub last_done: Duration,
 }
 
 impl Recorder {
-    pub fn new(warmup: Duration) -> Recorder {
+    pub fn new(origin: Duration, warmup: Duration) -> Recorder {
         Recorder {
-            warmup,
+            origin,
+            measure_from: origin + warmup,
             corrected: BTreeMap::new(),
             uncorrected: BTreeMap::new(),
+            send_lag: histogram(),
             timeline: Vec::new(),
             history: Vec::new(),
             counts: BTreeMap::new(),
+            errors: BTreeMap::new(),
             measured_ops: 0,
             last_done: Duration::ZERO,
         }
     }
 
-    /// One completed operation: times are offsets from the run's start.
+    /// Moves the start of the measured schedule (once a preload is done).
+    pub fn begin_at(&mut self, origin: Duration) {
+        self.measure_from = origin + (self.measure_from - self.origin);
+        self.origin = origin;
+    }
+
+    pub fn warmup(&self) -> Duration {
+        self.measure_from - self.origin
+    }
+
+    /// One completed operation.
     pub fn record(
         &mut self,
         name: &'static str,
@@ -63,36 +102,45 @@ impl Recorder {
         done: Duration,
         outcome: &Outcome,
     ) {
-        let kind = match outcome {
-            Outcome::Ok(_) => "ok",
-            Outcome::Failed(_) => "failed",
-            Outcome::Unknown(_) => "unknown",
-        };
-        *self.counts.entry(kind).or_default() += 1;
-        self.last_done = self.last_done.max(done);
-        let second = done.as_secs() as usize;
-        if self.timeline.len() <= second {
-            self.timeline.resize_with(second + 1, Second::default);
-        }
-        let s = &mut self.timeline[second];
-        let corrected_us = (done.saturating_sub(intended).as_micros() as u64).max(1);
-        match outcome {
-            Outcome::Ok(_) => {
-                s.ok += 1;
-                let _ = s.latency.get_or_insert_with(histogram).record(corrected_us);
-            }
-            Outcome::Failed(_) | Outcome::Unknown(_) => *s.errors.entry(kind).or_default() += 1,
-        }
-        if intended < self.warmup {
+        if intended < self.measure_from {
             return;
         }
         self.measured_ops += 1;
-        if !matches!(outcome, Outcome::Ok(_)) {
-            return;
+        self.last_done = self.last_done.max(done);
+        let second = done.saturating_sub(self.origin).as_secs() as usize;
+        if self.timeline.len() <= second {
+            self.timeline.resize_with(second + 1, Second::default);
         }
-        let uncorrected_us = (done.saturating_sub(sent).as_micros() as u64).max(1);
-        let _ = self.corrected.entry(name).or_insert_with(histogram).record(corrected_us);
-        let _ = self.uncorrected.entry(name).or_insert_with(histogram).record(uncorrected_us);
+        let row = &mut self.timeline[second];
+        let micros = |d: Duration| (d.as_micros() as u64).max(1);
+        let corrected = micros(done.saturating_sub(intended));
+        let kind = match outcome {
+            Outcome::Ok(_) => {
+                row.ok += 1;
+                let _ = row.latency.record(corrected);
+                let _ = self.corrected.entry(name).or_insert_with(histogram).record(corrected);
+                let _ =
+                    self.uncorrected.entry(name).or_insert_with(histogram).record(micros(done.saturating_sub(sent)));
+                "ok"
+            }
+            Outcome::Failed(why) => {
+                row.failed += 1;
+                self.error(why);
+                "failed"
+            }
+            Outcome::Unknown(why) => {
+                row.unknown += 1;
+                self.error(why);
+                "unknown"
+            }
+        };
+        let _ = self.send_lag.record(micros(sent.saturating_sub(intended)));
+        *self.counts.entry(kind).or_default() += 1;
+    }
+
+    fn error(&mut self, why: &str) {
+        let reason = if self.errors.len() < MAX_REASONS || self.errors.contains_key(why) { why } else { "other" };
+        *self.errors.entry(reason.to_string()).or_default() += 1;
     }
 
     pub fn event(&mut self, process: u64, kind: EventType, f: Function, key: &str, value: Value, at: Duration) {
@@ -107,18 +155,20 @@ impl Recorder {
         });
     }
 
-    /// `second,ok,failed,unknown,p50_us,p99_us,max_us`, warm-up included
-    /// (the summary says where it ends).
+    /// `timeline.csv`: one row per second of the measured run, by completion
+    /// time; `second` counts from the start of the schedule (so the first
+    /// row is the first second after the warm-up), latency columns are
+    /// corrected latencies of ok operations in microseconds (0 when none).
     pub fn write_timeline(&self, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(out, "second,ok,failed,unknown,p50_us,p99_us,max_us")?;
-        for (i, s) in self.timeline.iter().enumerate() {
-            let (p50, p99, max) = s
-                .latency
-                .as_ref()
-                .map_or((0, 0, 0), |h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.max()));
-            let failed = s.errors.get("failed").copied().unwrap_or(0);
-            let unknown = s.errors.get("unknown").copied().unwrap_or(0);
-            writeln!(out, "{i},{},{failed},{unknown},{p50},{p99},{max}", s.ok)?;
+        let first = self.warmup().as_secs() as usize;
+        for (i, s) in self.timeline.iter().enumerate().skip(first) {
+            let (p50, p99, max) = if s.latency.is_empty() {
+                (0, 0, 0)
+            } else {
+                (s.latency.value_at_quantile(0.5), s.latency.value_at_quantile(0.99), s.latency.max())
+            };
+            writeln!(out, "{i},{},{},{},{p50},{p99},{max}", s.ok, s.failed, s.unknown)?;
         }
         Ok(())
     }
@@ -128,39 +178,45 @@ impl Recorder {
 #[derive(Debug, Serialize)]
 pub struct Percentiles {
     pub count: u64,
+    pub mean: f64,
     pub p50: u64,
     pub p90: u64,
     pub p99: u64,
     pub p999: u64,
     pub p9999: u64,
     pub max: u64,
-    pub mean: f64,
 }
 
 impl Percentiles {
     pub fn of(h: &Histogram<u64>) -> Percentiles {
         Percentiles {
             count: h.len(),
+            mean: h.mean(),
             p50: h.value_at_quantile(0.5),
             p90: h.value_at_quantile(0.9),
             p99: h.value_at_quantile(0.99),
             p999: h.value_at_quantile(0.999),
             p9999: h.value_at_quantile(0.9999),
             max: h.max(),
-            mean: h.mean(),
         }
     }
 }
 
-/// HdrHistogram's percentile distribution text (`.hgrm`), values in ms.
+/// HdrHistogram's percentile distribution text (`.hgrm`, as
+/// `outputPercentileDistribution` writes it with 5 ticks per half
+/// distance), values in milliseconds: readable by HdrHistogram's plotter.
 pub fn write_hgrm(h: &Histogram<u64>, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "{:>12} {:>14} {:>10} {:>14}\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)")?;
     let mut count = 0;
-    for v in h.iter_quantiles(1) {
+    for v in h.iter_quantiles(5) {
         count += v.count_since_last_iteration();
         let q = v.quantile_iterated_to();
-        let inverse = if q < 1.0 { format!("{:.2}", 1.0 / (1.0 - q)) } else { "inf".into() };
-        writeln!(out, "{:>12.3} {:>14.12} {:>10} {:>14}", v.value_iterated_to() as f64 / 1000.0, q, count, inverse)?;
+        let ms = v.value_iterated_to() as f64 / 1000.0;
+        if q < 1.0 {
+            writeln!(out, "{ms:>12.3} {q:>2.12} {count:>10} {:>14.2}", 1.0 / (1.0 - q))?;
+        } else {
+            writeln!(out, "{ms:>12.3} {q:>2.12} {count:>10}")?;
+        }
     }
     writeln!(
         out,
@@ -170,4 +226,46 @@ pub fn write_hgrm(h: &Histogram<u64>, out: &mut impl Write) -> std::io::Result<(
         h.max() as f64 / 1000.0,
         h.len()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn warm_up_operations_are_left_out_of_figures_and_timeline() {
+        let mut r = Recorder::new(Duration::ZERO, Duration::from_secs(2));
+        r.begin_at(Duration::from_secs(1));
+        let ok = Outcome::Ok(Value::Null);
+        r.record("read", 2900 * MS, 2900 * MS, 2910 * MS, &ok);
+        r.record("read", 3000 * MS, 3000 * MS, 3010 * MS, &ok);
+        r.record("read", 3500 * MS, 3600 * MS, 3700 * MS, &Outcome::Unknown("timeout".into()));
+        assert_eq!(r.measured_ops, 2);
+        assert_eq!(r.corrected["read"].len(), 1);
+        assert_eq!(r.counts["unknown"], 1);
+        assert_eq!(r.errors["timeout"], 1);
+        assert_eq!(r.send_lag.max(), r.send_lag.highest_equivalent(100_000));
+        let mut csv = Vec::new();
+        r.write_timeline(&mut csv).unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        assert_eq!(csv.lines().nth(1), Some("2,1,0,1,10007,10007,10007"), "{csv}");
+        assert_eq!(csv.lines().count(), 2);
+    }
+
+    #[test]
+    fn hgrm_ends_at_the_max_with_the_total_count() {
+        let mut h = histogram();
+        for v in 1..=1000 {
+            h.record(v * 1000).unwrap();
+        }
+        let mut out = Vec::new();
+        write_hgrm(&h, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let last_row = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).next_back().unwrap();
+        let cells: Vec<&str> = last_row.split_whitespace().collect();
+        assert_eq!(cells[1..], ["1.000000000000", "1000"], "{last_row}");
+        assert!(text.contains("Total count    =         1000"), "{text}");
+    }
 }

@@ -1,45 +1,199 @@
-//! Running a workload: open loop (a schedule of intended send times, kept
-//! whatever the latency, as wrk2 does) or closed loop (N clients, each
-//! waiting for its answer).
+//! Running a workload: an optional preload, then an open loop (operations
+//! sent on a fixed schedule, as wrk2 does) or a closed loop (N clients,
+//! each waiting for its answer), every operation recorded.
 //!
 //! Open-loop latency is measured from the intended send time: when the
 //! target stalls, the operations that should have been sent meanwhile count
 //! their wait, which a closed-loop tool silently omits (coordinated
 //! omission). The latency from the actual send time is recorded too.
+//!
+//! The library entry point, for chaos and for tests:
+//! ```no_run
+//! # async fn f(w: loadgen::workload::Workload) {
+//! let driver = loadgen::driver::FakeDriver::with_latency(std::time::Duration::from_millis(1));
+//! let (recorder, rate) = loadgen::run::run(&w, driver, 42, "run1-").await;
+//! # }
+//! ```
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use history::{EventType, Function};
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::driver::{Driver, Outcome};
-use crate::ops::{Generator, Op, OpKind};
+use crate::ops::{Generator, Op, OpKind, register_key, registers_end};
 use crate::record::Recorder;
+use crate::schedule::{Schedule, mean_rate};
 use crate::workload::{Mode, Workload};
 
-/// Process ids for the history: a client slot keeps its id until an
-/// operation's outcome is unknown, after which that id is never used again.
+/// How long operations still in flight when the schedule ends may take to
+/// finish; any left after it stay open in the history (outcome unknown).
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// The open loop's default bound on operations in flight.
+pub const DEFAULT_OPEN_CLIENTS: usize = 64;
+
+/// What the schedule achieved.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RateReport {
+    /// Open loop: the schedule's mean rate after the warm-up.
+    pub target_rate: Option<f64>,
+    /// Measured operations (any outcome) per second.
+    pub achieved_rate: f64,
+    /// |achieved - target| / target.
+    pub rate_error: Option<f64>,
+    /// From the end of the warm-up to the end of the schedule, or to the
+    /// last measured completion if later (a sender that fell behind its
+    /// schedule finishes late, and its achieved rate shows it).
+    pub measured_seconds: f64,
+}
+
+/// The message explaining why `driver` cannot run `workload`, if it cannot.
+pub fn unsupported(workload: &Workload, driver: &impl Driver) -> Option<String> {
+    (workload.mix.scan > 0.0 && !driver.supports_scan()).then(|| {
+        "the mix has scans (YCSB E) but this target has no range reads; use etcd:// or fake://, or drop scan".into()
+    })
+}
+
+/// Runs the workload against `driver` and returns what was recorded.
+/// `key_prefix` goes before every key, so runs against one long-lived
+/// cluster do not see each other's keys. Bounded: it returns at most
+/// [`DRAIN`] after the workload's duration (plus the preload, if any).
+pub async fn run<D: Driver>(workload: &Workload, driver: D, seed: u64, key_prefix: &str) -> (Recorder, RateReport) {
+    let shared = Arc::new(Shared {
+        driver,
+        scan_end: registers_end(key_prefix),
+        recorder: Mutex::new(Recorder::new(Duration::ZERO, workload.load.warmup.min(workload.load.duration))),
+        processes: Mutex::new(Processes { free: Vec::new(), next: 0 }),
+        start: Instant::now(),
+    });
+    let mut generator = Generator::new(workload, key_prefix);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let default_clients = if workload.load.mode == Mode::Open { DEFAULT_OPEN_CLIENTS } else { 1 };
+    let clients = workload.load.clients.unwrap_or(default_clients).max(1);
+    if workload.keys.preload {
+        preload(&shared, &mut generator, &mut rng, workload.keys.count, clients).await;
+    }
+    let origin = shared.now();
+    shared.recorder().begin_at(origin);
+    let mut tasks = JoinSet::new();
+    match workload.load.mode {
+        Mode::Open => open_loop(&shared, workload, generator, &mut rng, clients, origin, &mut tasks).await,
+        Mode::Closed => {
+            let end = origin + workload.load.duration;
+            for client in 0..clients {
+                let (s, mut local) = (shared.clone(), generator.for_client(client));
+                let mut local_rng = ChaCha8Rng::seed_from_u64(rng.random());
+                tasks.spawn(async move {
+                    let mut process = s.take_process();
+                    while s.now() < end {
+                        let op = local.next(&mut local_rng);
+                        let at = s.now();
+                        if !s.perform(process, op, at).await {
+                            process = s.take_process();
+                        }
+                    }
+                });
+            }
+        }
+    }
+    let _ = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    let recorder =
+        Arc::try_unwrap(shared).ok().expect("every task is done").recorder.into_inner().expect("not poisoned");
+    let warmup = recorder.warmup();
+    let end = origin + workload.load.duration;
+    let measured = recorder.last_done.max(end).saturating_sub(origin + warmup).as_secs_f64();
+    let achieved = recorder.measured_ops as f64 / measured;
+    let target = (workload.load.mode == Mode::Open).then(|| mean_rate(workload));
+    let report = RateReport {
+        target_rate: target,
+        achieved_rate: achieved,
+        rate_error: target.map(|t| (achieved - t).abs() / t),
+        measured_seconds: measured,
+    };
+    (recorder, report)
+}
+
+/// Writes every initial key once, `clients` at a time; in the history, not
+/// in the figures.
+async fn preload<D: Driver>(
+    shared: &Arc<Shared<D>>,
+    generator: &mut Generator,
+    rng: &mut ChaCha8Rng,
+    count: u64,
+    clients: usize,
+) {
+    let limit = Arc::new(Semaphore::new(clients));
+    let mut tasks = JoinSet::new();
+    for index in 0..count {
+        let permit = limit.clone().acquire_owned().await.expect("never closed");
+        let key = register_key(generator.prefix(), index);
+        let op = Op { kind: OpKind::Update, key, value: generator.value(rng), expected: None, limit: 0 };
+        let s = shared.clone();
+        tasks.spawn(async move {
+            let process = s.take_process();
+            if !matches!(s.step(process, &op).await, Outcome::Unknown(_)) {
+                s.return_process(process);
+            }
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn open_loop<D: Driver>(
+    shared: &Arc<Shared<D>>,
+    workload: &Workload,
+    mut generator: Generator,
+    rng: &mut ChaCha8Rng,
+    clients: usize,
+    origin: Duration,
+    tasks: &mut JoinSet<()>,
+) {
+    // At most `clients` operations in flight, like wrk2's connections: when
+    // the target stalls the sender waits too, and the operations it should
+    // have sent meanwhile are sent late, their wait counted from their
+    // intended time.
+    let limit = Arc::new(Semaphore::new(clients));
+    for offset in Schedule::new(workload) {
+        let intended = origin + offset;
+        tokio::time::sleep_until(shared.start + intended).await;
+        let permit = limit.clone().acquire_owned().await.expect("never closed");
+        let op = generator.next(rng);
+        let s = shared.clone();
+        tasks.spawn(async move {
+            let process = s.take_process();
+            if s.perform(process, op, intended).await {
+                s.return_process(process);
+            }
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+}
+
+/// Process ids for the history: an id is reused after a definite outcome,
+/// and after an unknown one it is never used again (the operation may still
+/// take effect, and a process has one operation at a time).
 struct Processes {
     free: Vec<u64>,
     next: u64,
 }
 
-impl Processes {
-    fn take(&mut self) -> u64 {
-        self.free.pop().unwrap_or_else(|| {
-            self.next += 1;
-            self.next - 1
-        })
-    }
-}
-
 struct Shared<D> {
     driver: D,
+    /// Where scans of the run's registers stop.
+    scan_end: String,
     recorder: Mutex<Recorder>,
     processes: Mutex<Processes>,
     start: Instant,
@@ -50,174 +204,89 @@ impl<D: Driver> Shared<D> {
         self.start.elapsed()
     }
 
-    /// Sends one operation (a cas or read-modify-write is a read then a
-    /// write) and records it; returns whether the process stays usable.
+    fn recorder(&self) -> std::sync::MutexGuard<'_, Recorder> {
+        self.recorder.lock().expect("not poisoned")
+    }
+
+    fn take_process(&self) -> u64 {
+        let mut p = self.processes.lock().expect("not poisoned");
+        p.free.pop().unwrap_or_else(|| {
+            p.next += 1;
+            p.next - 1
+        })
+    }
+
+    fn return_process(&self, process: u64) {
+        self.processes.lock().expect("not poisoned").free.push(process);
+    }
+
+    /// Sends one operation (a cas or read-modify-write is a read, then a
+    /// write that depends on it) and records it; returns whether the process
+    /// stays usable.
     async fn perform(&self, process: u64, mut op: Op, intended: Duration) -> bool {
         let sent = self.now();
+        let name = op.kind.name();
+        let mut outcome = Outcome::Ok(Value::Null);
         if matches!(op.kind, OpKind::Cas | OpKind::ReadModifyWrite) {
-            let read = Op { kind: OpKind::Read, key: op.key.clone(), value: op.value.clone(), expected: None };
-            let outcome = self.step(process, &read).await;
-            match outcome {
-                Outcome::Ok(Value::String(s)) => op.expected = Some(s.into_bytes().into()),
-                Outcome::Ok(_) => op.expected = None,
-                _ => {
-                    let done = self.now();
-                    self.recorder.lock().expect("not poisoned").record(op.kind.name(), intended, sent, done, &outcome);
-                    return true;
+            let read = Op { kind: OpKind::Read, key: op.key.clone(), value: Bytes::new(), expected: None, limit: 0 };
+            outcome = self.step(process, &read).await;
+            if let Outcome::Ok(seen) = &outcome {
+                op.expected = seen.as_str().map(|s| Bytes::copy_from_slice(s.as_bytes()));
+                if op.kind == OpKind::ReadModifyWrite {
+                    op.kind = OpKind::Update;
                 }
             }
         }
-        let name = op.kind.name();
-        if op.kind == OpKind::ReadModifyWrite {
-            op.kind = OpKind::Update;
+        if matches!(outcome, Outcome::Ok(_)) {
+            outcome = self.step(process, &op).await;
         }
-        let outcome = self.step(process, &op).await;
         let done = self.now();
-        self.recorder.lock().expect("not poisoned").record(name, intended, sent, done, &outcome);
+        self.recorder().record(name, intended, sent, done, &outcome);
         !matches!(outcome, Outcome::Unknown(_))
     }
 
-    /// One operation's invoke and completion in the history.
+    /// One single-request operation, with its invoke and completion in the
+    /// history (scans have no history function and are left out of it).
     async fn step(&self, process: u64, op: &Op) -> Outcome {
         let text = |b: &[u8]| Value::String(String::from_utf8_lossy(b).into_owned());
-        let (f, input) = match op.kind {
-            OpKind::Read | OpKind::ReadModifyWrite => (Function::Get, Value::Null),
-            OpKind::Update | OpKind::Insert => (Function::Put, text(&op.value)),
-            OpKind::Delete => (Function::Delete, Value::Null),
-            OpKind::Cas => (Function::Cas, json!([op.expected.as_deref().map(text), text(&op.value)])),
-            OpKind::Append => (Function::Append, text(&op.value)),
-            OpKind::ListRead => (Function::Read, Value::Null),
-        };
+        let (d, key, value) = (&self.driver, op.key.as_str(), op.value.clone());
+        match op.kind {
+            OpKind::Read | OpKind::ReadModifyWrite => {
+                self.traced(process, Function::Get, key, Value::Null, d.get(key)).await
+            }
+            OpKind::Update | OpKind::Insert => {
+                self.traced(process, Function::Put, key, text(&value), d.put(key, value)).await
+            }
+            OpKind::Delete => self.traced(process, Function::Delete, key, Value::Null, d.delete(key)).await,
+            OpKind::Cas => {
+                let input = json!([op.expected.as_deref().map(text), text(&value)]);
+                self.traced(process, Function::Cas, key, input, d.cas(key, op.expected.clone(), value)).await
+            }
+            OpKind::Append => self.traced(process, Function::Append, key, text(&value), d.append(key, value)).await,
+            OpKind::ListRead => self.traced(process, Function::Read, key, Value::Null, d.read_list(key)).await,
+            OpKind::Scan => d.scan(key, &self.scan_end, op.limit).await,
+        }
+    }
+
+    async fn traced(
+        &self,
+        process: u64,
+        f: Function,
+        key: &str,
+        input: Value,
+        call: impl Future<Output = Outcome>,
+    ) -> Outcome {
         let invoked = self.now();
-        self.recorder.lock().expect("not poisoned").event(
-            process,
-            EventType::Invoke,
-            f,
-            &op.key,
-            input.clone(),
-            invoked,
-        );
-        let outcome = self.driver.execute(op).await;
+        self.recorder().event(process, EventType::Invoke, f, key, input.clone(), invoked);
+        let outcome = call.await;
         let (kind, value) = match &outcome {
-            Outcome::Ok(v) if matches!(f, Function::Get | Function::Read) => (EventType::Ok, v.clone()),
+            Outcome::Ok(read) if matches!(f, Function::Get | Function::Read) => (EventType::Ok, read.clone()),
             Outcome::Ok(_) => (EventType::Ok, input),
             Outcome::Failed(_) => (EventType::Fail, input),
             Outcome::Unknown(_) => (EventType::Info, input),
         };
         let done = self.now();
-        self.recorder.lock().expect("not poisoned").event(process, kind, f, &op.key, value, done);
+        self.recorder().event(process, kind, f, key, value, done);
         outcome
     }
-}
-
-/// What the schedule achieved.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RateReport {
-    pub target_rate: Option<f64>,
-    pub achieved_rate: f64,
-    /// |achieved - target| / target, over the measured (post-warm-up) part,
-    /// which lasts until the last operation completed.
-    pub rate_error: Option<f64>,
-    pub measured_seconds: f64,
-}
-
-/// Runs the workload against `driver` and returns what was recorded.
-pub async fn run<D: Driver>(workload: &Workload, driver: D, seed: u64, key_prefix: &str) -> (Recorder, RateReport) {
-    let shared = Arc::new(Shared {
-        driver,
-        recorder: Mutex::new(Recorder::new(workload.load.warmup)),
-        processes: Mutex::new(Processes { free: Vec::new(), next: 0 }),
-        start: Instant::now(),
-    });
-    let mut generator = Generator::new(workload, key_prefix);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let duration = workload.load.duration;
-    let warmup = workload.load.warmup.min(duration);
-    let clients = workload.load.clients.unwrap_or(64).max(1);
-    let limit = Arc::new(Semaphore::new(clients));
-    let mut tasks = tokio::task::JoinSet::new();
-    match workload.load.mode {
-        Mode::Open => {
-            let mut intended = Duration::ZERO;
-            while intended < duration {
-                tokio::time::sleep_until(shared.start + intended).await;
-                let permit = limit.clone().acquire_owned().await.expect("never closed");
-                let op = generator.next(&mut rng);
-                let s = shared.clone();
-                let process = s.processes.lock().expect("not poisoned").take();
-                tasks.spawn(async move {
-                    let usable = s.perform(process, op, intended).await;
-                    if usable {
-                        s.processes.lock().expect("not poisoned").free.push(process);
-                    }
-                    drop(permit);
-                });
-                let rate = rate_at(workload, intended);
-                intended += Duration::from_secs_f64(1.0 / rate);
-                while tasks.try_join_next().is_some() {}
-            }
-        }
-        Mode::Closed => {
-            for client in 0..clients {
-                let s = shared.clone();
-                // Each client its own generator: tag its values apart.
-                let mut local = Generator::new(workload, key_prefix).with_value_tag(client);
-                let mut local_rng = ChaCha8Rng::seed_from_u64(rng_seed(&mut rng));
-                tasks.spawn(async move {
-                    let mut process = s.processes.lock().expect("not poisoned").take();
-                    while s.now() < duration {
-                        let op = local.next(&mut local_rng);
-                        let at = s.now();
-                        if !s.perform(process, op, at).await {
-                            process = s.processes.lock().expect("not poisoned").take();
-                        }
-                    }
-                });
-            }
-        }
-    }
-    // Let operations in flight finish, within reason; any left running stay
-    // open in the history (their outcome is unknown).
-    let _ = tokio::time::timeout(Duration::from_secs(30), async { while tasks.join_next().await.is_some() {} }).await;
-    tasks.abort_all();
-    let recorder = Arc::try_unwrap(shared)
-        .ok()
-        .map(|s| s.recorder.into_inner().expect("not poisoned"))
-        .unwrap_or_else(|| Recorder::new(warmup));
-    // Over the time the measured operations really took: a sender that fell
-    // behind its schedule finishes late, and its achieved rate shows it.
-    let measured = recorder.last_done.max(duration).saturating_sub(warmup).as_secs_f64();
-    let achieved = recorder.measured_ops as f64 / measured;
-    let target = (workload.load.mode == Mode::Open).then(|| mean_rate(workload, warmup));
-    let report = RateReport {
-        target_rate: target,
-        achieved_rate: achieved,
-        rate_error: target.map(|t| (achieved - t).abs() / t),
-        measured_seconds: measured,
-    };
-    (recorder, report)
-}
-
-fn rng_seed(rng: &mut ChaCha8Rng) -> u64 {
-    use rand::RngExt;
-    rng.random()
-}
-
-fn rate_at(workload: &Workload, at: Duration) -> f64 {
-    let base = workload.load.rate.unwrap_or(1.0);
-    // The latest step already reached, whatever order the file lists them in.
-    workload.load.steps.iter().filter(|s| s.after <= at).max_by_key(|s| s.after).map_or(base, |s| s.rate)
-}
-
-/// The schedule's mean rate after the warm-up.
-fn mean_rate(workload: &Workload, warmup: Duration) -> f64 {
-    let end = workload.load.duration;
-    let mut t = warmup;
-    let mut ops = 0.0;
-    let step = Duration::from_millis(1);
-    while t < end {
-        ops += rate_at(workload, t) * step.as_secs_f64();
-        t += step;
-    }
-    ops / (end - warmup).as_secs_f64()
 }

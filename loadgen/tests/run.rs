@@ -2,12 +2,14 @@
 //! time advances only when every task waits, so these tests measure the
 //! schedule, not the machine.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use history::EventType;
-use loadgen::driver::FakeDriver;
+use bytes::Bytes;
+use history::{EventType, Function};
+use loadgen::driver::{Driver, FakeDriver, FakeOptions, Outcome};
 use loadgen::run::run;
 use loadgen::workload::Workload;
 
@@ -20,10 +22,12 @@ async fn the_open_loop_keeps_its_rate_within_two_percent() {
     let w = workload(
         "keys: {count: 100}\nmix: {read: 1, update: 1}\nload: {mode: open, rate: 5000, clients: 64, duration: 6s, warmup: 1s}\n",
     );
-    let (recorder, rate) = run(&w, FakeDriver::new(Duration::from_millis(2)), 1, "").await;
+    let (recorder, rate) = run(&w, FakeDriver::with_latency(Duration::from_millis(2)), 1, "").await;
     let error = rate.rate_error.unwrap();
     assert!(error < 0.02, "achieved {} against 5000: error {error}", rate.achieved_rate);
-    assert!(recorder.measured_ops > 20_000);
+    // 5 measured seconds at 5000/s, every operation answered.
+    assert_eq!(recorder.measured_ops, 25_000);
+    assert_eq!(recorder.counts["ok"], 25_000);
 }
 
 #[tokio::test(start_paused = true)]
@@ -31,12 +35,83 @@ async fn a_stall_shows_in_corrected_latency_only() {
     let w = workload(
         "keys: {count: 100}\nmix: {update: 1}\nload: {mode: open, rate: 1000, clients: 1, duration: 30s, warmup: 1s}\n",
     );
-    let target = FakeDriver::new(Duration::from_micros(200)).with_stall(Duration::from_secs(5), Duration::from_secs(1));
+    let stall = Some((Duration::from_secs(5), Duration::from_secs(1)));
+    let target = FakeDriver::new(FakeOptions { latency: Duration::from_micros(200), stall, noop: false });
     let (recorder, _) = run(&w, target, 1, "").await;
     let corrected = recorder.corrected["update"].value_at_quantile(0.999);
     let uncorrected = recorder.uncorrected["update"].value_at_quantile(0.999);
     assert!(corrected > 500_000, "corrected p99.9 {corrected} µs should show the 1 s stall");
     assert!(uncorrected < 10_000, "uncorrected p99.9 {uncorrected} µs should not");
+    // The one operation that met the stall waited for all of it, either way.
+    assert!(recorder.uncorrected["update"].max() >= 1_000_000);
+}
+
+/// The fake, except that every `every`-th write is applied and then answered
+/// "unknown", as when a connection drops after the request was sent.
+struct Flaky {
+    inner: FakeDriver,
+    every: u64,
+    writes: AtomicU64,
+}
+
+impl Flaky {
+    fn answer(&self, outcome: Outcome) -> Outcome {
+        if self.writes.fetch_add(1, Ordering::Relaxed) % self.every == self.every - 1 {
+            Outcome::Unknown("connection lost".into())
+        } else {
+            outcome
+        }
+    }
+}
+
+impl Driver for Flaky {
+    async fn get(&self, key: &str) -> Outcome {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: Bytes) -> Outcome {
+        self.answer(self.inner.put(key, value).await)
+    }
+    async fn delete(&self, key: &str) -> Outcome {
+        self.answer(self.inner.delete(key).await)
+    }
+    async fn cas(&self, key: &str, expected: Option<Bytes>, new: Bytes) -> Outcome {
+        self.answer(self.inner.cas(key, expected, new).await)
+    }
+    async fn append(&self, key: &str, value: Bytes) -> Outcome {
+        self.answer(self.inner.append(key, value).await)
+    }
+    async fn read_list(&self, key: &str) -> Outcome {
+        self.inner.read_list(key).await
+    }
+}
+
+/// Reads a history back and checks the process rules: one operation at a
+/// time per process, at most one completion per invoke, and no operation
+/// from a process after an `info`. Returns the events.
+fn read_back_and_check(history: &[history::Event]) -> Vec<history::Event> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for e in history {
+        history::write_event(&mut file, e).unwrap();
+    }
+    let events = history::read(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).unwrap();
+    assert_eq!(&events, history);
+    let mut open: HashSet<u64> = HashSet::new();
+    let mut retired: HashSet<u64> = HashSet::new();
+    for e in &events {
+        assert!(!retired.contains(&e.process), "process {} used after an info: {e:?}", e.process);
+        match e.kind {
+            EventType::Invoke => assert!(open.insert(e.process), "process {} invoked twice", e.process),
+            kind => {
+                assert!(open.remove(&e.process), "completion without invoke: {e:?}");
+                if kind == EventType::Info {
+                    retired.insert(e.process);
+                }
+            }
+        }
+    }
+    events
 }
 
 #[tokio::test(start_paused = true)]
@@ -45,31 +120,68 @@ async fn the_history_pairs_every_invoke_with_at_most_one_completion() {
         "keys: {count: 10}\nmix: {read: 3, update: 3, cas: 2, append: 1, list_read: 1, read_modify_write: 1}\n\
          load: {mode: closed, clients: 4, duration: 2s}\n",
     );
-    let (recorder, _) = run(&w, FakeDriver::new(Duration::from_millis(1)), 3, "").await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.jsonl");
-    let mut file = std::fs::File::create(&path).unwrap();
-    for e in &recorder.history {
-        history::write_event(&mut file, e).unwrap();
+    let target =
+        Flaky { inner: FakeDriver::with_latency(Duration::from_millis(1)), every: 50, writes: AtomicU64::new(0) };
+    let (recorder, _) = run(&w, target, 3, "").await;
+    let events = read_back_and_check(&recorder.history);
+    let count = |f: Function, kind: EventType| events.iter().filter(|e| e.f == f && e.kind == kind).count();
+    assert!(events.len() > 2000, "{} events", events.len());
+    // Unknown outcomes happened, and each retired its process.
+    let infos = events.iter().filter(|e| e.kind == EventType::Info).count();
+    assert!(infos > 10, "{infos} infos");
+    assert_eq!(recorder.counts["unknown"] as usize, infos);
+    // A cas after a fresh read wins against a fake nobody else writes in
+    // between; a cas racing another client's write loses, as a `fail`.
+    assert!(count(Function::Cas, EventType::Ok) > 0);
+    assert!(count(Function::Cas, EventType::Fail) > 0);
+    // A read-modify-write is a get, then a put of a new value.
+    let processes: HashSet<u64> = events.iter().map(|e| e.process).collect();
+    assert_eq!(processes.len(), 4 + infos, "four clients, each taking a fresh process after each info");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_loop_retires_processes_too() {
+    let w = workload("keys: {count: 10}\nmix: {update: 1}\nload: {mode: open, rate: 500, clients: 8, duration: 2s}\n");
+    let target =
+        Flaky { inner: FakeDriver::with_latency(Duration::from_millis(5)), every: 10, writes: AtomicU64::new(0) };
+    let (recorder, _) = run(&w, target, 1, "").await;
+    let events = read_back_and_check(&recorder.history);
+    assert_eq!(events.iter().filter(|e| e.kind == EventType::Info).count(), 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_preload_writes_every_key_into_the_history_but_not_the_figures() {
+    let w = workload(
+        "keys: {count: 50, preload: true, distribution: uniform}\nvalues: {size: 20}\nmix: {read: 1}\n\
+         load: {mode: open, rate: 100, duration: 2s}\n",
+    );
+    let (recorder, _) = run(&w, FakeDriver::with_latency(Duration::from_millis(1)), 5, "p-").await;
+    let events = read_back_and_check(&recorder.history);
+    let puts: HashSet<&str> =
+        events.iter().filter(|e| e.f == Function::Put && e.kind == EventType::Ok).map(|e| e.key.as_str()).collect();
+    assert_eq!(puts.len(), 50);
+    assert!(puts.contains("p-k0") && puts.contains("p-k49"));
+    assert_eq!(recorder.corrected.keys().collect::<Vec<_>>(), [&"read"]);
+    assert_eq!(recorder.measured_ops, 200);
+    // Every read finds a 20-byte value.
+    for e in events.iter().filter(|e| e.f == Function::Get && e.kind == EventType::Ok) {
+        assert_eq!(e.value.as_str().map(str::len), Some(20), "{e:?}");
     }
-    let events = history::read(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).unwrap();
-    assert_eq!(events.len(), recorder.history.len());
-    let mut open: HashMap<u64, usize> = HashMap::new();
-    let mut completions = 0;
-    for e in &events {
-        match e.kind {
-            EventType::Invoke => assert!(open.insert(e.process, 1).is_none(), "process {} invoked twice", e.process),
-            _ => {
-                assert!(open.remove(&e.process).is_some(), "completion without invoke: {e:?}");
-                completions += 1;
-            }
-        }
-    }
-    assert!(completions > 1000);
-    let cas_outcomes: std::collections::HashSet<EventType> = events
-        .iter()
-        .filter(|e| e.f == history::Function::Cas && e.kind != EventType::Invoke)
-        .map(|e| e.kind)
-        .collect();
-    assert!(cas_outcomes.contains(&EventType::Ok), "a cas after a fresh read succeeds against the fake");
+}
+
+#[tokio::test(start_paused = true)]
+async fn scans_read_key_ranges_from_targets_that_have_them() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads");
+    let mut w = Workload::load(&dir.join("ycsb-e.yaml")).unwrap();
+    w.load.duration = Duration::from_secs(2);
+    w.load.warmup = Duration::ZERO;
+    let (recorder, _) = run(&w, FakeDriver::with_latency(Duration::from_millis(1)), 1, "e-").await;
+    let scans = recorder.corrected["scan"].len();
+    assert!(scans > 500, "{scans} scans");
+    assert_eq!(recorder.counts.get("failed"), None);
+    // Scans are not in the history (it has no function for them); inserts are.
+    let events = read_back_and_check(&recorder.history);
+    assert!(events.iter().all(|e| e.f == Function::Put));
+    let inserted: HashMap<&str, usize> = events.iter().map(|e| (e.key.as_str(), 0)).collect();
+    assert!(inserted.contains_key("e-k1000"), "inserts go past the preloaded keys");
 }

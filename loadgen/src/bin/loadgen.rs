@@ -6,17 +6,28 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use loadgen::driver::{Driver, FakeDriver, RaftDriver};
-use loadgen::output::{summary, write_all};
-use loadgen::run::run;
-use loadgen::workload::{Mode, Workload, parse_duration};
+use loadgen::driver::{Driver, EtcdDriver, FakeDriver, RaftDriver};
+use loadgen::output::{Summary, write_all};
+use loadgen::run::{run, unsupported};
+use loadgen::target::Target;
+use loadgen::workload::{Workload, parse_duration};
+
+/// Exit statuses, for scripts.
+const RUN_MOSTLY_FAILED: u8 = 1;
+const BAD_INPUT: u8 = 2;
+const UNREACHABLE: u8 = 3;
+const WRITE_FAILED: u8 = 4;
 
 /// Measure a replicated key-value store honestly: open loop at a target rate
-/// with latency counted from the intended send time (coordinated-omission
-/// corrected, as wrk2), or closed loop with N clients.
+/// with latency counted from each operation's intended send time
+/// (coordinated-omission corrected, as wrk2; the uncorrected latency is kept
+/// too), or closed loop with N clients. Every operation is recorded as a
+/// history that `chaos check` can judge.
 ///
-/// Exit status: 0 the run completed, 1 it completed but most operations
-/// failed, 2 bad input or an unreachable target.
+/// Exit status: 0 the run completed and most operations succeeded; 1 it
+/// completed but fewer than half succeeded; 2 bad workload, bad --target, or
+/// an operation the target does not support; 3 the target is unreachable;
+/// 4 the results could not be written.
 #[derive(Parser, Debug)]
 #[command(name = "loadgen", version)]
 struct Cli {
@@ -26,24 +37,31 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run WORKLOAD (a YAML file, see workloads/) against --target.
+    /// Run WORKLOAD (a YAML file, see workloads/ycsb-a.yaml) against --target.
     Run {
         workload: PathBuf,
-        /// raft://IP:PORT,IP:PORT,... (raft-node) or fake:// (an in-process
-        /// target answering at once, to measure loadgen itself).
+        /// etcd://HOST:PORT,... (an etcd v3 cluster), raft://HOST:PORT,...
+        /// (raft-node), or fake:// (in-process; fake://noop answers at once,
+        /// to measure loadgen itself; fake://?latency=2ms&stall_at=5s&stall=1s).
         #[arg(long)]
         target: String,
         /// Directory for summary.json, *.hgrm, timeline.csv and history.jsonl.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Seeds the operation mix, keys and values: the same seed sends the
+        /// same operations.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Override the workload's duration (e.g. 10s).
+        /// Override the workload's duration (e.g. 10s); the warm-up is cut to
+        /// half of it at most.
         #[arg(long, value_parser = parse_duration)]
         duration: Option<Duration>,
-        /// Override the workload's open-loop rate (operations per second).
+        /// Override the workload's open-loop base rate (operations per second).
         #[arg(long)]
         rate: Option<f64>,
+        /// Override the clients (closed loop) or operations in flight (open).
+        #[arg(long)]
+        clients: Option<usize>,
         /// Prefix of every key (default: one unique per run, so that each
         /// history is checkable on its own against a long-lived cluster).
         #[arg(long)]
@@ -52,113 +70,103 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let Command::Run { workload, target, out, seed, duration, rate, key_prefix } = Cli::parse().command;
-    let prefix = key_prefix.unwrap_or_else(|| {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        format!("r{:x}-", now.as_millis())
-    });
+    let Command::Run { workload, target, out, seed, duration, rate, clients, key_prefix } = Cli::parse().command;
     let mut w = match Workload::load(&workload) {
         Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail(BAD_INPUT, e),
     };
     if let Some(d) = duration {
         w.load.duration = d;
         w.load.warmup = w.load.warmup.min(d / 2);
     }
-    if let Some(r) = rate {
-        w.load.rate = Some(r);
-    }
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    runtime.block_on(async move {
-        if let Some(endpoints) = target.strip_prefix("raft://") {
-            let endpoints: Vec<String> = endpoints.split(',').map(str::to_owned).collect();
-            let driver = RaftDriver::new(endpoints, w.consistency);
-            if let Err(e) = driver.check_reachable().await {
-                eprintln!("error: target {target}: {e}");
-                return ExitCode::from(2);
+    w.load.rate = rate.or(w.load.rate);
+    w.load.clients = clients.or(w.load.clients);
+    let parsed: Target = match target.parse() {
+        Ok(t) => t,
+        Err(e) => return fail(BAD_INPUT, e),
+    };
+    let prefix = key_prefix.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        format!("r{:x}-", now.as_millis())
+    });
+    let run = Run { workload: &w, target: &target, seed, out, prefix };
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    runtime.block_on(async {
+        match parsed {
+            Target::Etcd(endpoints) => {
+                match EtcdDriver::connect(&endpoints, w.consistency, Duration::from_secs(3)).await {
+                    Ok(driver) => run.go(driver).await,
+                    Err(e) => fail(UNREACHABLE, format!("target {target}: {e}")),
+                }
             }
-            go(&w, &target, driver, seed, out, &prefix).await
-        } else if target == "fake://" {
-            go(&w, &target, FakeDriver::new(Duration::ZERO), seed, out, &prefix).await
-        } else if target.starts_with("etcd://") {
-            eprintln!("error: the etcd driver is not built yet (see the README's status)");
-            ExitCode::from(2)
-        } else {
-            eprintln!("error: --target must be raft://IP:PORT,... or fake://, not {target:?}");
-            ExitCode::from(2)
+            Target::Raft(endpoints) => {
+                let driver = RaftDriver::new(endpoints, w.consistency);
+                if let Some(why) = unsupported(&w, &driver) {
+                    return fail(BAD_INPUT, why);
+                }
+                match driver.check_reachable().await {
+                    Ok(()) => run.go(driver).await,
+                    Err(e) => fail(UNREACHABLE, format!("target {target}: {e}")),
+                }
+            }
+            Target::Fake(options) => run.go(FakeDriver::new(options)).await,
         }
     })
 }
 
-async fn go<D: Driver>(
-    w: &Workload,
-    target: &str,
-    driver: D,
+fn fail(code: u8, why: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {why}");
+    ExitCode::from(code)
+}
+
+struct Run<'a> {
+    workload: &'a Workload,
+    target: &'a str,
     seed: u64,
     out: Option<PathBuf>,
-    prefix: &str,
-) -> ExitCode {
-    let progress = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(w.load.duration.as_secs().max(1));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len}s {msg}")
-                .expect("a valid template"),
-        );
-        let ticker = bar.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                ticker.inc(1);
+    prefix: String,
+}
+
+impl Run<'_> {
+    async fn go<D: Driver>(self, driver: D) -> ExitCode {
+        let w = self.workload;
+        if let Some(why) = unsupported(w, &driver) {
+            return fail(BAD_INPUT, why);
+        }
+        let progress = std::io::stderr().is_terminal().then(|| progress_bar(w.load.duration));
+        let (recorder, rate) = run(w, driver, self.seed, &self.prefix).await;
+        if let Some(bar) = progress {
+            bar.finish_and_clear();
+        }
+        let summary = Summary::new(&recorder, w, self.target, self.seed, &self.prefix, rate);
+        print!("{}", summary.text());
+        if let Some(dir) = &self.out {
+            if let Err(e) = write_all(dir, &summary, &recorder) {
+                return fail(WRITE_FAILED, format!("writing {}: {e}", dir.display()));
             }
-        });
-        bar
-    });
-    let (recorder, rate) = run(w, driver, seed, prefix).await;
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
+            println!("results in {}", dir.display());
+        }
+        let ok = summary.outcomes.get("ok").copied().unwrap_or(0);
+        let total: u64 = summary.outcomes.values().sum();
+        if total == 0 || ok * 2 < total { ExitCode::from(RUN_MOSTLY_FAILED) } else { ExitCode::SUCCESS }
     }
-    let mode = if w.load.mode == Mode::Open { "open" } else { "closed" };
-    let s = summary(&recorder, &w.name, target, mode, seed, w.load.warmup.as_secs_f64(), rate);
-    println!("workload {} against {target} ({mode} loop, seed {seed})", w.name);
-    match s.rate.target_rate {
-        Some(t) => println!(
-            "rate: {:.0} ops/s achieved of {t:.0} target ({:.2}% off)",
-            s.rate.achieved_rate,
-            100.0 * s.rate.rate_error.unwrap_or(0.0)
-        ),
-        None => println!("rate: {:.0} ops/s", s.rate.achieved_rate),
-    }
-    println!("outcomes: {:?}", s.outcomes);
-    println!(
-        "{:<20} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "latency (ms)", "count", "p50", "p99", "p99.9", "p99.99", "max"
+}
+
+/// Seconds of the schedule, on stderr; advanced by a task that stops with
+/// the schedule.
+fn progress_bar(duration: Duration) -> indicatif::ProgressBar {
+    let seconds = duration.as_secs().max(1);
+    let bar = indicatif::ProgressBar::new(seconds);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} s")
+            .expect("a valid template"),
     );
-    for (name, kinds) in &s.latency_us {
-        for (kind, p) in kinds {
-            let ms = |us: u64| us as f64 / 1000.0;
-            println!(
-                "{:<20} {:>10} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
-                format!("{name} {kind}"),
-                p.count,
-                ms(p.p50),
-                ms(p.p99),
-                ms(p.p999),
-                ms(p.p9999),
-                ms(p.max)
-            );
+    let ticker = bar.clone();
+    tokio::spawn(async move {
+        for _ in 0..seconds {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            ticker.inc(1);
         }
-    }
-    if let Some(dir) = out {
-        if let Err(e) = write_all(&dir, &s, &recorder) {
-            eprintln!("error: writing {}: {e}", dir.display());
-            return ExitCode::from(2);
-        }
-        println!("results in {}", dir.display());
-    }
-    let ok = recorder.counts.get("ok").copied().unwrap_or(0);
-    let total: u64 = recorder.counts.values().sum();
-    if total == 0 || ok * 2 < total { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    });
+    bar
 }

@@ -1,0 +1,382 @@
+//! etcd through its v3 gRPC KV API, with loadgen's own minimal proto
+//! (`proto/etcd_kv.proto`).
+//!
+//! Mapping:
+//! - get: Range of one key; `stale` reads are etcd's serializable reads
+//!   (the member's local state), every other consistency is etcd's default
+//!   linearizable read (lease and read_index have no etcd switch; follower
+//!   is what etcd does anyway when the request lands on a follower, a
+//!   ReadIndex round to the leader).
+//! - put, delete: Put, DeleteRange.
+//! - cas: one Txn: if the key's value equals `expected` (or, for an absent
+//!   key, its create revision is 0) then Put, else nothing: `succeeded`
+//!   false is a definite failure.
+//! - append: a Put of a fresh key `<list>/<driver nonce>-<counter>` holding
+//!   the value; read_list: a Range over `<list>/` sorted by create revision,
+//!   so the list is in commit order and an append is one ordinary write.
+//! - scan: a Range over `[start, end)` with a limit.
+//!
+//! Requests go round-robin over the endpoints (as etcd's client balancer
+//! does); a request that could not even connect is tried on the next one,
+//! since it certainly was not sent.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use super::{Driver, Outcome, text};
+use crate::workload::Consistency;
+
+#[allow(clippy::all, missing_docs)]
+mod pb {
+    tonic::include_proto!("etcdserverpb");
+}
+
+use pb::kv_client::KvClient;
+use pb::{Compare, PutRequest, RangeRequest, RequestOp, compare, range_request, request_op};
+
+/// Why a driver could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("bad endpoint {endpoint:?}: {why}")]
+    BadEndpoint { endpoint: String, why: String },
+    #[error("no etcd endpoint answers: {0}")]
+    Unreachable(String),
+}
+
+pub struct EtcdDriver {
+    endpoints: Vec<(String, KvClient<Channel>)>,
+    next: AtomicUsize,
+    serializable: bool,
+    /// Makes list-entry keys of this driver unique among all drivers.
+    nonce: u64,
+    appended: AtomicU64,
+    /// Give up on a request after this long (a write's outcome is then unknown).
+    pub timeout: Duration,
+}
+
+impl EtcdDriver {
+    /// Connects to `host:port` endpoints and checks that at least one of
+    /// them answers a read within `probe_timeout`; fails fast otherwise.
+    pub async fn connect(
+        endpoints: &[String],
+        consistency: Consistency,
+        probe_timeout: Duration,
+    ) -> Result<EtcdDriver, ConnectError> {
+        let mut clients = Vec::new();
+        for ep in endpoints {
+            let bad = |why: String| ConnectError::BadEndpoint { endpoint: ep.clone(), why };
+            if ep.rsplit_once(':').is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err()) {
+                return Err(bad("expected HOST:PORT".into()));
+            }
+            let channel = Endpoint::from_shared(format!("http://{ep}"))
+                .map_err(|e| bad(e.to_string()))?
+                .connect_timeout(probe_timeout)
+                .tcp_nodelay(true)
+                .connect_lazy();
+            clients.push((ep.clone(), KvClient::new(channel)));
+        }
+        if clients.is_empty() {
+            return Err(ConnectError::BadEndpoint { endpoint: String::new(), why: "no endpoints given".into() });
+        }
+        let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos()
+            as u64
+            ^ u64::from(std::process::id());
+        let driver = EtcdDriver {
+            endpoints: clients,
+            next: AtomicUsize::new(0),
+            serializable: consistency == Consistency::Stale,
+            nonce,
+            appended: AtomicU64::new(0),
+            timeout: Duration::from_secs(5),
+        };
+        driver.probe(probe_timeout).await?;
+        Ok(driver)
+    }
+
+    async fn probe(&self, timeout: Duration) -> Result<(), ConnectError> {
+        let mut errors = Vec::new();
+        for (ep, client) in &self.endpoints {
+            let request = RangeRequest { key: Bytes::from_static(b"\0loadgen-probe"), ..Default::default() };
+            match tokio::time::timeout(timeout, client.clone().range(request)).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(status)) => errors.push(format!("{ep}: {}", describe(&status))),
+                Err(_) => errors.push(format!("{ep}: no answer within {timeout:?}")),
+            }
+        }
+        Err(ConnectError::Unreachable(errors.join("; ")))
+    }
+
+    /// Runs `call` on the next endpoint, moving on while connections are
+    /// refused; a timeout or any other error is the caller's to judge.
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T, Failure>
+    where
+        F: Fn(KvClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut refused = Vec::new();
+        for i in 0..self.endpoints.len() {
+            let (ep, client) = &self.endpoints[(start + i) % self.endpoints.len()];
+            match tokio::time::timeout(self.timeout, call(client.clone())).await {
+                Ok(Ok(response)) => return Ok(response.into_inner()),
+                Ok(Err(status)) if never_sent(&status) => refused.push(format!("{ep}: {}", describe(&status))),
+                Ok(Err(status)) => return Err(Failure::Status(status)),
+                Err(_) => return Err(Failure::Timeout(self.timeout)),
+            }
+        }
+        Err(Failure::NotSent(refused.join("; ")))
+    }
+
+    fn range(&self, key: Bytes, range_end: Bytes, limit: i64, by_create: bool) -> RangeRequest {
+        let (sort_order, sort_target) = if by_create {
+            (range_request::SortOrder::Ascend, range_request::SortTarget::Create)
+        } else {
+            (range_request::SortOrder::None, range_request::SortTarget::Key)
+        };
+        RangeRequest {
+            key,
+            range_end,
+            limit,
+            sort_order: sort_order as i32,
+            sort_target: sort_target as i32,
+            serializable: self.serializable,
+        }
+    }
+
+    async fn read(&self, request: RangeRequest) -> Result<Vec<pb::KeyValue>, Outcome> {
+        self.call(|mut c| {
+            let request = request.clone();
+            async move { c.range(request).await }
+        })
+        .await
+        .map(|r| r.kvs)
+        .map_err(|f| f.for_read())
+    }
+}
+
+enum Failure {
+    /// Every endpoint refused the connection: nothing was sent.
+    NotSent(String),
+    Timeout(Duration),
+    Status(Status),
+}
+
+impl Failure {
+    fn for_read(self) -> Outcome {
+        Outcome::Failed(self.describe())
+    }
+
+    /// Only a refusal etcd gives before proposing, or a request never sent,
+    /// is certain not to have applied; anything else may have.
+    fn for_write(self) -> Outcome {
+        match &self {
+            Failure::NotSent(_) => Outcome::Failed(self.describe()),
+            Failure::Status(s) if matches!(s.code(), Code::InvalidArgument | Code::PermissionDenied) => {
+                Outcome::Failed(self.describe())
+            }
+            _ => Outcome::Unknown(self.describe()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Failure::NotSent(why) => format!("not sent: {why}"),
+            Failure::Timeout(t) => format!("timeout after {t:?}"),
+            Failure::Status(s) => describe(s),
+        }
+    }
+}
+
+/// The status with the innermost error under it ("tcp connect error" says
+/// less than the "Connection refused" beneath it).
+fn describe(status: &Status) -> String {
+    let mut root = None;
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        root = Some(e);
+        source = e.source();
+    }
+    match root {
+        Some(root) => format!("{:?}: {}: {root}", status.code(), status.message()),
+        None => format!("{:?}: {}", status.code(), status.message()),
+    }
+}
+
+/// A connection refused (or a bad address) before any byte of the request
+/// was written: tonic reports it as Unavailable with the io error inside.
+fn never_sent(status: &Status) -> bool {
+    if status.code() != Code::Unavailable {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::AddrNotAvailable
+                    | std::io::ErrorKind::NetworkUnreachable
+                    | std::io::ErrorKind::HostUnreachable
+            );
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// The smallest key above every key that starts with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Bytes {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end.into();
+        }
+    }
+    // Every byte was 0xff: etcd's "\0" means "to the end of the key space".
+    Bytes::from_static(b"\0")
+}
+
+fn written<T>(result: Result<T, Failure>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Ok(Value::Null),
+        Err(f) => f.for_write(),
+    }
+}
+
+impl Driver for EtcdDriver {
+    async fn get(&self, key: &str) -> Outcome {
+        let request = self.range(Bytes::copy_from_slice(key.as_bytes()), Bytes::new(), 0, false);
+        match self.read(request).await {
+            Ok(kvs) => Outcome::Ok(kvs.first().map_or(Value::Null, |kv| text(&kv.value))),
+            Err(outcome) => outcome,
+        }
+    }
+
+    async fn put(&self, key: &str, value: Bytes) -> Outcome {
+        let request = PutRequest { key: Bytes::copy_from_slice(key.as_bytes()), value };
+        written(
+            self.call(|mut c| {
+                let request = request.clone();
+                async move { c.put(request).await }
+            })
+            .await,
+        )
+    }
+
+    async fn delete(&self, key: &str) -> Outcome {
+        let request = pb::DeleteRangeRequest { key: Bytes::copy_from_slice(key.as_bytes()) };
+        written(
+            self.call(|mut c| {
+                let request = request.clone();
+                async move { c.delete_range(request).await }
+            })
+            .await,
+        )
+    }
+
+    async fn cas(&self, key: &str, expected: Option<Bytes>, new: Bytes) -> Outcome {
+        let key = Bytes::copy_from_slice(key.as_bytes());
+        let compare = match expected {
+            Some(value) => Compare {
+                result: compare::CompareResult::Equal as i32,
+                target: compare::CompareTarget::Value as i32,
+                key: key.clone(),
+                target_union: Some(compare::TargetUnion::Value(value)),
+            },
+            None => Compare {
+                result: compare::CompareResult::Equal as i32,
+                target: compare::CompareTarget::Create as i32,
+                key: key.clone(),
+                target_union: Some(compare::TargetUnion::CreateRevision(0)),
+            },
+        };
+        let request = pb::TxnRequest {
+            compare: vec![compare],
+            success: vec![RequestOp { request: Some(request_op::Request::RequestPut(PutRequest { key, value: new })) }],
+            failure: Vec::new(),
+        };
+        match self
+            .call(|mut c| {
+                let request = request.clone();
+                async move { c.txn(request).await }
+            })
+            .await
+        {
+            Ok(r) if r.succeeded => Outcome::Ok(Value::Null),
+            Ok(_) => Outcome::Failed("compare failed".into()),
+            Err(f) => f.for_write(),
+        }
+    }
+
+    async fn append(&self, key: &str, value: Bytes) -> Outcome {
+        let n = self.appended.fetch_add(1, Ordering::Relaxed);
+        let entry = format!("{key}/{:016x}-{n:08}", self.nonce);
+        self.put(&entry, value).await
+    }
+
+    async fn read_list(&self, key: &str) -> Outcome {
+        let prefix = format!("{key}/").into_bytes();
+        let end = prefix_end(&prefix);
+        match self.read(self.range(prefix.into(), end, 0, true)).await {
+            Ok(kvs) if kvs.is_empty() => Outcome::Ok(Value::Null),
+            Ok(kvs) => Outcome::Ok(Value::Array(kvs.iter().map(|kv| text(&kv.value)).collect())),
+            Err(outcome) => outcome,
+        }
+    }
+
+    async fn scan(&self, start: &str, end: &str, limit: usize) -> Outcome {
+        let request = self.range(
+            Bytes::copy_from_slice(start.as_bytes()),
+            Bytes::copy_from_slice(end.as_bytes()),
+            limit as i64,
+            false,
+        );
+        match self.read(request).await {
+            Ok(kvs) => Outcome::Ok(Value::Array(
+                kvs.iter().map(|kv| Value::Array(vec![text(&kv.key), text(&kv.value)])).collect(),
+            )),
+            Err(outcome) => outcome,
+        }
+    }
+
+    fn supports_scan(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_ends_just_above_its_last_key() {
+        assert_eq!(&prefix_end(b"l7/")[..], b"l70");
+        assert_eq!(&prefix_end(b"a\xff")[..], b"b");
+        assert_eq!(&prefix_end(b"\xff")[..], b"\0");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_cluster_fails_fast_with_every_endpoint_named() {
+        // Bind then drop: nothing listens on these ports now.
+        let ports: Vec<u16> =
+            (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
+        let endpoints: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let err = EtcdDriver::connect(&endpoints, Consistency::Lease, Duration::from_secs(2)).await.err().unwrap();
+        let message = err.to_string();
+        assert!(matches!(err, ConnectError::Unreachable(_)), "{message}");
+        assert!(endpoints.iter().all(|e| message.contains(e.as_str())), "{message}");
+        assert!(message.contains("refused"), "a refusal, not a timeout: {message}");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_endpoint_is_refused_before_connecting() {
+        let err = EtcdDriver::connect(&["localhost".into()], Consistency::Lease, Duration::from_secs(1)).await;
+        assert!(matches!(err, Err(ConnectError::BadEndpoint { .. })));
+    }
+}

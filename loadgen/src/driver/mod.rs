@@ -1,0 +1,65 @@
+//! What the load is sent to, behind one trait: raft-node, etcd, or an
+//! in-process fake for tests and for measuring loadgen itself.
+//!
+//! A driver is built with its read consistency (each maps the workload's
+//! `consistency` to what its target offers) and answers one operation at a
+//! time per call; calls run concurrently.
+
+mod etcd;
+mod fake;
+mod raft;
+
+use std::future::Future;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+pub use etcd::{ConnectError, EtcdDriver};
+pub use fake::{FakeDriver, FakeOptions};
+pub use raft::RaftDriver;
+
+/// What became of one operation. The history needs the three apart.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// It took effect; a read carries what it read (null for an absent
+    /// key or list), a write carries null.
+    Ok(Value),
+    /// It certainly did not take effect (a cas whose compare failed, a
+    /// refusal, a request that never left); the string says why.
+    Failed(String),
+    /// It may or may not have taken effect (a timeout or a lost connection
+    /// after the request was sent).
+    Unknown(String),
+}
+
+/// Why a driver refuses a range scan.
+pub const SCAN_UNSUPPORTED: &str = "range scans are not supported by this target";
+
+/// One target. Keys and values are the generator's (ASCII text); values read
+/// come back as JSON strings, lists as JSON arrays of strings.
+pub trait Driver: Send + Sync + 'static {
+    /// Reads one key at the driver's consistency.
+    fn get(&self, key: &str) -> impl Future<Output = Outcome> + Send;
+    fn put(&self, key: &str, value: Bytes) -> impl Future<Output = Outcome> + Send;
+    fn delete(&self, key: &str) -> impl Future<Output = Outcome> + Send;
+    /// Writes `new` if the key holds `expected` (`None`: the key is absent);
+    /// a compare that does not hold is `Failed`.
+    fn cas(&self, key: &str, expected: Option<Bytes>, new: Bytes) -> impl Future<Output = Outcome> + Send;
+    /// Adds `value` at the end of the list at `key`.
+    fn append(&self, key: &str, value: Bytes) -> impl Future<Output = Outcome> + Send;
+    /// The whole list at `key`, oldest first (null when nothing was appended).
+    fn read_list(&self, key: &str) -> impl Future<Output = Outcome> + Send;
+    /// At most `limit` keys in `[start, end)` in key order, as an array of
+    /// `[key, value]` pairs. Only when [`Driver::supports_scan`] says so.
+    fn scan(&self, start: &str, end: &str, limit: usize) -> impl Future<Output = Outcome> + Send {
+        let _ = (start, end, limit);
+        std::future::ready(Outcome::Failed(SCAN_UNSUPPORTED.into()))
+    }
+    fn supports_scan(&self) -> bool {
+        false
+    }
+}
+
+fn text(bytes: &[u8]) -> Value {
+    Value::String(String::from_utf8_lossy(bytes).into_owned())
+}

@@ -1,0 +1,85 @@
+//! raft-node through its leader-tracking client (`node::client`), which
+//! follows redirects, retries what it safely can, and says whether a failed
+//! write certainly did not apply.
+
+use bytes::Bytes;
+use node::client::{Client, ClientError};
+use node::proto::kv::Consistency as NodeConsistency;
+use serde_json::Value;
+
+use super::{Driver, Outcome, text};
+use crate::workload::Consistency;
+
+pub struct RaftDriver {
+    client: Client,
+    consistency: NodeConsistency,
+}
+
+impl RaftDriver {
+    pub fn new(endpoints: Vec<String>, consistency: Consistency) -> RaftDriver {
+        let consistency = match consistency {
+            Consistency::Lease => NodeConsistency::Lease,
+            Consistency::ReadIndex => NodeConsistency::ReadIndex,
+            Consistency::Follower => NodeConsistency::Follower,
+            Consistency::Stale => NodeConsistency::Stale,
+        };
+        RaftDriver { client: Client::new(endpoints, None), consistency }
+    }
+
+    /// Fails fast when no endpoint answers.
+    pub async fn check_reachable(&self) -> Result<(), String> {
+        for ep in self.client.endpoints() {
+            if self.client.status(ep).await.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(format!("no endpoint of {} answers", self.client.endpoints().join(",")))
+    }
+}
+
+fn written<T>(result: Result<T, ClientError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Ok(Value::Null),
+        Err(ClientError::Failed(why)) => Outcome::Failed(why),
+        Err(ClientError::Ambiguous(why)) => Outcome::Unknown(why),
+    }
+}
+
+/// A read that failed had no effect, whatever the client could tell.
+fn read<T>(result: Result<T, ClientError>, value: impl FnOnce(T) -> Value) -> Outcome {
+    match result {
+        Ok(r) => Outcome::Ok(value(r)),
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
+impl Driver for RaftDriver {
+    async fn get(&self, key: &str) -> Outcome {
+        read(self.client.get(key, self.consistency).await, |r| r.value.as_deref().map_or(Value::Null, text))
+    }
+
+    async fn put(&self, key: &str, value: Bytes) -> Outcome {
+        written(self.client.put(key, value).await)
+    }
+
+    async fn delete(&self, key: &str) -> Outcome {
+        written(self.client.delete(key).await)
+    }
+
+    async fn cas(&self, key: &str, expected: Option<Bytes>, new: Bytes) -> Outcome {
+        match self.client.cas(key, expected, new).await {
+            Ok(r) if !r.succeeded => Outcome::Failed("compare failed".into()),
+            other => written(other),
+        }
+    }
+
+    async fn append(&self, key: &str, value: Bytes) -> Outcome {
+        written(self.client.append(key, value).await)
+    }
+
+    async fn read_list(&self, key: &str) -> Outcome {
+        read(self.client.read_list(key, self.consistency).await, |r| {
+            Value::Array(r.values.iter().map(|v| text(v)).collect())
+        })
+    }
+}
