@@ -224,7 +224,10 @@ impl Workload {
     pub fn parse(file: &Path, text: &str) -> Result<Workload, WorkloadError> {
         let workload: Workload = serde_yaml_ng::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            WorkloadError::Yaml { file: file.into(), line, column, message: e.to_string() }
+            // The location leads the message already; drop its repeat at the end.
+            let message = e.to_string();
+            let message = message.strip_suffix(&format!(" at line {line} column {column}")).unwrap_or(&message).into();
+            WorkloadError::Yaml { file: file.into(), line, column, message }
         })?;
         workload.validate().map_err(|(field, message)| WorkloadError::Invalid { file: file.into(), field, message })?;
         Ok(workload)
@@ -312,12 +315,13 @@ mod tests {
     #[test]
     fn yaml_errors_name_file_line_and_column() {
         let e = parse("keys: {count: 10}\nmix: {read: 1}\nload:\n  mode: open\n  rate: fast\n").unwrap_err();
-        let msg = e.to_string();
-        assert!(msg.starts_with("w.yaml:5:"), "{msg}");
+        assert_eq!(e.to_string(), "w.yaml:5:9: load.rate: invalid type: string \"fast\", expected f64");
         let e = parse("keys: {count: 10, colour: red}\nmix: {read: 1}\nload: {mode: open, rate: 1, duration: 1s}\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("w.yaml:1:") && e.contains("unknown field `colour`"), "{e}");
+        assert!(e.starts_with("w.yaml:1:19: keys: unknown field `colour`, expected one of `count`"), "{e}");
+        let e = parse(&GOOD.replace("mode: open", "mode: opne")).unwrap_err().to_string();
+        assert_eq!(e, "w.yaml:3:14: load.mode: unknown variant `opne`, expected `open` or `closed`");
     }
 
     #[test]
