@@ -47,13 +47,15 @@ pub struct Recorder {
     origin: Duration,
     /// Where the figures begin: `origin` plus the warm-up.
     measure_from: Duration,
-    /// Latency from the intended send time (what a user waiting saw), per
-    /// operation name, ok outcomes only.
+    /// Latency from the intended send time (what a user waiting saw; from
+    /// the actual send if that was earlier), per operation name, ok
+    /// outcomes only.
     pub corrected: BTreeMap<&'static str, Histogram<u64>>,
     /// Latency from the actual send time (what most tools report).
     pub uncorrected: BTreeMap<&'static str, Histogram<u64>>,
-    /// Actual minus intended send time: loadgen's own lateness (open loop;
-    /// zero in a closed loop, where the intended time is the send time).
+    /// Actual minus intended send time, 0 when early: loadgen's own lateness
+    /// (open loop; 0 in a closed loop, where the intended time is the send
+    /// time).
     pub send_lag: Histogram<u64>,
     timeline: Vec<Second>,
     pub history: Vec<Event>,
@@ -113,7 +115,9 @@ impl Recorder {
         }
         let row = &mut self.timeline[second];
         let micros = |d: Duration| (d.as_micros() as u64).max(1);
-        let corrected = micros(done.saturating_sub(intended));
+        // From the intended send time, or from the actual one if the sender
+        // went early: either way never shorter than the uncorrected latency.
+        let corrected = micros(done.saturating_sub(intended.min(sent)));
         let kind = match outcome {
             Outcome::Ok(_) => {
                 row.ok += 1;
@@ -252,6 +256,21 @@ mod tests {
         let csv = String::from_utf8(csv).unwrap();
         assert_eq!(csv.lines().nth(1), Some("2,1,0,1,10007,10007,10007"), "{csv}");
         assert_eq!(csv.lines().count(), 2);
+    }
+
+    #[test]
+    fn corrected_latency_starts_at_the_earlier_of_intended_and_actual_send() {
+        let mut r = Recorder::new(Duration::ZERO, Duration::ZERO);
+        let ok = Outcome::Ok(Value::Null);
+        // Sent 0.5 ms early: 2 ms from the send, not 1.5 ms from the intent.
+        r.record("early", 1000 * MS, 999_500 * MS / 1000, 1_001_500 * MS / 1000, &ok);
+        // Sent 10 ms late: 12 ms from the intent, 2 ms from the send.
+        r.record("late", 1000 * MS, 1010 * MS, 1012 * MS, &ok);
+        assert_eq!(r.corrected["early"].max(), r.corrected["early"].highest_equivalent(2000));
+        assert_eq!(r.uncorrected["early"].max(), r.uncorrected["early"].highest_equivalent(2000));
+        assert_eq!(r.corrected["late"].max(), r.corrected["late"].highest_equivalent(12_000));
+        assert_eq!(r.uncorrected["late"].max(), r.uncorrected["late"].highest_equivalent(2000));
+        assert_eq!(r.send_lag.max(), r.send_lag.highest_equivalent(10_000));
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! sent on a fixed schedule, as wrk2 does) or a closed loop (N clients,
 //! each waiting for its answer), every operation recorded.
 //!
-//! Open-loop latency is measured from the intended send time: when the
-//! target stalls, the operations that should have been sent meanwhile count
-//! their wait, which a closed-loop tool silently omits (coordinated
-//! omission). The latency from the actual send time is recorded too.
+//! Open-loop latency is measured from the intended send time (or the
+//! actual one, if earlier: see `EARLY`): when the target stalls, the
+//! operations that should have been sent meanwhile count their wait, which
+//! a closed-loop tool silently omits (coordinated omission). The latency
+//! from the actual send time is recorded too.
 //!
 //! The library entry point, for chaos and for tests:
 //! ```no_run
@@ -36,6 +37,15 @@ use crate::workload::{Mode, Workload};
 /// How long operations still in flight when the schedule ends may take to
 /// finish; any left after it stay open in the history (outcome unknown).
 const DRAIN: Duration = Duration::from_secs(30);
+
+/// How far ahead of its intended time the open loop may send an operation.
+/// tokio's timer fires on whole milliseconds, rounding a deadline up: waking
+/// for `intended - EARLY` sends each operation at most this early instead of
+/// up to a millisecond late. Latency counts from the earlier of the intended
+/// and the actual send time, so an early send never shortens a latency, and
+/// a late one (the in-flight bound reached, a stalled target, a busy
+/// machine) is counted in full.
+const EARLY: Duration = Duration::from_millis(1);
 
 /// The open loop's default bound on operations in flight.
 pub const DEFAULT_OPEN_CLIENTS: usize = 64;
@@ -167,7 +177,7 @@ async fn open_loop<D: Driver>(
     let limit = Arc::new(Semaphore::new(clients));
     for offset in Schedule::new(workload) {
         let intended = origin + offset;
-        tokio::time::sleep_until(shared.start + intended).await;
+        tokio::time::sleep_until(shared.start + intended.saturating_sub(EARLY)).await;
         let permit = limit.clone().acquire_owned().await.expect("never closed");
         let op = generator.next(rng);
         let s = shared.clone();

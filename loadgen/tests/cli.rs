@@ -19,7 +19,8 @@ fn stderr(o: &Output) -> String {
 fn a_bad_workload_names_file_line_column_and_what_was_expected() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.yaml");
-    std::fs::write(&file, "keys: {count: 10}\nmix: {read: 1}\nload:\n  mode: open\n  rate: fast\n  duration: 1s\n").unwrap();
+    std::fs::write(&file, "keys: {count: 10}\nmix: {read: 1}\nload:\n  mode: open\n  rate: fast\n  duration: 1s\n")
+        .unwrap();
     let o = loadgen(&["run", file.to_str().unwrap(), "--target", "fake://"]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
