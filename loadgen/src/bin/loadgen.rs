@@ -56,6 +56,9 @@ enum Command {
         /// half of it at most.
         #[arg(long, value_parser = parse_duration)]
         duration: Option<Duration>,
+        /// Override the workload's warm-up (e.g. 2s; applied after --duration).
+        #[arg(long, value_parser = parse_duration)]
+        warmup: Option<Duration>,
         /// Override the workload's open-loop base rate (operations per second).
         #[arg(long)]
         rate: Option<f64>,
@@ -70,7 +73,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let Command::Run { workload, target, out, seed, duration, rate, clients, key_prefix } = Cli::parse().command;
+    let Command::Run { workload, target, out, seed, duration, warmup, rate, clients, key_prefix } =
+        Cli::parse().command;
     let mut w = match Workload::load(&workload) {
         Ok(w) => w,
         Err(e) => return fail(BAD_INPUT, e),
@@ -78,6 +82,12 @@ fn main() -> ExitCode {
     if let Some(d) = duration {
         w.load.duration = d;
         w.load.warmup = w.load.warmup.min(d / 2);
+    }
+    if let Some(warmup) = warmup {
+        if warmup >= w.load.duration {
+            return fail(BAD_INPUT, format!("--warmup {warmup:?} leaves nothing of the {:?} run", w.load.duration));
+        }
+        w.load.warmup = warmup;
     }
     w.load.rate = rate.or(w.load.rate);
     w.load.clients = clients.or(w.load.clients);
