@@ -282,7 +282,7 @@ mod tests {
         let mut out = Vec::new();
         write_hgrm(&h, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        let last_row = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).next_back().unwrap();
+        let last_row = text.lines().rfind(|l| !l.starts_with('#') && !l.trim().is_empty()).unwrap();
         let cells: Vec<&str> = last_row.split_whitespace().collect();
         assert_eq!(cells[1..], ["1.000000000000", "1000"], "{last_row}");
         assert!(text.contains("Total count    =         1000"), "{text}");
