@@ -21,6 +21,10 @@ use std::io::{self, BufRead, Write};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod validate;
+
+pub use validate::{InvalidHistory, Pair, pair, validate};
+
 /// What happened to an operation at this point of the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,6 +45,26 @@ pub enum Function {
     Cas,
     Append,
     Read,
+}
+
+impl Function {
+    /// The name as written in a history.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Put => "put",
+            Function::Get => "get",
+            Function::Delete => "delete",
+            Function::Cas => "cas",
+            Function::Append => "append",
+            Function::Read => "read",
+        }
+    }
+}
+
+impl std::fmt::Display for Function {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// One line of a history.
@@ -64,41 +88,60 @@ pub struct Event {
 }
 
 fn key_from_string_or_integer<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Key {
-        Text(String),
-        Integer(i64),
+    struct KeyVisitor;
+    impl serde::de::Visitor<'_> for KeyVisitor {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a key that is a string or an integer")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<String, E> {
+            Ok(s.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<String, E> {
+            Ok(i.to_string())
+        }
+        fn visit_u64<E: serde::de::Error>(self, i: u64) -> Result<String, E> {
+            Ok(i.to_string())
+        }
     }
-    Ok(match Key::deserialize(d)? {
-        Key::Text(s) => s,
-        Key::Integer(i) => i.to_string(),
-    })
+    d.deserialize_any(KeyVisitor)
 }
 
 /// A history line that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("line {line}: {source}")]
-    Parse {
-        line: usize,
-        #[source]
-        source: serde_json::Error,
-    },
+    /// `line` and `column` count from 1, in the file.
+    #[error("line {line}, column {column}: {message}")]
+    Parse { line: usize, column: usize, message: String },
     #[error("reading history: {0}")]
     Io(#[from] io::Error),
 }
 
 /// Reads a whole history; blank lines are skipped.
 pub fn read(input: impl BufRead) -> Result<Vec<Event>, ReadError> {
+    Ok(read_numbered(input)?.into_iter().map(|(_, event)| event).collect())
+}
+
+/// Reads a whole history, each event with its line number (from 1), so that
+/// a later complaint about an event can name its line even when blank lines
+/// were skipped.
+pub fn read_numbered(input: impl BufRead) -> Result<Vec<(usize, Event)>, ReadError> {
     let mut events = Vec::new();
     for (i, line) in input.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
         }
-        let event = serde_json::from_str(&line).map_err(|source| ReadError::Parse { line: i + 1, source })?;
-        events.push(event);
+        let event = serde_json::from_str(&line).map_err(|e| {
+            // serde's message ends with its own position inside this one
+            // line ("at line 1 column 26"): keep the message, report the
+            // position in the file.
+            let full = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
+            ReadError::Parse { line: i + 1, column: e.column(), message }
+        })?;
+        events.push((i + 1, event));
     }
     Ok(events)
 }
@@ -107,4 +150,32 @@ pub fn read(input: impl BufRead) -> Result<Vec<Event>, ReadError> {
 pub fn write_event(out: &mut impl Write, event: &Event) -> io::Result<()> {
     serde_json::to_writer(&mut *out, event)?;
     out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_may_be_strings_or_integers_and_extra_fields_survive_a_rewrite() {
+        let text = "{\"process\":1,\"type\":\"invoke\",\"f\":\"put\",\"key\":7,\"value\":[1,\"x\"],\"time_ns\":5,\"node\":\"n1\"}\n";
+        let events = read(text.as_bytes()).unwrap();
+        assert_eq!(events[0].key, "7");
+        assert_eq!(events[0].extra["node"], "n1");
+        let mut out = Vec::new();
+        write_event(&mut out, &events[0]).unwrap();
+        assert_eq!(read(out.as_slice()).unwrap(), events);
+    }
+
+    #[test]
+    fn a_bad_line_names_its_line_and_column_in_the_file() {
+        let text = "\n{\"process\":1,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"k\",\"time_ns\":1}\n\n{\"process\":1,\"type\":\"okay\",\"f\":\"get\",\"key\":\"k\",\"time_ns\":2}\n";
+        let err = read_numbered(text.as_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("line 4, column 26: unknown variant `okay`"), "{err}");
+        assert!(!err.contains("at line 1"), "{err}");
+        let err = read("{\"process\":1,\"type\":\"ok\",\"f\":\"get\",\"key\":[1],\"time_ns\":2}".as_bytes());
+        assert!(err.unwrap_err().to_string().contains("a key that is a string or an integer"));
+        let numbered = read_numbered(text.replace("okay", "ok").as_bytes()).unwrap();
+        assert_eq!(numbered.iter().map(|(line, _)| *line).collect::<Vec<_>>(), [2, 4]);
+    }
 }
