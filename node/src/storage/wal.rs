@@ -1,24 +1,23 @@
-//! The segmented write-ahead log.
+//! The segmented write-ahead log: one record and one fdatasync per batch,
+//! segments deleted once a snapshot covers them.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use prost::Message as _;
-use raft::{Entry, HardState};
 use tracing::warn;
 
-use super::record::{self, Decoded};
-use super::{StorageError, sync_dir};
-use crate::proto::raft::{self as pb, wal_record::Record};
-use crate::wire::{entry_from_pb, entry_to_pb};
+use super::batch::{Batch, Encoder, Item, StoredHardState};
+pub use super::recovery::Recovered;
+use super::recovery::Replay;
+use super::{StorageError, create_dir, record, segment, sync_dir};
 
 #[derive(Clone, Debug)]
 pub struct WalOptions {
     /// A new segment starts once the active one reaches this size.
     pub segment_bytes: u64,
-    /// fdatasync on every `sync`. Off only for benchmarks: a crash may then
-    /// lose acknowledged writes, and every report says so.
+    /// fdatasync every batch. Off only for benchmarks: a machine crash may
+    /// then lose acknowledged writes or leave a log that refuses to open.
     pub sync: bool,
 }
 
@@ -29,190 +28,221 @@ impl Default for WalOptions {
 }
 
 struct Segment {
-    first_index: u64,
+    seq: u64,
     path: PathBuf,
-}
-
-/// What the log held at open.
-#[derive(Debug, Default)]
-pub struct Recovered {
-    pub hard_state: HardState,
-    /// Live entries in index order (later writes having replaced earlier ones).
-    pub entries: Vec<Entry>,
+    /// The highest entry index recorded in the segment (0: none), live or
+    /// not: it may be deleted once a snapshot covers that index.
+    max_index: u64,
 }
 
 pub struct Wal {
     dir: PathBuf,
     options: WalOptions,
+    /// Invariant: never empty; the last one is `active`.
     segments: Vec<Segment>,
     active: File,
     active_len: u64,
+    /// The batch number of the next record.
+    next_seq: u64,
+    hard_state: StoredHardState,
+    compacted: u64,
     last_index: u64,
-    hard_state: HardState,
+    failed: bool,
     buf: Vec<u8>,
 }
 
-fn segment_name(first_index: u64) -> String {
-    format!("{first_index:020}.wal")
-}
-
 impl Wal {
+    /// Opens the log in `dir` (created if missing) and replays it. A write
+    /// torn by a crash at the end is cut off; any other damage is an error.
     pub fn open(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), StorageError> {
-        let dir = dir.join("wal");
-        std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
-        let mut segments: Vec<Segment> = std::fs::read_dir(&dir)
-            .map_err(|e| StorageError::io(&dir, e))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                let first_index = name.strip_suffix(".wal")?.parse().ok()?;
-                Some(Segment { first_index, path: e.path() })
-            })
-            .collect();
-        segments.sort_by_key(|s| s.first_index);
-        let mut recovered = Recovered::default();
-        let count = segments.len();
-        for (i, segment) in segments.iter().enumerate() {
-            replay(&segment.path, i + 1 == count, &mut recovered)?;
+        create_dir(dir)?;
+        let files = segment::list(dir)?;
+        let mut replay = Replay::new(files.first().map_or(dir, |f| &f.path), files.first().is_none_or(|f| f.seq == 1));
+        let mut prev_seq = None;
+        let mut segments = Vec::with_capacity(files.len());
+        for (i, file) in files.iter().enumerate() {
+            let scanned = segment::scan(&file.path, i + 1 == files.len(), prev_seq)?;
+            let mut max_index = 0;
+            for (offset, frame) in scanned.frames {
+                prev_seq = Some(frame.seq);
+                for item in frame.items {
+                    if let Item::Entry(e) = &item {
+                        max_index = max_index.max(e.index);
+                    }
+                    replay.apply(item, &file.path, offset)?;
+                }
+            }
+            if let Some(valid_len) = scanned.torn_at {
+                cut_tail(&file.path, valid_len)?;
+            }
+            segments.push(Segment { seq: file.seq, path: file.path.clone(), max_index });
         }
+        let recovered = replay.finish()?;
         if segments.is_empty() {
-            let path = dir.join(segment_name(1));
-            File::create(&path).map_err(|e| StorageError::io(&path, e))?;
-            sync_dir(&dir)?;
-            segments.push(Segment { first_index: 1, path });
+            segments.push(create_segment(dir, 1, recovered.last_index() + 1)?);
         }
-        let active_path = &segments.last().expect("at least one segment").path;
-        let active = OpenOptions::new().append(true).open(active_path).map_err(|e| StorageError::io(active_path, e))?;
-        let active_len = active.metadata().map_err(|e| StorageError::io(active_path, e))?.len();
-        let last_index = recovered.entries.last().map_or(0, |e| e.index);
+        let path = &segments.last().expect("never empty").path;
+        let active = OpenOptions::new().append(true).open(path).map_err(|e| StorageError::io(path, e))?;
+        let active_len = active.metadata().map_err(|e| StorageError::io(path, e))?.len();
         let wal = Wal {
-            dir,
+            dir: dir.to_path_buf(),
             options,
             segments,
             active,
             active_len,
-            last_index,
+            next_seq: prev_seq.map_or(1, |s| s + 1),
             hard_state: recovered.hard_state,
+            compacted: recovered.compacted,
+            last_index: recovered.last_index(),
+            failed: false,
             buf: Vec::new(),
         };
         Ok((wal, recovered))
     }
 
-    fn active_path(&self) -> &Path {
-        &self.segments.last().expect("at least one segment").path
+    /// The index of the last entry, or of the compaction point if there is none.
+    pub fn last_index(&self) -> u64 {
+        self.last_index
     }
 
-    /// Writes a hard state and entries (not yet durable: call `sync`).
-    pub fn append(&mut self, hard_state: Option<HardState>, entries: &[Entry]) -> Result<(), StorageError> {
-        if self.active_len >= self.options.segment_bytes && !entries.is_empty() {
-            self.roll(entries[0].index)?;
+    /// Entries up to this index are covered by a snapshot.
+    pub fn compacted(&self) -> u64 {
+        self.compacted
+    }
+
+    /// Writes the batch as one record and makes it durable with one
+    /// fdatasync. When this returns Ok, the batch survives any crash.
+    pub fn append(&mut self, batch: &Batch) -> Result<(), StorageError> {
+        let (compacted, last_index) = self.check(batch)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let next_index = batch.entries.first().map_or(last_index + 1, |e| e.index);
+        self.write_record(next_index, |w| {
+            if let Some(index) = batch.installed_snapshot {
+                w.installed_snapshot(index);
+            }
+            for e in &batch.entries {
+                w.entry(e);
+            }
+            if let Some(hs) = batch.hard_state {
+                w.hard_state(hs);
+            }
+        })?;
+        let max_index = batch.entries.iter().map(|e| e.index).max().unwrap_or(0);
+        let active = self.segments.last_mut().expect("never empty");
+        active.max_index = active.max_index.max(max_index);
+        self.compacted = compacted;
+        self.last_index = last_index;
+        if let Some(hs) = batch.hard_state {
+            self.hard_state = hs;
+        }
+        Ok(())
+    }
+
+    /// The log after `batch`, as (compacted, last index), or why Raft would
+    /// never write it.
+    fn check(&self, batch: &Batch) -> Result<(u64, u64), StorageError> {
+        let (mut compacted, mut last) = (self.compacted, self.last_index);
+        if let Some(index) = batch.installed_snapshot {
+            (compacted, last) = (index, index);
+        }
+        for e in &batch.entries {
+            if e.index <= compacted || e.index > last + 1 {
+                let why = format!("entry {} after a log of entries {}..={last}", e.index, compacted + 1);
+                return Err(StorageError::Invalid(why));
+            }
+            last = e.index;
+        }
+        Ok((compacted, last))
+    }
+
+    /// Notes that a snapshot covers entries up to `index` (beyond the last
+    /// entry too), then deletes the segments holding only such entries. The
+    /// current hard state is written again first, into the active segment,
+    /// so deleting the segments that held it loses nothing.
+    pub fn compact(&mut self, index: u64) -> Result<(), StorageError> {
+        if index <= self.compacted {
+            return Ok(());
+        }
+        let hard_state = self.hard_state;
+        self.write_record(self.last_index + 1, |w| {
+            w.compacted(index);
+            w.hard_state(hard_state);
+        })?;
+        self.compacted = index;
+        self.last_index = self.last_index.max(index);
+        while self.segments.len() > 1 && self.segments[0].max_index <= index {
+            let segment = self.segments.remove(0);
+            std::fs::remove_file(&segment.path).map_err(|e| StorageError::io(&segment.path, e))?;
+            // One at a time, oldest first, each made durable before the
+            // next: a crash then leaves a suffix of the log, never a log
+            // with a hole that replay would refuse.
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Writes one record (starting a new segment if the active one is full)
+    /// and, unless syncing is off, fdatasyncs it.
+    fn write_record(&mut self, next_index: u64, fill: impl FnOnce(&mut Encoder<'_>)) -> Result<(), StorageError> {
+        if self.failed {
+            return Err(StorageError::Failed { path: self.active_path().to_path_buf() });
         }
         self.buf.clear();
-        for e in entries {
-            let rec = pb::WalRecord { record: Some(Record::Entry(entry_to_pb(e))) };
-            record::encode(&rec.encode_to_vec(), &mut self.buf);
-            self.last_index = e.index;
-        }
-        if let Some(hs) = hard_state {
-            self.hard_state = hs;
-            encode_hard_state(hs, &mut self.buf);
-        }
-        let path = self.active_path().to_path_buf();
-        self.active.write_all(&self.buf).map_err(|e| StorageError::io(&path, e))?;
-        self.active_len += self.buf.len() as u64;
-        Ok(())
-    }
-
-    /// Makes everything appended so far durable: one fdatasync for the batch.
-    pub fn sync(&mut self) -> Result<(), StorageError> {
-        if self.options.sync {
+        let start = record::begin(&mut self.buf);
+        fill(&mut Encoder::new(self.next_seq, &mut self.buf));
+        record::finish(&mut self.buf, start)
+            .map_err(|len| StorageError::Invalid(format!("a batch of {len} bytes is over the record limit")))?;
+        let written = self.roll_if_full(next_index).and_then(|()| {
             let path = self.active_path().to_path_buf();
-            self.active.sync_data().map_err(|e| StorageError::io(&path, e))?;
+            self.active.write_all(&self.buf).map_err(|e| StorageError::io(&path, e))?;
+            if self.options.sync {
+                self.active.sync_data().map_err(|e| StorageError::io(&path, e))?;
+            }
+            Ok(())
+        });
+        if written.is_err() {
+            // A partial record may be on disk: no record may follow it.
+            self.failed = true;
         }
+        written?;
+        self.active_len += self.buf.len() as u64;
+        self.next_seq += 1;
         Ok(())
     }
 
-    fn roll(&mut self, first_index: u64) -> Result<(), StorageError> {
-        self.sync()?;
-        let path = self.dir.join(segment_name(first_index));
+    fn roll_if_full(&mut self, next_index: u64) -> Result<(), StorageError> {
+        if self.active_len < self.options.segment_bytes {
+            return Ok(());
+        }
+        let seq = self.segments.last().expect("never empty").seq + 1;
+        let segment = create_segment(&self.dir, seq, next_index)?;
         self.active =
-            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| StorageError::io(&path, e))?;
-        sync_dir(&self.dir)?;
-        self.segments.push(Segment { first_index, path });
+            OpenOptions::new().append(true).open(&segment.path).map_err(|e| StorageError::io(&segment.path, e))?;
+        self.segments.push(segment);
         self.active_len = 0;
         Ok(())
     }
 
-    /// Deletes segments holding only entries at or below `index` (a durable
-    /// snapshot covers them). The hard state is first rewritten to the active
-    /// segment, so deleting older ones never loses it.
-    pub fn compact(&mut self, index: u64) -> Result<(), StorageError> {
-        let removable = self.segments.windows(2).take_while(|w| w[1].first_index <= index + 1).count();
-        if removable == 0 {
-            return Ok(());
-        }
-        self.append(Some(self.hard_state), &[])?;
-        self.sync()?;
-        for segment in self.segments.drain(..removable) {
-            std::fs::remove_file(&segment.path).map_err(|e| StorageError::io(&segment.path, e))?;
-        }
-        sync_dir(&self.dir)
+    fn active_path(&self) -> &Path {
+        &self.segments.last().expect("never empty").path
     }
 }
 
-fn encode_hard_state(hs: HardState, out: &mut Vec<u8>) {
-    let rec = pb::WalRecord {
-        record: Some(Record::HardState(pb::HardState { term: hs.term, vote: hs.vote, commit: hs.commit })),
-    };
-    record::encode(&rec.encode_to_vec(), out);
+fn create_segment(dir: &Path, seq: u64, first_index: u64) -> Result<Segment, StorageError> {
+    let path = dir.join(segment::file_name(seq, first_index));
+    File::create_new(&path).map_err(|e| StorageError::io(&path, e))?;
+    // fdatasync of the file does not make its name durable: without this, a
+    // crash could drop the whole segment with records already acknowledged.
+    sync_dir(dir)?;
+    Ok(Segment { seq, path, max_index: 0 })
 }
 
-/// Replays one segment into `into`. Damage at the end of the last segment is
-/// a write cut short by a crash: it is cut off. Damage anywhere else, or
-/// followed by an intact record, is corruption.
-fn replay(path: &Path, last: bool, into: &mut Recovered) -> Result<(), StorageError> {
-    let mut buf = Vec::new();
-    File::open(path).and_then(|mut f| f.read_to_end(&mut buf)).map_err(|e| StorageError::io(path, e))?;
-    let mut at = 0;
-    while at < buf.len() {
-        let damage = match record::decode(&buf[at..]) {
-            Decoded::Record { payload, len } => {
-                apply_record(path, at, payload, into)?;
-                at += len;
-                continue;
-            }
-            Decoded::Truncated => "the file ends inside a record",
-            Decoded::Bad(why) => why,
-        };
-        let intact_after = (at + 1..buf.len()).any(|i| matches!(record::decode(&buf[i..]), Decoded::Record { .. }));
-        if !last || intact_after {
-            return Err(StorageError::Corrupt { file: path.to_path_buf(), offset: at as u64, reason: damage.into() });
-        }
-        warn!(file = %path.display(), offset = at, reason = damage, "cutting off a torn write at the end of the log");
-        let f = OpenOptions::new().write(true).open(path).map_err(|e| StorageError::io(path, e))?;
-        f.set_len(at as u64).and_then(|()| f.sync_all()).map_err(|e| StorageError::io(path, e))?;
-        break;
-    }
-    Ok(())
-}
-
-fn apply_record(path: &Path, offset: usize, payload: &[u8], into: &mut Recovered) -> Result<(), StorageError> {
-    let corrupt = |reason: String| StorageError::Corrupt { file: path.to_path_buf(), offset: offset as u64, reason };
-    let rec = pb::WalRecord::decode(payload).map_err(|e| corrupt(e.to_string()))?;
-    match rec.record.ok_or_else(|| corrupt("an empty record".into()))? {
-        Record::HardState(hs) => into.hard_state = HardState { term: hs.term, vote: hs.vote, commit: hs.commit },
-        Record::Entry(e) => {
-            let entry = entry_from_pb(e).map_err(|e| corrupt(e.to_string()))?;
-            while into.entries.last().is_some_and(|last| last.index >= entry.index) {
-                into.entries.pop();
-            }
-            if let Some(last) = into.entries.last()
-                && last.index + 1 != entry.index
-            {
-                return Err(corrupt(format!("entry {} follows entry {}", entry.index, last.index)));
-            }
-            into.entries.push(entry);
-        }
-    }
-    Ok(())
+/// Cuts a torn write off the end of a segment. Left in place, it would be
+/// damage in the middle of the log once new records follow it.
+fn cut_tail(path: &Path, valid_len: u64) -> Result<(), StorageError> {
+    warn!(file = %path.display(), valid_len, "truncating the segment after its last intact record");
+    let file = OpenOptions::new().write(true).open(path).map_err(|e| StorageError::io(path, e))?;
+    file.set_len(valid_len).and_then(|()| file.sync_all()).map_err(|e| StorageError::io(path, e))
 }
