@@ -26,7 +26,9 @@ pub enum InvalidHistory {
     CompletionWithoutInvoke { index: usize, process: u64 },
     #[error("process {process} invokes again while its operation invoked at event {pending} is still pending")]
     InvokeWhilePending { index: usize, process: u64, pending: usize },
-    #[error("process {process} completes a {got} on key {got_key:?}, but it invoked a {expected} on key {expected_key:?}")]
+    #[error(
+        "process {process} completes a {got} on key {got_key:?}, but it invoked a {expected} on key {expected_key:?}"
+    )]
     Mismatched { index: usize, process: u64, expected: Function, expected_key: String, got: Function, got_key: String },
     #[error("process {process} completes at {time_ns} ns, before its invocation at {invoked_ns} ns")]
     CompletionBeforeInvoke { index: usize, process: u64, time_ns: u64, invoked_ns: u64 },

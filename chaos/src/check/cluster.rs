@@ -75,7 +75,7 @@ pub fn check_convergence(states: &[FinalState]) -> CheckResult {
 pub fn lost_writes(
     history: &[Event],
     final_values: &BTreeMap<String, serde_json::Value>,
-) -> Result<Vec<String>, super::OpsError> {
+) -> Result<Vec<String>, history::InvalidHistory> {
     let ops = super::operations(history)?;
     let mut by_key: BTreeMap<&str, Vec<&super::Operation>> = BTreeMap::new();
     for op in ops.iter().filter(|o| !o.failed && matches!(o.f, Function::Put | Function::Delete | Function::Cas)) {

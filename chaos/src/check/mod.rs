@@ -1,23 +1,40 @@
 //! Checkers: a history in, a verdict out.
 //!
-//! A verdict is valid, invalid (with a counterexample) or unknown (with the
-//! reason: a budget ran out, the history cannot be read...). Verdicts merge
-//! by priority, invalid over unknown over valid, as Jepsen's do.
+//! A [`Checker`] takes a history and returns a [`CheckResult`]: valid,
+//! invalid (with a counterexample: the events that prove it) or unknown
+//! (with the reason: a budget ran out, the history is not well formed, the
+//! checker panicked). Verdicts merge by priority, invalid over unknown over
+//! valid, as Jepsen's do. Run checkers through [`check_safe`] or
+//! [`check_all`], which turn a panic into `unknown` rather than a crash.
+//!
+//! ```
+//! use chaos::check::{Budget, Model, check_safe};
+//! let history = history::read(std::io::BufReader::new(&b""[..])).unwrap();
+//! let checker = Model::infer(&history).checker(Budget::default());
+//! let result = check_safe(checker.as_ref(), &history);
+//! assert_eq!(result.verdict, chaos::check::Verdict::Valid);
+//! ```
 
 mod cluster;
+mod json;
 mod linearizable;
 mod list_append;
 mod ops;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use history::{Event, Function};
 use serde::Serialize;
 
 pub use cluster::{
     FaultWindow, FinalState, Recovery, RoleEvent, check_convergence, check_split_brain, lost_writes, recovery_times,
 };
-pub use linearizable::{Budget, check_registers};
-pub use list_append::check_list_append;
-pub use ops::{Operation, OpsError, operations};
+pub use history::InvalidHistory;
+pub use linearizable::{Budget, Registers, check_registers};
+pub use list_append::{ListAppend, check_list_append};
+pub use ops::{Operation, operations};
 
+/// How a check came out. The order is the merge priority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
@@ -26,23 +43,121 @@ pub enum Verdict {
     Invalid,
 }
 
+impl Verdict {
+    /// The more severe of two verdicts: invalid > unknown > valid.
+    pub fn merge(self, other: Verdict) -> Verdict {
+        self.max(other)
+    }
+}
+
+/// A checker's answer.
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckResult {
     pub checker: String,
     pub verdict: Verdict,
+    /// One sentence a person can act on.
     pub reason: String,
-    /// When invalid: the events that show it, in history order.
-    pub counterexample: Vec<history::Event>,
+    /// When invalid: the smallest set of events found that proves it (the
+    /// first finding's), in history order.
+    pub counterexample: Vec<Event>,
+    /// When invalid: each violation found (a bounded number), with its events.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+}
+
+/// One violation and the events that show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub key: String,
+    pub what: String,
+    /// The proof, in history order.
+    pub events: Vec<Event>,
+    /// Events that help a reader but are not part of the proof (for a
+    /// register: the writes of the values the proof's reads returned).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<Event>,
 }
 
 impl CheckResult {
-    pub fn new(checker: &str, verdict: Verdict, reason: String, counterexample: Vec<history::Event>) -> CheckResult {
-        CheckResult { checker: checker.into(), verdict, reason, counterexample }
+    pub fn new(checker: &str, verdict: Verdict, reason: String, counterexample: Vec<Event>) -> CheckResult {
+        CheckResult { checker: checker.into(), verdict, reason, counterexample, findings: vec![] }
+    }
+
+    /// An invalid result; the counterexample is the first finding's events.
+    fn invalid(checker: &str, reason: String, findings: Vec<Finding>) -> CheckResult {
+        let counterexample = findings.first().map(|f| f.events.clone()).unwrap_or_default();
+        CheckResult { checker: checker.into(), verdict: Verdict::Invalid, reason, counterexample, findings }
     }
 
     /// The most severe of several results: invalid > unknown > valid.
     pub fn merge(results: &[CheckResult]) -> Verdict {
-        results.iter().map(|r| r.verdict).max().unwrap_or(Verdict::Valid)
+        results.iter().map(|r| r.verdict).fold(Verdict::Valid, Verdict::merge)
+    }
+}
+
+/// Judges a history.
+pub trait Checker: Send + Sync {
+    /// A short stable name, used in reports ("linearizable-register").
+    fn name(&self) -> &str;
+    fn check(&self, history: &[Event]) -> CheckResult;
+}
+
+/// Runs a checker; a panic becomes `unknown` with the panic's message.
+pub fn check_safe(checker: &dyn Checker, history: &[Event]) -> CheckResult {
+    catch_unwind(AssertUnwindSafe(|| checker.check(history))).unwrap_or_else(|payload| {
+        let reason = format!("the checker panicked: {}", panic_message(payload.as_ref()));
+        CheckResult::new(checker.name(), Verdict::Unknown, reason, vec![])
+    })
+}
+
+/// Runs every checker (each through [`check_safe`]); merge the verdicts
+/// with [`CheckResult::merge`].
+pub fn check_all(checkers: &[&dyn Checker], history: &[Event]) -> Vec<CheckResult> {
+    checkers.iter().map(|c| check_safe(*c, history)).collect()
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+        (Some(s), _) => s.to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "(no message)".into(),
+    }
+}
+
+/// The data model a history's operations act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Model {
+    /// put / get / delete / cas on registers: linearizability, key by key.
+    Register,
+    /// append / read on lists.
+    ListAppend,
+}
+
+impl Model {
+    /// List-append when the history has an append or a read, register
+    /// otherwise (including an empty history).
+    pub fn infer(history: &[Event]) -> Model {
+        if history.iter().any(|e| matches!(e.f, Function::Append | Function::Read)) {
+            Model::ListAppend
+        } else {
+            Model::Register
+        }
+    }
+
+    /// The model's checker; `budget` bounds the register search.
+    pub fn checker(self, budget: Budget) -> Box<dyn Checker> {
+        match self {
+            Model::Register => Box::new(Registers { budget }),
+            Model::ListAppend => Box::new(ListAppend),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Register => "register",
+            Model::ListAppend => "list-append",
+        }
     }
 }
 
@@ -51,15 +166,30 @@ impl CheckResult {
 /// result of `checker` saying why.
 fn operations_by_key(
     checker: &str,
-    events: &[history::Event],
+    events: &[Event],
     keep: impl Fn(&Operation) -> bool,
 ) -> Result<Vec<(String, Vec<Operation>)>, CheckResult> {
     let ops = operations(events).map_err(|e| {
-        CheckResult::new(checker, Verdict::Unknown, format!("the history is not well formed: {e}"), vec![])
+        let reason = format!("the history is not well formed: event {}: {e}", e.index() + 1);
+        CheckResult::new(checker, Verdict::Unknown, reason, vec![])
     })?;
     let mut by_key: std::collections::BTreeMap<String, Vec<Operation>> = Default::default();
     for op in ops.into_iter().filter(|op| keep(op)) {
         by_key.entry(op.key.clone()).or_default().push(op);
     }
     Ok(by_key.into_iter().collect())
+}
+
+/// "1 key", "2 keys".
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// The events of these operations (invocations and completions), in
+/// history order.
+fn events_of<'a>(events: &[Event], ops: impl IntoIterator<Item = &'a Operation>) -> Vec<Event> {
+    let mut positions: Vec<usize> = ops.into_iter().flat_map(|op| [Some(op.events.0), op.events.1]).flatten().collect();
+    positions.sort_unstable();
+    positions.dedup();
+    positions.into_iter().map(|p| events[p].clone()).collect()
 }
