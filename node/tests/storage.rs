@@ -293,6 +293,8 @@ mod model {
                     }
                 };
                 prop_assert_eq!(d, m, "step {}: the stores disagree on accepting it", step);
+                let (last, compacted) = (memory.log.last_index(), memory.log.compacted);
+                prop_assert_eq!((disk.wal.last_index(), disk.wal.compacted()), (last, compacted), "step {}", step);
             }
             let (_, from_disk) = disk.reopen();
             prop_assert_eq!(from_disk, memory.log);
@@ -452,6 +454,25 @@ fn compaction_deletes_covered_segments_and_the_hard_state_survives() {
     let (_, recovered) = Wal::open(dir.path(), small_segments()).unwrap();
     assert_eq!((recovered.compacted, recovered.entries.len(), recovered.hard_state), (85, 5, hard_state(2, 1)));
     assert!(!files_in(dir.path()).iter().any(|f| kept.contains(f)));
+}
+
+#[test]
+fn a_failed_write_stops_the_log_until_it_is_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), small_segments()).unwrap();
+    wal.append(&batch((1..=10).map(|i| entry(i, 1)), None)).unwrap();
+    // The segment the next append rolls over to cannot be created.
+    let next_segment = dir.path().join("0000000000000002-00000000000000000011.wal");
+    std::fs::create_dir(&next_segment).unwrap();
+    let failed = wal.append(&batch([entry(11, 1)], None)).unwrap_err();
+    assert!(matches!(failed, StorageError::Io { ref path, .. } if *path == next_segment), "{failed}");
+    std::fs::remove_dir(&next_segment).unwrap();
+    let again = wal.append(&batch([entry(11, 1)], None)).unwrap_err();
+    assert!(matches!(again, StorageError::Failed { .. }), "{again}");
+    drop(wal);
+    let (mut wal, recovered) = Wal::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(recovered.last_index(), 10);
+    wal.append(&batch([entry(11, 1)], None)).unwrap();
 }
 
 #[test]
