@@ -85,9 +85,13 @@ fn every_invalid_key_is_named_and_each_gets_a_finding() {
         let read = if key % 10 == 3 { json!("bogus") } else { json!(key) };
         events.push(ev(2, EventType::Ok, Function::Get, &k, read, t + 30));
     }
+    // A key that cannot be read does not hide the others' violations.
+    events.push(ev(3, EventType::Invoke, Function::Cas, "bad", json!("not a pair"), 0));
+    events.push(ev(3, EventType::Ok, Function::Cas, "bad", json!("not a pair"), 1));
     let result = check_registers(&events, Budget::default());
     assert_eq!(result.verdict, Verdict::Invalid);
-    assert!(result.reason.starts_with("5 of 50 keys not linearizable"), "{}", result.reason);
+    assert!(result.reason.starts_with("5 of 51 keys not linearizable"), "{}", result.reason);
+    assert!(result.reason.contains("\"43\", 1 undecided)"), "{}", result.reason);
     let keys: Vec<&str> = result.findings.iter().map(|f| f.key.as_str()).collect();
     assert_eq!(keys, ["13", "23", "3", "33", "43"]);
     assert!(result.findings.iter().all(|f| f.events.len() == 2), "each proof is the one bad read");

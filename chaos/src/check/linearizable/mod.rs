@@ -108,8 +108,9 @@ pub fn check_registers(events: &[Event], budget: Budget) -> CheckResult {
         let keys: Vec<String> = invalid.iter().map(|&i| format!("{:?}", groups[i].0)).collect();
         let shown = keys.len().min(20);
         let more = if keys.len() > shown { format!(" and {} more", keys.len() - shown) } else { String::new() };
+        let undecided = if unknown.is_empty() { String::new() } else { format!(", {} undecided", unknown.len()) };
         let reason = format!(
-            "{} of {} not linearizable ({}{more}); key {:?}: {}",
+            "{} of {} not linearizable ({}{more}{undecided}); key {:?}: {}",
             invalid.len(),
             plural(groups.len(), "key"),
             keys[..shown].join(", "),
