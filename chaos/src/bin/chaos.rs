@@ -1,4 +1,5 @@
-//! `chaos`: check recorded histories (running scenarios comes next).
+//! `chaos`: run a scenario against a cluster under faults, or check a
+//! recorded history.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,8 +23,31 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Check a recorded history: JSON Lines, one event per line, as loadgen
-    /// and `chaos run` write it.
+    /// Start a cluster of local raft-node processes, run the scenario's
+    /// workload while injecting its faults, heal, check, and write the
+    /// results (summary.json, junit.xml, history.jsonl, events.jsonl,
+    /// node logs) to --out. Partitions use iptables when run as root.
+    Run {
+        scenario: PathBuf,
+        /// Results directory (default: runs/NAME-TIMESTAMP).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The raft-node binary (default: next to this one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        /// Node n listens on 127.0.0.(ip-base + n):port.
+        #[arg(long, default_value_t = 60)]
+        ip_base: u8,
+        #[arg(long, default_value_t = 17500)]
+        port: u16,
+        /// Keep the nodes' data directories (their logs are always kept).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Check a recorded history (JSON Lines, as loadgen and chaos run write).
     ///
     /// Each line is {"process", "type": invoke|ok|fail|info, "f", "key",
     /// "value", "time_ns"}. `fail` means certainly not applied; `info` (or no
@@ -69,8 +93,104 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
 }
 
 fn main() -> ExitCode {
-    let Command::Check { history, model, json, time_limit } = Cli::parse().command;
-    let events = match load(&history) {
+    match Cli::parse().command {
+        Command::Check { history, model, json, time_limit } => check(&history, model, json, time_limit),
+        Command::Run { scenario, out, seed, binary, ip_base, port, keep } => {
+            run(scenario, out, seed, binary, RunPlace { ip_base, port, keep })
+        }
+    }
+}
+
+/// Where the nodes of a run live.
+struct RunPlace {
+    ip_base: u8,
+    port: u16,
+    keep: bool,
+}
+
+fn run(path: PathBuf, out: Option<PathBuf>, seed: Option<u64>, binary: Option<PathBuf>, place: RunPlace) -> ExitCode {
+    let mut scenario = match chaos::scenario::Scenario::load(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(seed) = seed {
+        scenario.file.seed = seed;
+    }
+    let binary = binary.unwrap_or_else(|| {
+        let exe = std::env::current_exe().unwrap_or_default();
+        exe.with_file_name("raft-node")
+    });
+    if !binary.exists() {
+        eprintln!("error: {} not found: build it (cargo build --release -p node) or pass --binary", binary.display());
+        return ExitCode::from(2);
+    }
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{stamp}", scenario.file.name)));
+    let options = chaos::runner::RunOptions {
+        binary,
+        out: out.clone(),
+        ip_base: place.ip_base,
+        port: place.port,
+        keep_data: place.keep,
+    };
+    if !scenario.file.cluster.unsafe_bugs.is_empty() {
+        eprintln!("WARNING: UNSAFE BUGS PLANTED IN EVERY NODE: {:?}", scenario.file.cluster.unsafe_bugs);
+    }
+    eprintln!("running {} for {:?} (seed {}) ...", path.display(), scenario.workload.load.duration, scenario.file.seed);
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    // Ctrl-C drops the run, and with it the backend, which kills the
+    // nodes and removes the firewall rules.
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = chaos::runner::run(&scenario, &options) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let report = match outcome {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            eprintln!("error: harness: {e}");
+            return ExitCode::from(2);
+        }
+        None => {
+            eprintln!("interrupted: nodes stopped and firewall rules removed; no verdict");
+            return ExitCode::from(2);
+        }
+    };
+    println!("scenario {} (seed {}), partitions by {}", report.scenario, report.seed, report.cut_mechanism);
+    if !report.unsafe_bugs.is_empty() {
+        println!("UNSAFE BUGS PLANTED: {:?}", report.unsafe_bugs);
+    }
+    for f in &report.faults {
+        let (s, e) = (f.start_ns as f64 / 1e9, f.end_ns as f64 / 1e9);
+        println!("fault {:<16} nodes {:?} {s:>6.1}s-{e:>6.1}s  {}", f.kind, f.target, f.confirmed);
+    }
+    for r in &report.recoveries {
+        let ms = |v: Option<u64>| v.map_or("never".to_string(), |ns| format!("{:.0} ms", ns as f64 / 1e6));
+        println!(
+            "recovery {:<13} first write after {}, first leader after {}",
+            r.fault,
+            ms(r.to_first_write_ns),
+            ms(r.to_first_leader_ns)
+        );
+    }
+    println!("load: {:.0} ops/s, outcomes {:?}", report.rate.achieved_rate, report.outcomes);
+    for c in &report.checks {
+        println!("{:<22} {:?}: {}", c.checker, c.verdict, c.reason);
+    }
+    println!("verdict: {:?}; results in {}", report.verdict, out.display());
+    match report.verdict {
+        Verdict::Valid => ExitCode::SUCCESS,
+        Verdict::Invalid => ExitCode::from(1),
+        Verdict::Unknown => ExitCode::from(2),
+    }
+}
+
+fn check(history: &Path, model: Option<ModelArg>, json: bool, time_limit: f64) -> ExitCode {
+    let events = match load(history) {
         Ok(events) => events,
         Err(message) => {
             eprintln!("error: {message}");
