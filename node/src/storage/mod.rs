@@ -9,8 +9,8 @@
 //!
 //! Storage knows nothing of the Raft core: [`wal::Wal`] and
 //! [`snapshot::SnapshotStore`] take [`StoredEntry`], [`StoredHardState`] and
-//! [`StoredSnapshot`]. [`Wal`] and [`SnapshotStore`] at this module's root
-//! are the node's glue, in the core's types (see `raft_glue.rs`).
+//! [`StoredSnapshot`]. [`Wal`], [`SnapshotStore`] and [`Recovered`] at this
+//! module's root are the node's glue, in the core's types (`raft_glue.rs`).
 //!
 //! Each WAL record is `len: u32 | crc32c(payload): u32 | payload` and holds
 //! one [`Batch`]: a hard state, entries, an installed snapshot. One record

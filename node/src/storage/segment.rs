@@ -71,7 +71,7 @@ pub fn scan(path: &Path, last: bool, mut prev_seq: Option<u64>) -> Result<Scanne
                 if let Some(prev) = prev_seq
                     && frame.seq != prev + 1
                 {
-                    let reason = format!("batch {} follows batch {prev}: a segment is missing", frame.seq);
+                    let reason = format!("batch {} follows batch {prev}: a segment is missing or out of place", frame.seq);
                     return Err(corrupt(at, reason));
                 }
                 prev_seq = Some(frame.seq);
@@ -95,9 +95,9 @@ pub fn scan(path: &Path, last: bool, mut prev_seq: Option<u64>) -> Result<Scanne
     Ok(Scanned { frames, torn_at: None })
 }
 
-/// The first intact record after `at` of a batch later than `prev_seq`.
-/// Later means more than in-range: a payload may carry bytes that look like
-/// an old record, but not one with a batch number still to come.
+/// The first intact record after `at` of a batch numbered after `prev_seq`.
+/// Bytes that look like an older record (inside an entry's data, or left in
+/// reused disk blocks by a deleted segment) prove nothing.
 fn later_batch(buf: &[u8], at: usize, prev_seq: Option<u64>) -> Option<(usize, u64)> {
     (at + 1..buf.len()).find_map(|i| match record::decode(&buf[i..]) {
         Decoded::Record { payload, .. } => {
