@@ -71,7 +71,8 @@ pub fn scan(path: &Path, last: bool, mut prev_seq: Option<u64>) -> Result<Scanne
                 if let Some(prev) = prev_seq
                     && frame.seq != prev + 1
                 {
-                    let reason = format!("batch {} follows batch {prev}: a segment is missing or out of place", frame.seq);
+                    let reason =
+                        format!("batch {} follows batch {prev}: a segment is missing or out of place", frame.seq);
                     return Err(corrupt(at, reason));
                 }
                 prev_seq = Some(frame.seq);
