@@ -3,5 +3,6 @@
 
 pub mod backend;
 pub mod check;
+pub mod report;
 pub mod runner;
 pub mod scenario;
