@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use loadgen::workload::{Workload, WorkloadError, parse_duration};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::thresholds::Threshold;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,10 +21,39 @@ pub struct ScenarioFile {
     /// Overrides the workload's duration.
     #[serde(default, deserialize_with = "optional_duration")]
     pub duration: Option<Duration>,
+    /// Reads take these consistencies in turn (overrides the workload's).
+    /// `stale` is not linearizable and would be reported as such.
+    #[serde(default)]
+    pub read_consistency: Vec<loadgen::workload::Consistency>,
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// A random fault schedule drawn from `seed`, besides `faults`.
+    #[serde(default)]
+    pub nemesis: Option<RandomNemesis>,
+    /// Conditions on the results, e.g. `rto_p50 < 2s`; a failed one makes
+    /// the run invalid.
+    #[serde(default)]
+    pub thresholds: Vec<Threshold>,
+    /// Seeds the workload and the random nemesis: the same seed replays the
+    /// same schedule.
     #[serde(default = "default_seed")]
     pub seed: u64,
+}
+
+/// Faults drawn at random, one every `every`, each lasting `for`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomNemesis {
+    #[serde(deserialize_with = "duration")]
+    pub every: Duration,
+    #[serde(rename = "for", deserialize_with = "duration")]
+    pub lasts: Duration,
+    /// When the first one starts (default: `every`).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub start: Option<Duration>,
+    /// The kinds to draw from (default: every kind that heals).
+    #[serde(default)]
+    pub kinds: Vec<FaultKind>,
 }
 
 fn default_seed() -> u64 {
@@ -54,19 +85,45 @@ pub struct Fault {
     /// Nodes to add or remove (add_voters, remove_voters); 1 by default.
     #[serde(default = "one")]
     pub count: u64,
+    /// skew_leader_clock: how much faster the clock runs, e.g. `+20%` (the
+    /// default) or `-30%` (slower, which eats into the lease margin).
+    #[serde(default = "default_skew", deserialize_with = "percent")]
+    pub skew: f64,
+}
+
+fn default_skew() -> f64 {
+    0.2
+}
+
+fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let text = String::deserialize(d)?;
+    let number = text.trim().strip_suffix('%').ok_or_else(|| {
+        serde::de::Error::custom(format!("expected a percentage such as \"+20%\" or \"-30%\", found {text:?}"))
+    })?;
+    let value: f64 = number.trim().parse().map_err(|_| serde::de::Error::custom(format!("{text:?} is not a number")))?;
+    if !(-90.0..=900.0).contains(&value) {
+        return Err(serde::de::Error::custom(format!("{text}: a clock skew must be within -90% and +900%")));
+    }
+    Ok(value / 100.0)
 }
 
 fn one() -> u64 {
     1
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// SIGKILL the leader; restart it when the fault ends.
     KillLeader,
     /// SIGKILL a follower; restart it when the fault ends.
     KillFollower,
+    /// SIGKILL a member drawn at random; restart it when the fault ends.
+    KillRandom,
+    /// Every member loses power at once: SIGKILL, and each loses the writes
+    /// it had not synced. The followers come back at once, the old leader
+    /// when the fault ends (so the others decide what survived).
+    PowerLoss,
     /// SIGSTOP the leader; SIGCONT when the fault ends.
     PauseLeader,
     /// Cut the leader off from everyone, both ways.
@@ -75,8 +132,16 @@ pub enum FaultKind {
     LeaderOutbound,
     /// The others' messages to the leader are dropped; the leader's still arrive.
     LeaderInbound,
+    /// Cut a follower drawn at random off from everyone, both ways.
+    IsolateFollower,
     /// Split into a majority and a minority that holds the leader.
     PartitionHalves,
+    /// Two halves that cannot reach each other, and one node (drawn at
+    /// random) that reaches both.
+    Bridge,
+    /// Members in a ring (random order), each reaching only its nearest
+    /// neighbours: every node sees a majority, no two the same one.
+    MajoritiesRing,
     /// Hand leadership to another voter.
     TransferLeader,
     /// SIGKILL a minority, the leader among them; restart them when it ends.
@@ -87,14 +152,36 @@ pub enum FaultKind {
     AddVoters,
     /// Remove `count` followers from the membership and stop them.
     RemoveVoters,
-    /// Run the leader's clock 20% fast (its lease clock included).
+    /// Run the leader's clock fast or slow by `skew` (its lease clock included).
     SkewLeaderClock,
 }
 
 impl FaultKind {
+    /// What a random nemesis draws from by default: every fault that heals.
+    pub const HEALING: [FaultKind; 14] = [
+        FaultKind::KillLeader,
+        FaultKind::KillFollower,
+        FaultKind::KillRandom,
+        FaultKind::KillMinority,
+        FaultKind::PauseLeader,
+        FaultKind::IsolateLeader,
+        FaultKind::IsolateFollower,
+        FaultKind::LeaderOutbound,
+        FaultKind::LeaderInbound,
+        FaultKind::PartitionHalves,
+        FaultKind::Bridge,
+        FaultKind::MajoritiesRing,
+        FaultKind::SkewLeaderClock,
+        FaultKind::PowerLoss,
+    ];
+
     /// Changes that stay: no heal at the end of the window.
     pub fn is_permanent(self) -> bool {
         matches!(self, FaultKind::TransferLeader | FaultKind::AddVoters | FaultKind::RemoveVoters)
+    }
+
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
     }
 }
 
@@ -133,6 +220,14 @@ impl Scenario {
         if let Some(d) = file.duration {
             workload.load.duration = d;
             workload.load.warmup = workload.load.warmup.min(d / 4);
+        }
+        if let Some(n) = &file.nemesis {
+            if n.every.is_zero() || n.lasts >= n.every {
+                return Err(invalid("nemesis", "`for` must be shorter than `every`, which must be positive".into()));
+            }
+            if n.kinds.iter().any(|k| k.is_permanent()) {
+                return Err(invalid("nemesis.kinds", "membership changes and transfers do not heal".into()));
+            }
         }
         for (i, f) in file.faults.iter().enumerate() {
             if f.at + f.lasts >= workload.load.duration && !f.kind.is_permanent() {

@@ -22,7 +22,7 @@ fn batch(entries: impl IntoIterator<Item = StoredEntry>, hard_state: Option<Stor
 }
 
 fn small_segments() -> WalOptions {
-    WalOptions { segment_bytes: 300, sync: true }
+    WalOptions { segment_bytes: 300, sync: true, track_durable: false }
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
@@ -267,7 +267,7 @@ mod model {
         /// what the model holds.
         #[test]
         fn the_wal_agrees_with_the_model(ops in prop::collection::vec(op(), 1..40)) {
-            let mut disk = Disk::new(WalOptions { segment_bytes: 200, sync: true });
+            let mut disk = Disk::new(WalOptions { segment_bytes: 200, sync: true, track_durable: false });
             let mut memory = Memory::default();
             for (step, op) in ops.into_iter().enumerate() {
                 let next = memory.log.last_index() + 1;
@@ -580,4 +580,45 @@ mod glue {
         store.save(&snapshot).unwrap();
         assert_eq!(SnapshotStore::open(dir.path()).unwrap().load_latest().unwrap(), Some(snapshot));
     }
+}
+
+#[test]
+fn a_simulated_power_cut_keeps_exactly_the_synced_batches() {
+    let data = tempfile::tempdir().unwrap();
+    let wal_dir = data.path().join("wal");
+    let batches: Vec<Batch> = (1..=12).map(|i| batch([entry(i, 1)], Some(hard_state(1, i - 1)))).collect();
+    let synced = WalOptions { segment_bytes: 200, sync: true, track_durable: true };
+    let (mut wal, _) = Wal::open(&wal_dir, synced.clone()).unwrap();
+    for b in &batches[..5] {
+        wal.append(b).unwrap();
+    }
+    drop(wal);
+    let (_, durable) = Wal::open(&wal_dir, WalOptions::default()).unwrap();
+    // The rest is written but never synced, across new segments too.
+    let (mut wal, _) = Wal::open(&wal_dir, WalOptions { sync: false, ..synced.clone() }).unwrap();
+    let before_rest = files_in(&wal_dir).len();
+    for b in &batches[5..] {
+        wal.append(b).unwrap();
+    }
+    drop(wal);
+    assert!(files_in(&wal_dir).len() > before_rest, "the unsynced batches started new segments");
+
+    let dropped = node::storage::power_loss::drop_unsynced(data.path()).unwrap();
+    assert!(dropped.segments_deleted > 0 && dropped.bytes_cut > 0, "{dropped:?}");
+    let (_, after_cut) = Wal::open(&wal_dir, WalOptions::default()).unwrap();
+    assert_eq!(after_cut, durable);
+    assert_eq!(after_cut.last_index(), 5);
+    // Cutting again takes nothing more.
+    let again = node::storage::power_loss::drop_unsynced(data.path()).unwrap();
+    assert_eq!(again, Default::default());
+}
+
+#[test]
+fn a_power_cut_is_refused_for_a_node_that_did_not_track_its_syncs() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(&data.path().join("wal"), WalOptions::default()).unwrap();
+    wal.append(&batch([entry(1, 1)], None)).unwrap();
+    drop(wal);
+    let err = node::storage::power_loss::drop_unsynced(data.path()).unwrap_err();
+    assert!(err.to_string().contains("durable"), "{err}");
 }

@@ -65,6 +65,13 @@ impl Firewall {
         Ok(())
     }
 
+    /// Removes one rule `cut` added.
+    pub fn uncut(&self, from: Ipv4Addr, to: Ipv4Addr, to_port: u16) -> Result<(), BackendError> {
+        let (from, to, port) = (from.to_string(), to.to_string(), to_port.to_string());
+        iptables(&["-D", &self.chain, "-s", &from, "-d", &to, "-p", "tcp", "--dport", &port, "-j", "DROP"])?;
+        Ok(())
+    }
+
     pub fn heal(&self) -> Result<(), BackendError> {
         iptables(&["-F", &self.chain]).map(|_| ())
     }

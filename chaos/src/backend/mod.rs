@@ -46,10 +46,18 @@ pub trait Backend {
     fn restart(&mut self, id: NodeId) -> Result<(), BackendError>;
     fn pause(&mut self, id: NodeId) -> Result<(), BackendError>;
     fn resume(&mut self, id: NodeId) -> Result<(), BackendError>;
+    /// A power cut of these nodes at once: SIGKILL to all of them, then each
+    /// one's storage loses what it had not synced. Says what each lost.
+    fn power_loss(&mut self, ids: &[NodeId]) -> Result<Vec<String>, BackendError>;
     /// Drops all traffic from `from` to `to` (one direction only).
     fn cut(&mut self, from: NodeId, to: NodeId) -> Result<CutMechanism, BackendError>;
+    /// Removes one cut.
+    fn uncut(&mut self, from: NodeId, to: NodeId) -> Result<(), BackendError>;
     /// Removes every cut.
     fn heal(&mut self) -> Result<(), BackendError>;
+    /// Runs the node's Raft clock (and so its lease) `ppm` parts per million
+    /// fast (negative: slow); 0 restores it.
+    fn skew_clock(&mut self, id: NodeId, ppm: i64) -> Result<(), BackendError>;
     fn log_path(&self, id: NodeId) -> PathBuf;
     fn is_running(&self, id: NodeId) -> bool;
 }

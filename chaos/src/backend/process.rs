@@ -33,15 +33,23 @@ pub struct ProcessBackend {
     options: ProcessOptions,
     nodes: BTreeMap<NodeId, ProcNode>,
     firewall: Option<Firewall>,
-    /// Cuts made with admin hooks: per node, the peers it drops messages to.
-    hook_cuts: BTreeMap<NodeId, BTreeSet<NodeId>>,
+    /// What each node's admin fault hooks are set to.
+    hooks: BTreeMap<NodeId, Hooks>,
+}
+
+/// A node's admin fault hooks: one call sets them all.
+#[derive(Clone, Default)]
+struct Hooks {
+    /// Peers it drops messages to (cuts when iptables is not used).
+    drop_to: BTreeSet<NodeId>,
+    clock_skew_ppm: i64,
 }
 
 impl ProcessBackend {
     pub fn new(options: ProcessOptions) -> Result<ProcessBackend, BackendError> {
         std::fs::create_dir_all(&options.run_dir)?;
         let firewall = if options.use_iptables && Firewall::available() { Some(Firewall::new()?) } else { None };
-        Ok(ProcessBackend { options, nodes: BTreeMap::new(), firewall, hook_cuts: BTreeMap::new() })
+        Ok(ProcessBackend { options, nodes: BTreeMap::new(), firewall, hooks: BTreeMap::new() })
     }
 
     pub fn mechanism(&self) -> CutMechanism {
@@ -83,7 +91,8 @@ impl ProcessBackend {
     }
 
     fn set_hooks(&self, id: NodeId) -> Result<(), BackendError> {
-        let drop_to: Vec<u64> = self.hook_cuts.get(&id).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let hooks = self.hooks.get(&id).cloned().unwrap_or_default();
+        let drop_to: Vec<u64> = hooks.drop_to.into_iter().collect();
         let address = self.address(id).to_string();
         let token = self.options.admin_token.clone();
         // On a thread of its own, so this works whether or not the caller
@@ -93,7 +102,7 @@ impl ProcessBackend {
                 tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
             runtime.block_on(async move {
                 let client = node::client::Client::new(vec![address.clone()], token);
-                client.set_faults(&address, drop_to, Vec::new(), 0).await.map_err(|e| e.to_string())
+                client.set_faults(&address, drop_to, Vec::new(), hooks.clock_skew_ppm).await.map_err(|e| e.to_string())
             })
         });
         call.join()
@@ -117,6 +126,8 @@ impl Backend for ProcessBackend {
             self.address(id).to_string(),
             "--data".into(),
             data.to_string_lossy().into_owned(),
+            // So that `power_loss` knows what a power cut would take.
+            "--track-durable-writes".into(),
         ];
         match join {
             Some(through) => args.extend(["--join".into(), self.address(through).to_string()]),
@@ -149,6 +160,25 @@ impl Backend for ProcessBackend {
         self.spawn(id)
     }
 
+    fn power_loss(&mut self, ids: &[NodeId]) -> Result<Vec<String>, BackendError> {
+        // Signal every node before waiting for any: the first to die must
+        // not leave the others time to sync what it sent them.
+        for &id in ids {
+            if self.is_running(id) {
+                self.signal(id, libc::SIGKILL, "power cut")?;
+            }
+        }
+        let mut lost = Vec::new();
+        for &id in ids {
+            self.kill(id)?;
+            let data = self.options.run_dir.join(format!("node-{id}"));
+            let dropped = node::storage::power_loss::drop_unsynced(&data)
+                .map_err(|e| BackendError::Action { id, action: "drop unsynced writes", why: e.to_string() })?;
+            lost.push(format!("node {id} lost {} unsynced bytes", dropped.bytes_cut));
+        }
+        Ok(lost)
+    }
+
     fn pause(&mut self, id: NodeId) -> Result<(), BackendError> {
         self.signal(id, libc::SIGSTOP, "pause")
     }
@@ -162,22 +192,36 @@ impl Backend for ProcessBackend {
             fw.cut(self.ip(from), self.ip(to), self.options.port)?;
             return Ok(CutMechanism::Iptables);
         }
-        self.hook_cuts.entry(from).or_default().insert(to);
+        self.hooks.entry(from).or_default().drop_to.insert(to);
         self.set_hooks(from)?;
         Ok(CutMechanism::AdminHooks)
+    }
+
+    fn uncut(&mut self, from: NodeId, to: NodeId) -> Result<(), BackendError> {
+        if let Some(fw) = &self.firewall {
+            return fw.uncut(self.ip(from), self.ip(to), self.options.port);
+        }
+        self.hooks.entry(from).or_default().drop_to.remove(&to);
+        if self.is_running(from) { self.set_hooks(from) } else { Ok(()) }
     }
 
     fn heal(&mut self) -> Result<(), BackendError> {
         if let Some(fw) = &self.firewall {
             return fw.heal();
         }
-        let cut: Vec<NodeId> = std::mem::take(&mut self.hook_cuts).into_keys().collect();
+        let cut: Vec<NodeId> = self.hooks.iter().filter(|(_, h)| !h.drop_to.is_empty()).map(|(id, _)| *id).collect();
         for id in cut {
+            self.hooks.entry(id).or_default().drop_to.clear();
             if self.is_running(id) {
                 self.set_hooks(id)?;
             }
         }
         Ok(())
+    }
+
+    fn skew_clock(&mut self, id: NodeId, ppm: i64) -> Result<(), BackendError> {
+        self.hooks.entry(id).or_default().clock_skew_ppm = ppm;
+        self.set_hooks(id)
     }
 
     fn log_path(&self, id: NodeId) -> PathBuf {

@@ -46,6 +46,11 @@ enum Command {
         /// Keep the nodes' data directories (their logs are always kept).
         #[arg(long)]
         keep: bool,
+        /// Plant a bug in every node (repeatable), to see the checks catch
+        /// it: stale-lease-read, ack-before-persist, leader-self-ack,
+        /// forget-vote, commit-old-term. The report says so loudly.
+        #[arg(long = "unsafe-inject-bug", value_name = "NAME")]
+        unsafe_bugs: Vec<raft::UnsafeBug>,
     },
     /// Check a recorded history (JSON Lines, as loadgen and chaos run write).
     ///
@@ -95,8 +100,8 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Check { history, model, json, time_limit } => check(&history, model, json, time_limit),
-        Command::Run { scenario, out, seed, binary, ip_base, port, keep } => {
-            run(scenario, out, seed, binary, RunPlace { ip_base, port, keep })
+        Command::Run { scenario, out, seed, binary, ip_base, port, keep, unsafe_bugs } => {
+            run(scenario, out, seed, binary, &unsafe_bugs, RunPlace { ip_base, port, keep })
         }
     }
 }
@@ -108,7 +113,14 @@ struct RunPlace {
     keep: bool,
 }
 
-fn run(path: PathBuf, out: Option<PathBuf>, seed: Option<u64>, binary: Option<PathBuf>, place: RunPlace) -> ExitCode {
+fn run(
+    path: PathBuf,
+    out: Option<PathBuf>,
+    seed: Option<u64>,
+    binary: Option<PathBuf>,
+    unsafe_bugs: &[raft::UnsafeBug],
+    place: RunPlace,
+) -> ExitCode {
     let mut scenario = match chaos::scenario::Scenario::load(&path) {
         Ok(s) => s,
         Err(e) => {
@@ -119,6 +131,7 @@ fn run(path: PathBuf, out: Option<PathBuf>, seed: Option<u64>, binary: Option<Pa
     if let Some(seed) = seed {
         scenario.file.seed = seed;
     }
+    scenario.file.cluster.unsafe_bugs.extend(unsafe_bugs.iter().map(|b| b.to_string()));
     let binary = binary.unwrap_or_else(|| {
         let exe = std::env::current_exe().unwrap_or_default();
         exe.with_file_name("raft-node")
@@ -140,6 +153,10 @@ fn run(path: PathBuf, out: Option<PathBuf>, seed: Option<u64>, binary: Option<Pa
         eprintln!("WARNING: UNSAFE BUGS PLANTED IN EVERY NODE: {:?}", scenario.file.cluster.unsafe_bugs);
     }
     eprintln!("running {} for {:?} (seed {}) ...", path.display(), scenario.workload.load.duration, scenario.file.seed);
+    let schedule = chaos::nemesis::schedule(&scenario.file, scenario.workload.load.duration);
+    for f in &schedule {
+        eprintln!("  planned: {:>6.1}s {:<18} for {:?}", f.at.as_secs_f64(), f.kind.name(), f.lasts);
+    }
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     // Ctrl-C drops the run, and with it the backend, which kills the
     // nodes and removes the firewall rules.
@@ -178,6 +195,18 @@ fn run(path: PathBuf, out: Option<PathBuf>, seed: Option<u64>, binary: Option<Pa
         );
     }
     println!("load: {:.0} ops/s, outcomes {:?}", report.rate.achieved_rate, report.outcomes);
+    for (op, p) in &report.latency_us {
+        let ms = |us: u64| us as f64 / 1e3;
+        println!("latency {op:<8} p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", ms(p.p50), ms(p.p99), ms(p.max));
+    }
+    for t in &report.thresholds {
+        let verdict = match t.passed {
+            Some(true) => "met",
+            Some(false) => "FAILED",
+            None => "no value",
+        };
+        println!("threshold {:<24} {verdict} (was {})", t.expr, t.actual.as_deref().unwrap_or("-"));
+    }
     for c in &report.checks {
         println!("{:<22} {:?}: {}", c.checker, c.verdict, c.reason);
     }

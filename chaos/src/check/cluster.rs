@@ -9,35 +9,87 @@ use serde::{Deserialize, Serialize};
 
 use super::{CheckResult, Verdict};
 
-/// One role change as a node reported it (admin `Events` stream).
+/// What a node reported on its admin `Events` stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoleEvent {
+pub struct NodeEvent {
     pub node: u64,
+    #[serde(default)]
+    pub kind: NodeEventKind,
     pub role: String,
     pub term: u64,
-    /// Nanoseconds since the Unix epoch on the node's clock.
+    /// Nanoseconds on the run's clock (the nodes share the host's wall clock).
     pub wall_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeEventKind {
+    /// The node took `role` in `term` (or, first on a stream, held it).
+    #[default]
+    Role,
+    /// The node served reads from its lease in `term`, the last at `wall_ns`.
+    LeaseRead,
+}
+
+impl NodeEvent {
+    pub fn is_leader(&self) -> bool {
+        self.kind == NodeEventKind::Role && self.role == "Leader"
+    }
 }
 
 fn result(checker: &str, verdict: Verdict, reason: String) -> CheckResult {
     CheckResult::new(checker, verdict, reason, vec![])
 }
 
-/// At most one leader per term, over every node's stream.
-pub fn check_split_brain(events: &[RoleEvent]) -> CheckResult {
-    let mut leaders: BTreeMap<u64, &RoleEvent> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.role == "Leader") {
-        if let Some(other) = leaders.insert(e.term, e)
-            && other.node != e.node
-        {
-            let reason = format!("nodes {} and {} both led term {}", other.node, e.node, e.term);
-            return result("split-brain", Verdict::Invalid, reason);
+/// At most one leader per term, over every node's stream; and no lease read
+/// served after another node had become leader of a later term (the leases
+/// overlapped: that leader could commit writes the read did not see).
+pub fn check_split_brain(events: &[NodeEvent]) -> CheckResult {
+    // The first report of each term's leader.
+    let mut leaders: BTreeMap<u64, &NodeEvent> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.is_leader()) {
+        match leaders.get(&e.term) {
+            Some(other) if other.node != e.node => {
+                let reason = format!("nodes {} and {} both led term {}", other.node, e.node, e.term);
+                return result("split-brain", Verdict::Invalid, reason);
+            }
+            Some(other) if other.wall_ns <= e.wall_ns => {}
+            _ => {
+                leaders.insert(e.term, e);
+            }
         }
     }
     if leaders.is_empty() {
         return result("split-brain", Verdict::Unknown, "no node ever reported being leader".into());
     }
-    result("split-brain", Verdict::Valid, format!("{} terms, one leader each", leaders.len()))
+    let lease_reads: Vec<&NodeEvent> = events.iter().filter(|e| e.kind == NodeEventKind::LeaseRead).collect();
+    for read in &lease_reads {
+        let successor = leaders
+            .range(read.term + 1..)
+            .map(|(_, l)| *l)
+            .filter(|l| l.node != read.node && l.wall_ns < read.wall_ns)
+            .min_by_key(|l| l.wall_ns);
+        if let Some(l) = successor {
+            let reason = format!(
+                "overlapping leases: node {} served a lease read in term {} at {:.3} s, {:.1} ms after node {} \
+                 became leader of term {} at {:.3} s",
+                read.node,
+                read.term,
+                read.wall_ns as f64 / 1e9,
+                (read.wall_ns - l.wall_ns) as f64 / 1e6,
+                l.node,
+                l.term,
+                l.wall_ns as f64 / 1e9
+            );
+            return result("split-brain", Verdict::Invalid, reason);
+        }
+    }
+    let reason = format!(
+        "{} terms, one leader each; {} lease-read reports, none after a later term's leader",
+        leaders.len(),
+        lease_reads.len()
+    );
+    result("split-brain", Verdict::Valid, reason)
 }
 
 /// A node's final state after the heal.
@@ -125,7 +177,7 @@ pub struct Recovery {
 /// *sent* after it that was acknowledged (a write answered just after the
 /// injection but sent before it says nothing about recovery), and to the
 /// first leader elected after it.
-pub fn recovery_times(faults: &[FaultWindow], history: &[Event], roles: &[RoleEvent]) -> Vec<Recovery> {
+pub fn recovery_times(faults: &[FaultWindow], history: &[Event], roles: &[NodeEvent]) -> Vec<Recovery> {
     let writes = [Function::Put, Function::Delete, Function::Cas, Function::Append];
     let acked: Vec<(u64, u64)> = super::operations(history)
         .unwrap_or_default()
@@ -133,7 +185,7 @@ pub fn recovery_times(faults: &[FaultWindow], history: &[Event], roles: &[RoleEv
         .filter(|o| !o.failed && writes.contains(&o.f))
         .filter_map(|o| Some((o.call, o.ret?)))
         .collect();
-    let mut elected: Vec<u64> = roles.iter().filter(|r| r.role == "Leader").map(|r| r.wall_ns).collect();
+    let mut elected: Vec<u64> = roles.iter().filter(|r| r.is_leader()).map(|r| r.wall_ns).collect();
     elected.sort_unstable();
     faults
         .iter()
@@ -154,8 +206,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn role(node: u64, role: &str, term: u64, wall_ns: u64) -> RoleEvent {
-        RoleEvent { node, role: role.into(), term, wall_ns }
+    fn role(node: u64, role: &str, term: u64, wall_ns: u64) -> NodeEvent {
+        NodeEvent { node, kind: NodeEventKind::Role, role: role.into(), term, wall_ns }
+    }
+
+    fn lease_read(node: u64, term: u64, wall_ns: u64) -> NodeEvent {
+        NodeEvent { node, kind: NodeEventKind::LeaseRead, role: "Leader".into(), term, wall_ns }
     }
 
     fn ev(process: u64, kind: history::EventType, f: Function, key: &str, value: serde_json::Value, t: u64) -> Event {
@@ -171,6 +227,29 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Invalid);
         assert!(r.reason.contains("nodes 1 and 2 both led term 2"), "{}", r.reason);
         assert_eq!(check_split_brain(&[]).verdict, Verdict::Unknown);
+    }
+
+    #[test]
+    fn a_lease_read_after_a_later_leader_took_over_is_an_overlap() {
+        let handover = [role(1, "Leader", 2, 100), role(1, "Follower", 3, 400), role(2, "Leader", 3, 500)];
+        let mut ok = handover.to_vec();
+        ok.extend([lease_read(1, 2, 390), lease_read(2, 3, 600)]);
+        let r = check_split_brain(&ok);
+        assert_eq!(r.verdict, Verdict::Valid, "{}", r.reason);
+        assert!(r.reason.contains("2 lease-read reports"), "{}", r.reason);
+
+        let mut stale = handover.to_vec();
+        stale.push(lease_read(1, 2, 520_000_000));
+        let r = check_split_brain(&stale);
+        assert_eq!(r.verdict, Verdict::Invalid);
+        assert!(r.reason.contains("node 1 served a lease read in term 2") && r.reason.contains("node 2"), "{}", r.reason);
+
+        // The same node leading the next term is no overlap, and a later
+        // term's leader reported only after the read is none either.
+        let own = [role(1, "Leader", 2, 100), role(1, "Leader", 3, 200), lease_read(1, 2, 300)];
+        assert_eq!(check_split_brain(&own).verdict, Verdict::Valid);
+        let later = [role(1, "Leader", 2, 100), lease_read(1, 2, 300), role(2, "Leader", 3, 301)];
+        assert_eq!(check_split_brain(&later).verdict, Verdict::Valid);
     }
 
     #[test]

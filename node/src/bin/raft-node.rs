@@ -33,6 +33,14 @@ struct Cli {
 enum Command {
     /// Talk to a running cluster, in the manner of etcdctl.
     Ctl(CtlArgs),
+    /// TESTING: simulate a power cut on the data directory of a node that is
+    /// no longer running: cut its WAL back to what it had synced. The node
+    /// must have run with --track-durable-writes.
+    DropUnsynced {
+        /// The node's data directory.
+        #[arg(long)]
+        data: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -70,6 +78,15 @@ struct RunArgs {
     /// crash may then lose acknowledged writes.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     fsync: bool,
+    /// How much slower than real time this node's clock may run, as a
+    /// fraction in [0, 0.5): lease reads stop that much earlier.
+    #[arg(long, default_value_t = 0.1)]
+    max_clock_drift: f64,
+    /// Keep DATA/wal/durable up to date with how far the WAL is synced, so a
+    /// test harness can simulate a power cut after killing the node
+    /// (`raft-node drop-unsynced`).
+    #[arg(long)]
+    track_durable_writes: bool,
     /// Token required by admin calls that change anything.
     #[arg(long, env = "RAFT_ADMIN_TOKEN")]
     admin_token: Option<String>,
@@ -177,6 +194,7 @@ fn main() -> ExitCode {
     };
     let result = match (cli.command, cli.run) {
         (Some(Command::Ctl(ctl)), _) => runtime.block_on(ctl_main(ctl)),
+        (Some(Command::DropUnsynced { data }), _) => drop_unsynced(&data),
         (None, Some(args)) => runtime.block_on(node_main(args)),
         (None, None) => {
             eprintln!("error: give node flags (see --help) or a subcommand");
@@ -214,6 +232,8 @@ async fn node_main(args: RunArgs) -> anyhow::Result<()> {
         election_ticks: args.election_ticks,
         heartbeat_ticks: args.heartbeat_ticks,
         fsync: args.fsync,
+        max_clock_drift: args.max_clock_drift,
+        track_durable: args.track_durable_writes,
         admin_token: args.admin_token,
         unsafe_bugs: args.unsafe_bugs.into_iter().collect::<BTreeSet<_>>(),
         snapshot_every: args.snapshot_every.max(1),
@@ -223,6 +243,12 @@ async fn node_main(args: RunArgs) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     };
     run(cfg, shutdown).await
+}
+
+fn drop_unsynced(data: &std::path::Path) -> anyhow::Result<()> {
+    let dropped = node::storage::power_loss::drop_unsynced(data)?;
+    println!("deleted {} segments, cut {} bytes", dropped.segments_deleted, dropped.bytes_cut);
+    Ok(())
 }
 
 async fn ctl_main(args: CtlArgs) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use raft::{ConfChange, Entry, Payload, Raft, ReadMode, Role};
+use raft::{ConfChange, Entry, Payload, Raft, ReadMode, ReadPath, Role};
 use tokio::sync::{broadcast, oneshot};
 use tracing::{error, info, warn};
 
@@ -86,8 +86,19 @@ struct PendingRead {
     key: String,
     list: bool,
     index: Option<u64>,
+    /// Confirmed by the lease alone, with no round of messages.
+    lease: bool,
     reply: oneshot::Sender<Result<ReadAnswer, KvError>>,
     since: Instant,
+}
+
+/// Lease reads served since the last `lease_read` event: one event per tick
+/// at most, carrying the latest, so a watcher learns when each leader last
+/// relied on its lease without an event per read.
+struct LeaseReads {
+    term: u64,
+    last_wall_ns: u64,
+    count: u64,
 }
 
 /// Reads not answered in this long are failed, so that a read whose
@@ -116,6 +127,7 @@ pub struct Driver {
     /// Ready numbers handed to the disk thread, and the last it made durable.
     last_written: u64,
     last_persisted: u64,
+    lease_reads: Option<LeaseReads>,
 }
 
 impl Driver {
@@ -153,6 +165,7 @@ impl Driver {
             next_ctx: 1,
             last_written: 0,
             last_persisted: 0,
+            lease_reads: None,
         }
     }
 
@@ -167,7 +180,12 @@ impl Driver {
         let mut next_tick = Instant::now() + self.tick_interval();
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
-            match self.inputs.recv_timeout(wait) {
+            let received = self.inputs.recv_timeout(wait);
+            // The clock first: after the process was frozen (SIGSTOP, a
+            // stalled VM) the core must see the time that passed before it
+            // answers a read from a lease that may have run out meanwhile.
+            self.catch_up_ticks(&mut next_tick);
+            match received {
                 Ok(input) => {
                     if !self.handle(input) {
                         return;
@@ -183,17 +201,23 @@ impl Driver {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
-            if Instant::now() >= next_tick {
-                self.raft.tick();
-                next_tick += self.tick_interval();
-                if next_tick < Instant::now() {
-                    next_tick = Instant::now() + self.tick_interval();
-                }
-                self.expire_reads();
-                self.sample_inflight();
-            }
             self.process_ready();
         }
+    }
+
+    /// Ticks once for every tick period that has passed, however many.
+    fn catch_up_ticks(&mut self, next_tick: &mut Instant) {
+        let now = Instant::now();
+        if *next_tick > now {
+            return;
+        }
+        while *next_tick <= now {
+            self.raft.tick();
+            *next_tick += self.tick_interval();
+        }
+        self.expire_reads();
+        self.sample_inflight();
+        self.flush_lease_reads();
     }
 
     fn leader_address(&self) -> Option<String> {
@@ -280,7 +304,8 @@ impl Driver {
         self.next_ctx += 1;
         match self.raft.read(ctx, mode) {
             Ok(()) => {
-                self.pending_reads.insert(ctx, PendingRead { key, list, index: None, reply, since: Instant::now() });
+                let read = PendingRead { key, list, index: None, lease: false, reply, since: Instant::now() };
+                self.pending_reads.insert(ctx, read);
             }
             Err(e) => {
                 let _ = reply.send(Err(KvError::Unavailable(e.to_string())));
@@ -306,8 +331,50 @@ impl Driver {
         for ctx in ready {
             let r = self.pending_reads.remove(&ctx).expect("listed above");
             let answer = self.answer(&r.key, r.list);
+            if r.lease && answer.is_ok() {
+                self.note_lease_read();
+            }
             let _ = r.reply.send(answer);
         }
+    }
+
+    fn note_lease_read(&mut self) {
+        let (term, now) = (self.raft.term(), wall_ns());
+        match &mut self.lease_reads {
+            Some(reads) if reads.term == term => {
+                reads.last_wall_ns = now;
+                reads.count += 1;
+            }
+            _ => {
+                self.flush_lease_reads();
+                self.lease_reads = Some(LeaseReads { term, last_wall_ns: now, count: 1 });
+            }
+        }
+    }
+
+    fn flush_lease_reads(&mut self) {
+        if let Some(reads) = self.lease_reads.take() {
+            let _ = self.events.send(NodeEvent {
+                node: self.raft.id(),
+                kind: "lease_read".into(),
+                role: format!("{:?}", self.raft.role()),
+                term: reads.term,
+                leader: self.raft.leader(),
+                wall_ns: reads.last_wall_ns,
+                monotonic_ns: self.started.elapsed().as_nanos() as u64,
+                lease_until_ns: self.lease_until_wall_ns(),
+                detail: format!("{} lease reads served in term {}, the last at wall_ns", reads.count, reads.term),
+            });
+        }
+    }
+
+    /// When the current lease runs out, on the wall clock (0: no lease).
+    fn lease_until_wall_ns(&self) -> u64 {
+        let st = self.raft.status();
+        st.lease_until.map_or(0, |until| {
+            let left = self.tick_interval().saturating_mul(until.saturating_sub(st.now) as u32);
+            wall_ns() + left.as_nanos() as u64
+        })
     }
 
     fn expire_reads(&mut self) {
@@ -401,6 +468,7 @@ impl Driver {
             for rs in rd.read_states {
                 if let Some(r) = self.pending_reads.get_mut(&rs.ctx) {
                     r.index = Some(rs.index);
+                    r.lease = rs.path == ReadPath::Lease;
                 }
             }
             for ctx in rd.dropped_reads {
@@ -475,15 +543,16 @@ impl Driver {
         } else {
             self.record_missing_addresses();
         }
-        let lease_until_ns = 0;
+        self.flush_lease_reads();
         let _ = self.events.send(NodeEvent {
             node: self.raft.id(),
+            kind: "role".into(),
             role: format!("{:?}", ss.role),
             term: ss.term,
             leader: ss.leader,
             wall_ns: wall_ns(),
             monotonic_ns: self.started.elapsed().as_nanos() as u64,
-            lease_until_ns,
+            lease_until_ns: self.lease_until_wall_ns(),
             detail: String::new(),
         });
     }

@@ -37,6 +37,11 @@ pub struct NodeConfig {
     pub election_ticks: u32,
     pub heartbeat_ticks: u32,
     pub fsync: bool,
+    /// How much slower than real time this node's clock may run; the lease
+    /// is shortened to match.
+    pub max_clock_drift: f64,
+    /// Note how far the WAL is synced, for power-cut tests.
+    pub track_durable: bool,
     pub admin_token: Option<String>,
     pub unsafe_bugs: BTreeSet<UnsafeBug>,
     pub snapshot_every: u64,
@@ -57,6 +62,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     let mut raft_cfg = Config::new(cfg.id);
     raft_cfg.election_tick = cfg.election_ticks;
     raft_cfg.heartbeat_tick = cfg.heartbeat_ticks;
+    raft_cfg.max_clock_drift = cfg.max_clock_drift;
     raft_cfg.unsafe_bugs = cfg.unsafe_bugs.clone();
     raft_cfg.seed = crate::server::driver::wall_ns() ^ cfg.id;
     let raft = Raft::new(raft_cfg, durable).context("configuring the Raft core")?;
@@ -116,7 +122,7 @@ type Opened = (Durable, KvState, Wal, SnapshotStore);
 fn open_storage(cfg: &NodeConfig) -> anyhow::Result<Opened> {
     check_identity(&cfg.data, &cfg.cluster, cfg.id)?;
     let snapshots = SnapshotStore::open(&cfg.data)?;
-    let options = WalOptions { sync: cfg.fsync, ..Default::default() };
+    let options = WalOptions { sync: cfg.fsync, track_durable: cfg.track_durable, ..Default::default() };
     let (mut wal, recovered) = Wal::open(&cfg.data, options)?;
     let snapshot = snapshots.load_latest()?;
     let fresh = snapshot.is_none() && recovered.entries.is_empty() && recovered.hard_state == Default::default();
@@ -367,6 +373,7 @@ impl apb::admin_server::Admin for AdminService {
         let now = ask(&self.handle, |reply| Input::Status { reply }).await?;
         let current = apb::NodeEvent {
             node: now.id,
+            kind: "role".into(),
             role: now.role,
             term: now.term,
             leader: now.leader,

@@ -4,6 +4,7 @@
 //! ```text
 //! DIR/identity                      the cluster and node id it belongs to
 //! DIR/wal/<seq>-<first index>.wal   log segments, replayed in seq order
+//! DIR/wal/durable                   how far the log is synced (tests only)
 //! DIR/snap/<index>.snap             the newest two snapshots
 //! ```
 //!
@@ -20,6 +21,7 @@
 mod batch;
 mod error;
 mod identity;
+pub mod power_loss;
 mod raft_glue;
 mod record;
 mod recovery;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use tracing::warn;
 
 use super::batch::{Batch, Encoder, Item, StoredHardState};
+use super::power_loss::{DurablePoint, Marker};
 pub use super::recovery::Recovered;
 use super::recovery::Replay;
 use super::{StorageError, create_dir, record, segment, sync_dir};
@@ -19,11 +20,14 @@ pub struct WalOptions {
     /// fdatasync every batch. Off only for benchmarks: a machine crash may
     /// then lose acknowledged writes or leave a log that refuses to open.
     pub sync: bool,
+    /// Note how far the log is durable, for tests that simulate a power cut
+    /// (see `storage::power_loss`).
+    pub track_durable: bool,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_bytes: 64 << 20, sync: true }
+        WalOptions { segment_bytes: 64 << 20, sync: true, track_durable: false }
     }
 }
 
@@ -49,6 +53,7 @@ pub struct Wal {
     last_index: u64,
     failed: bool,
     buf: Vec<u8>,
+    durable: Option<Marker>,
 }
 
 impl Wal {
@@ -84,6 +89,16 @@ impl Wal {
         let path = &segments.last().expect("never empty").path;
         let active = OpenOptions::new().append(true).open(path).map_err(|e| StorageError::io(path, e))?;
         let active_len = active.metadata().map_err(|e| StorageError::io(path, e))?.len();
+        let durable = if options.track_durable {
+            // What the last run wrote may be only in the page cache.
+            active.sync_data().map_err(|e| StorageError::io(path, e))?;
+            let marker = Marker::create(dir)?;
+            let seq = segments.last().expect("never empty").seq;
+            marker.set(DurablePoint { seq, len: active_len }).map_err(|e| StorageError::io(path, e))?;
+            Some(marker)
+        } else {
+            None
+        };
         let wal = Wal {
             dir: dir.to_path_buf(),
             options,
@@ -96,6 +111,7 @@ impl Wal {
             last_index: recovered.last_index(),
             failed: false,
             buf: Vec::new(),
+            durable,
         };
         Ok((wal, recovered))
     }
@@ -199,6 +215,11 @@ impl Wal {
             self.active.write_all(&self.buf).map_err(|e| StorageError::io(&path, e))?;
             if self.options.sync {
                 self.active.sync_data().map_err(|e| StorageError::io(&path, e))?;
+                if let Some(marker) = &self.durable {
+                    let seq = self.segments.last().expect("never empty").seq;
+                    let point = DurablePoint { seq, len: self.active_len + self.buf.len() as u64 };
+                    marker.set(point).map_err(|e| StorageError::io(&path, e))?;
+                }
             }
             Ok(())
         });
