@@ -38,7 +38,7 @@ pub fn schedule(file: &ScenarioFile, duration: Duration) -> Vec<Fault> {
         // under load before the workload ends.
         while at + n.lasts + Duration::from_secs(1) < duration {
             let kind = kinds[rng.random_range(0..kinds.len())];
-            faults.push(Fault { at, lasts: n.lasts, kind, count: 1, skew: 0.2 });
+            faults.push(Fault { at, lasts: n.lasts, kind, count: 1, skew: 0.2, delay: Duration::from_millis(50) });
             at += n.every;
         }
     }
@@ -52,12 +52,18 @@ enum Undo {
     Resume(NodeId),
     Uncut(Vec<(NodeId, NodeId)>),
     Unskew(NodeId),
+    FastDisks(Vec<NodeId>),
     Nothing,
 }
 
 /// Runs the schedule against the cluster from `t0`; returns what was done,
 /// in schedule order. Times are nanoseconds from `t0`.
-pub async fn run(faults: Vec<Fault>, seed: u64, cluster: &Cluster, t0: Instant) -> Result<Vec<InjectedFault>, RunError> {
+pub async fn run(
+    faults: Vec<Fault>,
+    seed: u64,
+    cluster: &Cluster,
+    t0: Instant,
+) -> Result<Vec<InjectedFault>, RunError> {
     // Every fault waits for its own time, in this task: they may overlap.
     let tasks = faults.into_iter().enumerate().map(|(i, fault)| {
         // One generator per fault: the draws do not depend on how
@@ -104,6 +110,15 @@ async fn heal(undo: Undo, cluster: &Cluster) -> Result<(), RunError> {
             }
         }
         Undo::Unskew(id) => cluster.backend().skew_clock(id, 0)?,
+        Undo::FastDisks(ids) => {
+            let mut b = cluster.backend();
+            // A node killed and restarted meanwhile came back without it.
+            for id in ids {
+                if b.is_running(id) {
+                    b.slow_disk(id, Duration::ZERO)?;
+                }
+            }
+        }
         Undo::Nothing => {}
     }
     Ok(())
@@ -170,6 +185,16 @@ async fn inject(
             let note = format!("fault hook accepted: clock rate {:+.0}%", fault.skew * 100.0);
             Ok((vec![leader], note, Undo::Unskew(leader)))
         }
+        FaultKind::SlowFollowerDisks => {
+            {
+                let mut b = cluster.backend();
+                for &id in &others {
+                    b.slow_disk(id, fault.delay)?;
+                }
+            }
+            let note = format!("fault hooks accepted: +{:?} per fsync", fault.delay);
+            Ok((others.clone(), note, Undo::FastDisks(others)))
+        }
         FaultKind::TransferLeader => {
             let target = others[0];
             client.transfer_leader(target).await.map_err(|e| RunError::Cluster(format!("transfer: {e}")))?;
@@ -235,9 +260,10 @@ async fn confirm_cuts(cluster: &Cluster, members: &[NodeId], pairs: &[(NodeId, N
     let addr = |id: NodeId| cluster.address(id);
     let Some(&(a, b)) = pairs.first() else { return "nothing to cut".into() };
     let mut probes = vec![(a, b, false), (b, a, !pairs.contains(&(b, a)))];
-    let open = members.iter().flat_map(|&x| members.iter().map(move |&y| (x, y))).find(|&(x, y)| {
-        x != y && !pairs.contains(&(x, y))
-    });
+    let open = members
+        .iter()
+        .flat_map(|&x| members.iter().map(move |&y| (x, y)))
+        .find(|&(x, y)| x != y && !pairs.contains(&(x, y)));
     if let Some((x, y)) = open.filter(|&(x, y)| (x, y) != (b, a)) {
         probes.push((x, y, true));
     }

@@ -99,12 +99,20 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
     // Faults, history and node events all count from here.
     let (t0, wall_t0) = (Instant::now(), wall_ns());
     let prefix = format!("s{:x}-", wall_t0 / 1_000_000);
-    let load = loadgen::run::run(workload, driver, file.seed, &prefix);
-    let faults = nemesis::run(schedule, file.seed, &cluster, t0);
+    let load = async {
+        let done = loadgen::run::run(workload, driver, file.seed, &prefix).await;
+        progress("the workload ended");
+        done
+    };
+    let faults = async {
+        let done = nemesis::run(schedule, file.seed, &cluster, t0).await;
+        progress("every fault ended");
+        done
+    };
     let ((recorder, rate), faults) = tokio::join!(load, faults);
     let faults = faults?;
 
-    // Heal everything, bring every member back, and wait for them to agree.
+    progress("healing every fault and restarting every member");
     {
         let mut b = cluster.backend();
         b.heal()?;
@@ -113,16 +121,19 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
             b.restart(id)?;
         }
     }
+    progress("waiting (at most 60 s) for the members to converge");
     let finals = cluster.converge(Duration::from_secs(60)).await;
     let events = cluster.stop_watching(wall_t0);
 
     let history = &recorder.history;
+    progress(&format!("checking {} history events", history.len()));
     let mut checks = vec![check_registers(history, Budget::default())];
     if history.iter().any(|e| matches!(e.f, Function::Append | Function::Read)) {
         checks.push(check_list_append(history));
     }
     checks.push(check_split_brain(&events));
     checks.push(check_convergence(&finals));
+    progress("reading back every key written");
     let (rpo, lost) = rpo_check(&cluster.client, history).await;
     checks.push(rpo);
     let windows: Vec<FaultWindow> =
@@ -162,6 +173,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
         }
     }
     Ok(report)
+}
+
+/// What the run is doing, for a person watching (stderr).
+fn progress(what: &str) {
+    eprintln!("... {what}");
 }
 
 fn write_results(
@@ -261,8 +277,13 @@ async fn rpo_check(client: &Client, history: &[history::Event]) -> (CheckResult,
         .map(|e| e.key.as_str())
         .collect();
     let mut finals = BTreeMap::new();
+    // A cluster that cannot serve reads must not hold the run for a
+    // client deadline per key: the whole check has one.
+    let deadline = Instant::now() + Duration::from_secs(60);
     for key in keys {
-        match client.get(key, Consistency::ReadIndex).await {
+        let read = tokio::time::timeout_at(deadline, client.get(key, Consistency::ReadIndex)).await;
+        let read = read.unwrap_or_else(|_| Err(node::client::ClientError::Failed("60 s spent reading back".into())));
+        match read {
             Ok(r) => {
                 let v = r.value.map_or(serde_json::Value::Null, |b| {
                     serde_json::Value::String(String::from_utf8_lossy(&b).into_owned())

@@ -89,6 +89,13 @@ pub struct Fault {
     /// default) or `-30%` (slower, which eats into the lease margin).
     #[serde(default = "default_skew", deserialize_with = "percent")]
     pub skew: f64,
+    /// slow_follower_disks: added to every fsync (default 50ms).
+    #[serde(default = "default_disk_delay", deserialize_with = "duration")]
+    pub delay: Duration,
+}
+
+fn default_disk_delay() -> Duration {
+    Duration::from_millis(50)
 }
 
 fn default_skew() -> f64 {
@@ -100,7 +107,8 @@ fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let number = text.trim().strip_suffix('%').ok_or_else(|| {
         serde::de::Error::custom(format!("expected a percentage such as \"+20%\" or \"-30%\", found {text:?}"))
     })?;
-    let value: f64 = number.trim().parse().map_err(|_| serde::de::Error::custom(format!("{text:?} is not a number")))?;
+    let value: f64 =
+        number.trim().parse().map_err(|_| serde::de::Error::custom(format!("{text:?} is not a number")))?;
     if !(-90.0..=900.0).contains(&value) {
         return Err(serde::de::Error::custom(format!("{text}: a clock skew must be within -90% and +900%")));
     }
@@ -154,11 +162,13 @@ pub enum FaultKind {
     RemoveVoters,
     /// Run the leader's clock fast or slow by `skew` (its lease clock included).
     SkewLeaderClock,
+    /// Every follower's disk takes `delay` longer for each fsync.
+    SlowFollowerDisks,
 }
 
 impl FaultKind {
     /// What a random nemesis draws from by default: every fault that heals.
-    pub const HEALING: [FaultKind; 14] = [
+    pub const HEALING: [FaultKind; 15] = [
         FaultKind::KillLeader,
         FaultKind::KillFollower,
         FaultKind::KillRandom,
@@ -172,6 +182,7 @@ impl FaultKind {
         FaultKind::Bridge,
         FaultKind::MajoritiesRing,
         FaultKind::SkewLeaderClock,
+        FaultKind::SlowFollowerDisks,
         FaultKind::PowerLoss,
     ];
 

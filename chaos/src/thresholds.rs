@@ -141,7 +141,9 @@ pub fn evaluate(thresholds: &[Threshold], metrics: &BTreeMap<&'static str, f64>)
         .map(|t| {
             let unit = METRICS.iter().find(|(n, _, _)| *n == t.metric).map_or(Unit::Count, |m| m.1);
             match metrics.get(t.metric.as_str()) {
-                Some(&v) => Outcome { expr: t.text.clone(), actual: Some(show(v, unit)), passed: Some(t.op.holds(v, t.value)) },
+                Some(&v) => {
+                    Outcome { expr: t.text.clone(), actual: Some(show(v, unit)), passed: Some(t.op.holds(v, t.value)) }
+                }
                 None => Outcome { expr: t.text.clone(), actual: None, passed: None },
             }
         })

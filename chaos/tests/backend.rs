@@ -3,22 +3,15 @@
 //! (`.ci/setup` installs it).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chaos::backend::{Backend, CutMechanism, ProcessBackend, ProcessOptions};
 use node::client::Client;
 use tokio::net::TcpSocket;
 
-const PORT: u16 = 17301;
+mod common;
 
-/// `raft-node`, built beside this test by `cargo test --workspace`.
-fn raft_node() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("raft-node");
-    assert!(path.exists(), "{} is missing: run `cargo build -p node` (or `cargo test --workspace`)", path.display());
-    path
-}
+const PORT: u16 = 17301;
 
 /// Whether a TCP connection from `from`'s IP to `to` opens within a second.
 async fn connects(from: SocketAddr, to: SocketAddr) -> bool {
@@ -39,7 +32,7 @@ async fn wait_for<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
 async fn kill_pause_and_a_one_way_cut() {
     let dir = tempfile::tempdir().unwrap();
     let options = ProcessOptions {
-        binary: raft_node(),
+        binary: common::raft_node(),
         run_dir: dir.path().to_path_buf(),
         ip_base: 40,
         port: PORT,

@@ -1,17 +1,11 @@
 //! A short scenario end to end: real nodes, real faults, every check.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chaos::check::Verdict;
-use chaos::runner::{RunOptions, run};
 use chaos::scenario::Scenario;
 
-fn raft_node() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("raft-node");
-    assert!(path.exists(), "{} is missing: run `cargo build -p node` (or `cargo test --workspace`)", path.display());
-    path
-}
+mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_scenario_with_a_kill_and_a_one_way_cut_is_valid() {
@@ -28,15 +22,15 @@ async fn a_short_scenario_with_a_kill_and_a_one_way_cut_is_valid() {
     .unwrap();
     let scenario = Scenario::load(&scenario_path).unwrap();
     let out = dir.path().join("out");
-    let options = RunOptions { binary: raft_node(), out: out.clone(), ip_base: 70, port: 17601, keep_data: false };
-    let report = run(&scenario, &options).await.unwrap();
+    let report = common::run_scenario(&scenario, 70, 17601, &out).await;
     for c in &report.checks {
         assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
     }
     assert_eq!(report.faults.len(), 2);
     assert!(report.faults.iter().all(|f| !f.confirmed.contains("NOT")), "{:?}", report.faults);
     assert!(report.recoveries.iter().all(|r| r.to_first_write_ns.is_some()), "{:?}", report.recoveries);
-    for file in ["summary.json", "junit.xml", "history.jsonl", "events.jsonl", "nodes/node-1.log"] {
+    let files = ["summary.json", "junit.xml", "report.html", "timeline.csv", "history.jsonl", "events.jsonl"];
+    for file in files.iter().chain(&["nodes/node-1.log", "read.hgrm", "update.hgrm", "read.uncorrected.hgrm"]) {
         assert!(out.join(file).exists(), "{file} missing");
     }
     assert!(!out.join("nodes/node-1").exists(), "data directories are removed without --keep");

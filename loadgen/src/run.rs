@@ -174,11 +174,17 @@ async fn open_loop<D: Driver>(
     // the target stalls the sender waits too, and the operations it should
     // have sent meanwhile are sent late, their wait counted from their
     // intended time.
+    //
+    // Operations still unsent when the schedule's time is up are not sent:
+    // against a target that stopped answering, the backlog would otherwise
+    // keep the run going long after its end (the achieved rate shows it).
     let limit = Arc::new(Semaphore::new(clients));
+    let end = shared.start + origin + workload.load.duration;
     for offset in Schedule::new(workload) {
         let intended = origin + offset;
         tokio::time::sleep_until(shared.start + intended.saturating_sub(EARLY)).await;
-        let permit = limit.clone().acquire_owned().await.expect("never closed");
+        let Ok(permit) = tokio::time::timeout_at(end, limit.clone().acquire_owned()).await else { break };
+        let permit = permit.expect("never closed");
         let op = generator.next(rng);
         let s = shared.clone();
         tasks.spawn(async move {

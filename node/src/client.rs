@@ -276,8 +276,9 @@ impl Client {
         drop_outgoing_to: Vec<u64>,
         drop_incoming_from: Vec<u64>,
         clock_skew_ppm: i64,
+        disk_delay_ms: u64,
     ) -> Result<(), ClientError> {
-        let r = apb::FaultsRequest { drop_outgoing_to, drop_incoming_from, clock_skew_ppm };
+        let r = apb::FaultsRequest { drop_outgoing_to, drop_incoming_from, clock_skew_ppm, disk_delay_ms };
         AdminClient::new(self.channel(address)?)
             .set_faults(self.request(r))
             .await

@@ -58,6 +58,9 @@ pub trait Backend {
     /// Runs the node's Raft clock (and so its lease) `ppm` parts per million
     /// fast (negative: slow); 0 restores it.
     fn skew_clock(&mut self, id: NodeId, ppm: i64) -> Result<(), BackendError>;
+    /// Delays each of the node's fsyncs by `delay` (zero restores it). A
+    /// restarted node comes back with every such hook cleared.
+    fn slow_disk(&mut self, id: NodeId, delay: std::time::Duration) -> Result<(), BackendError>;
     fn log_path(&self, id: NodeId) -> PathBuf;
     fn is_running(&self, id: NodeId) -> bool;
 }

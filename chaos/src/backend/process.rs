@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use super::{Backend, BackendError, CutMechanism, Firewall, NodeId};
 
@@ -43,6 +44,7 @@ struct Hooks {
     /// Peers it drops messages to (cuts when iptables is not used).
     drop_to: BTreeSet<NodeId>,
     clock_skew_ppm: i64,
+    disk_delay_ms: u64,
 }
 
 impl ProcessBackend {
@@ -76,6 +78,8 @@ impl ProcessBackend {
             .spawn()
             .map_err(|e| BackendError::Action { id, action: "start", why: e.to_string() })?;
         node.child = Some(child);
+        // A new process starts with its fault hooks cleared.
+        self.hooks.remove(&id);
         Ok(())
     }
 
@@ -102,7 +106,8 @@ impl ProcessBackend {
                 tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
             runtime.block_on(async move {
                 let client = node::client::Client::new(vec![address.clone()], token);
-                client.set_faults(&address, drop_to, Vec::new(), hooks.clock_skew_ppm).await.map_err(|e| e.to_string())
+                let (skew, delay) = (hooks.clock_skew_ppm, hooks.disk_delay_ms);
+                client.set_faults(&address, drop_to, Vec::new(), skew, delay).await.map_err(|e| e.to_string())
             })
         });
         call.join()
@@ -172,8 +177,11 @@ impl Backend for ProcessBackend {
         for &id in ids {
             self.kill(id)?;
             let data = self.options.run_dir.join(format!("node-{id}"));
-            let dropped = node::storage::power_loss::drop_unsynced(&data)
-                .map_err(|e| BackendError::Action { id, action: "drop unsynced writes", why: e.to_string() })?;
+            let dropped = node::storage::power_loss::drop_unsynced(&data).map_err(|e| BackendError::Action {
+                id,
+                action: "drop unsynced writes",
+                why: e.to_string(),
+            })?;
             lost.push(format!("node {id} lost {} unsynced bytes", dropped.bytes_cut));
         }
         Ok(lost)
@@ -221,6 +229,11 @@ impl Backend for ProcessBackend {
 
     fn skew_clock(&mut self, id: NodeId, ppm: i64) -> Result<(), BackendError> {
         self.hooks.entry(id).or_default().clock_skew_ppm = ppm;
+        self.set_hooks(id)
+    }
+
+    fn slow_disk(&mut self, id: NodeId, delay: Duration) -> Result<(), BackendError> {
+        self.hooks.entry(id).or_default().disk_delay_ms = delay.as_millis() as u64;
         self.set_hooks(id)
     }
 

@@ -158,11 +158,15 @@ fn run(
         eprintln!("  planned: {:>6.1}s {:<18} for {:?}", f.at.as_secs_f64(), f.kind.name(), f.lasts);
     }
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    // Every phase is bounded on its own; this is the backstop.
+    let watchdog = scenario.workload.load.duration + Duration::from_secs(600);
     // Ctrl-C drops the run, and with it the backend, which kills the
     // nodes and removes the firewall rules.
     let outcome = runtime.block_on(async {
         tokio::select! {
-            r = chaos::runner::run(&scenario, &options) => Some(r),
+            r = tokio::time::timeout(watchdog, chaos::runner::run(&scenario, &options)) => Some(r.unwrap_or_else(|_| {
+                Err(chaos::runner::RunError::Cluster(format!("the run took longer than {watchdog:?}; gave up")))
+            })),
             _ = tokio::signal::ctrl_c() => None,
         }
     });

@@ -242,7 +242,11 @@ mod tests {
         stale.push(lease_read(1, 2, 520_000_000));
         let r = check_split_brain(&stale);
         assert_eq!(r.verdict, Verdict::Invalid);
-        assert!(r.reason.contains("node 1 served a lease read in term 2") && r.reason.contains("node 2"), "{}", r.reason);
+        assert!(
+            r.reason.contains("node 1 served a lease read in term 2") && r.reason.contains("node 2"),
+            "{}",
+            r.reason
+        );
 
         // The same node leading the next term is no overlap, and a later
         // term's leader reported only after the read is none either.

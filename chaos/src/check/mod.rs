@@ -27,7 +27,8 @@ use history::{Event, Function};
 use serde::Serialize;
 
 pub use cluster::{
-    FaultWindow, FinalState, NodeEvent, NodeEventKind, Recovery, check_convergence, check_split_brain, lost_writes, recovery_times,
+    FaultWindow, FinalState, NodeEvent, NodeEventKind, Recovery, check_convergence, check_split_brain, lost_writes,
+    recovery_times,
 };
 pub use history::InvalidHistory;
 pub use linearizable::{Budget, Registers, check_registers};

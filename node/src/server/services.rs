@@ -77,7 +77,15 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
             .await
             .with_context(|| format!("serving metrics on {addr}"))?;
     }
-    let writer = Writer { wal, snapshots, peers: peers.clone(), driver: input_tx.clone(), metrics: metrics.clone() };
+    let disk_delay_ms = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let writer = Writer {
+        wal,
+        snapshots,
+        peers: peers.clone(),
+        driver: input_tx.clone(),
+        metrics: metrics.clone(),
+        delay_ms: disk_delay_ms.clone(),
+    };
     std::thread::Builder::new().name("disk".into()).spawn(move || writer.run(disk_rx))?;
     let seed_addresses = cfg.peers.clone();
     let driver = Driver::new(
@@ -109,7 +117,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     let serve = tonic::transport::Server::builder()
         .add_service(RaftPeerServer::new(PeerService { handle: handle.clone(), peers: peers.clone(), me: cfg.id }))
         .add_service(KvServer::new(KvService { handle: handle.clone() }))
-        .add_service(AdminServer::new(AdminService { handle, peers, token: cfg.admin_token.clone() }))
+        .add_service(AdminServer::new(AdminService { handle, peers, token: cfg.admin_token.clone(), disk_delay_ms }))
         .serve_with_shutdown(cfg.listen, shutdown);
     tokio::select! {
         served = serve => served.with_context(|| format!("serving on {}", cfg.listen)),
@@ -300,6 +308,8 @@ impl kpb::kv_server::Kv for KvService {
 }
 
 struct AdminService {
+    /// Shared with the disk thread: its fault hook.
+    disk_delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
     handle: NodeHandle,
     peers: Peers,
     token: Option<String>,
@@ -390,7 +400,14 @@ impl apb::admin_server::Admin for AdminService {
     async fn set_faults(&self, r: Request<apb::FaultsRequest>) -> Result<Response<apb::ChangeResponse>, Status> {
         self.authorize(&r)?;
         let r = r.into_inner();
-        warn!(drop_to = ?r.drop_outgoing_to, drop_from = ?r.drop_incoming_from, skew_ppm = r.clock_skew_ppm, "fault hooks set");
+        warn!(
+            drop_to = ?r.drop_outgoing_to,
+            drop_from = ?r.drop_incoming_from,
+            skew_ppm = r.clock_skew_ppm,
+            disk_delay_ms = r.disk_delay_ms,
+            "fault hooks set"
+        );
+        self.disk_delay_ms.store(r.disk_delay_ms, std::sync::atomic::Ordering::Relaxed);
         self.peers.set_faults(r.drop_outgoing_to.into_iter().collect(), r.drop_incoming_from.into_iter().collect());
         send(&self.handle.inputs, Input::ClockSkew(r.clock_skew_ppm))?;
         Ok(Response::new(apb::ChangeResponse { index: 0 }))

@@ -35,6 +35,8 @@ pub struct Writer {
     pub peers: Peers,
     pub driver: Sender<Input>,
     pub metrics: std::sync::Arc<crate::server::metrics::Metrics>,
+    /// A test hook: sleep this long before each fsync, as a slow disk would.
+    pub delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Writer {
@@ -74,6 +76,10 @@ impl Writer {
         }
         self.metrics.append.observe(started.elapsed());
         let syncing = std::time::Instant::now();
+        let delay = self.delay_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if delay > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+        }
         self.wal.sync()?;
         self.metrics.fsync.observe(syncing.elapsed());
         self.peers.send_all(release);

@@ -1,0 +1,36 @@
+//! What the cluster tests share: the node binary, and running a scenario
+//! with its results kept when it fails.
+//!
+//! Every test that starts nodes takes its own `ip_base` (127.0.0.x) and
+//! port, listed here, so tests running in parallel never collide:
+//! backend.rs 40+/17301, run.rs 70+/17601, planted_bugs.rs 100+/17701,
+//! 110+/17711 and 120+/17721.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::path::{Path, PathBuf};
+
+use chaos::runner::{RunOptions, RunReport, run};
+use chaos::scenario::Scenario;
+
+/// The `raft-node` binary Cargo built next to the test executables.
+pub fn raft_node() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("raft-node");
+    assert!(path.exists(), "{} is missing: run `cargo build -p node` (or `cargo test --workspace`)", path.display());
+    path
+}
+
+/// The repository's `workloads/` directory.
+pub fn workloads() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads")
+}
+
+/// Runs `scenario`; on a harness error the run directory is kept and named.
+pub async fn run_scenario(scenario: &Scenario, ip_base: u8, port: u16, out: &Path) -> RunReport {
+    let options = RunOptions { binary: raft_node(), out: out.to_path_buf(), ip_base, port, keep_data: false };
+    match run(scenario, &options).await {
+        Ok(report) => report,
+        Err(e) => panic!("the run failed: {e}; its files are in {}", out.display()),
+    }
+}
