@@ -21,7 +21,7 @@ use crate::check::{
 };
 use crate::cluster::{Cluster, wait_until, wall_ns};
 use crate::nemesis::{self, InjectedFault};
-use crate::scenario::Scenario;
+use crate::scenario::{CheckKind, Scenario};
 use crate::thresholds::{self, quantile};
 
 pub struct RunOptions {
@@ -127,15 +127,27 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
 
     let history = &recorder.history;
     progress(&format!("checking {} history events", history.len()));
-    let mut checks = vec![check_registers(history, Budget::default())];
-    if history.iter().any(|e| matches!(e.f, Function::Append | Function::Read)) {
-        checks.push(check_list_append(history));
+    let wanted = |kind: CheckKind| file.checks.contains(&kind);
+    let mut checks = Vec::new();
+    if wanted(CheckKind::Linearizability) {
+        checks.push(check_registers(history, Budget::default()));
+        if history.iter().any(|e| matches!(e.f, Function::Append | Function::Read)) {
+            checks.push(check_list_append(history));
+        }
     }
-    checks.push(check_split_brain(&events));
-    checks.push(check_convergence(&finals));
-    progress("reading back every key written");
-    let (rpo, lost) = rpo_check(&cluster.client, history).await;
-    checks.push(rpo);
+    if wanted(CheckKind::SplitBrain) {
+        checks.push(check_split_brain(&events));
+    }
+    if wanted(CheckKind::Convergence) {
+        checks.push(check_convergence(&finals));
+    }
+    let mut lost = None;
+    if wanted(CheckKind::LostWrites) {
+        progress("reading back every key written");
+        let (rpo, count) = rpo_check(&cluster.client, history).await;
+        checks.push(rpo);
+        lost = count;
+    }
     let windows: Vec<FaultWindow> =
         faults.iter().map(|f| FaultWindow { name: f.kind.clone(), start_ns: f.start_ns, end_ns: f.end_ns }).collect();
     let recoveries = recovery_times(&windows, history, &events);

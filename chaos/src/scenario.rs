@@ -16,6 +16,12 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub name: String,
     pub cluster: Cluster,
+    /// Where the nodes run: `process` (local processes on 127.0.0.x).
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// The checks to run (default: all of them).
+    #[serde(default = "all_checks")]
+    pub checks: Vec<CheckKind>,
     /// A loadgen workload file, relative to the scenario file.
     pub workload: PathBuf,
     /// Overrides the workload's duration.
@@ -60,9 +66,42 @@ fn default_seed() -> u64 {
     1
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    #[default]
+    Process,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum System {
+    #[default]
+    RaftNode,
+}
+
+/// The checks a scenario can ask for; thresholds always run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// Per-key linearizability of put/get/delete/cas (and list-append when
+    /// the workload appends).
+    Linearizability,
+    SplitBrain,
+    Convergence,
+    LostWrites,
+}
+
+fn all_checks() -> Vec<CheckKind> {
+    vec![CheckKind::Linearizability, CheckKind::SplitBrain, CheckKind::Convergence, CheckKind::LostWrites]
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
+    /// The system under test: `raft-node`.
+    #[serde(default)]
+    pub system: System,
     pub size: u64,
     /// Extra flags for every node (timeouts...).
     #[serde(default)]
@@ -231,6 +270,12 @@ impl Scenario {
         if let Some(d) = file.duration {
             workload.load.duration = d;
             workload.load.warmup = workload.load.warmup.min(d / 4);
+        }
+        if file.checks.is_empty() && file.thresholds.is_empty() {
+            return Err(invalid(
+                "checks",
+                "name at least one check (or a threshold): a run must judge something".into(),
+            ));
         }
         if let Some(n) = &file.nemesis {
             if n.every.is_zero() || n.lasts >= n.every {
