@@ -22,8 +22,9 @@ pub struct ScenarioFile {
     /// The checks to run (default: all of them).
     #[serde(default = "all_checks")]
     pub checks: Vec<CheckKind>,
-    /// A loadgen workload file, relative to the scenario file.
-    pub workload: PathBuf,
+    /// A loadgen workload: a file name (relative to the scenario file), or
+    /// the workload itself, inline.
+    pub workload: WorkloadSpec,
     /// Overrides the workload's duration.
     #[serde(default, deserialize_with = "optional_duration")]
     pub duration: Option<Duration>,
@@ -244,6 +245,34 @@ fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>
     duration(d).map(Some)
 }
 
+#[derive(Debug)]
+pub enum WorkloadSpec {
+    File(PathBuf),
+    Inline(Box<Workload>),
+}
+
+impl<'de> Deserialize<'de> for WorkloadSpec {
+    /// A string names a file; a mapping is the workload, parsed in place so
+    /// that its mistakes keep their line and column.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<WorkloadSpec, D::Error> {
+        struct Spec;
+        impl<'de> serde::de::Visitor<'de> for Spec {
+            type Value = WorkloadSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a workload file name, or a workload mapping (keys, mix, load...)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WorkloadSpec, E> {
+                Ok(WorkloadSpec::File(PathBuf::from(v)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<WorkloadSpec, A::Error> {
+                let w = Workload::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(WorkloadSpec::Inline(Box::new(w)))
+            }
+        }
+        d.deserialize_any(Spec)
+    }
+}
+
 /// A scenario with its workload loaded.
 #[derive(Debug)]
 pub struct Scenario {
@@ -265,8 +294,14 @@ impl Scenario {
         for bug in &file.cluster.unsafe_bugs {
             bug.parse::<raft::UnsafeBug>().map_err(|e| invalid("cluster.unsafe_bugs", e))?;
         }
-        let workload_path = path.parent().unwrap_or(Path::new(".")).join(&file.workload);
-        let mut workload = Workload::load(&workload_path)?;
+        let mut workload = match &file.workload {
+            WorkloadSpec::File(name) => Workload::load(&path.parent().unwrap_or(Path::new(".")).join(name))?,
+            WorkloadSpec::Inline(w) => {
+                w.validate()
+                    .map_err(|(field, message)| invalid(field, format!("in the inline workload: {message}")))?;
+                Workload::clone(w)
+            }
+        };
         if let Some(d) = file.duration {
             workload.load.duration = d;
             workload.load.warmup = workload.load.warmup.min(d / 4);

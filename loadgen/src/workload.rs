@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::keys::Distribution;
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     #[serde(default)]
@@ -30,7 +30,7 @@ fn default_scan_length() -> usize {
     100
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Keys {
     /// Keys that exist at the start (inserts add more).
@@ -73,7 +73,7 @@ pub enum DistributionName {
 }
 
 /// Value sizes in bytes: fixed (`size`) or drawn uniformly from `min..=max`.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Values {
     pub size: Option<usize>,
@@ -100,7 +100,7 @@ impl Values {
 }
 
 /// Relative weights of the operations (any non-negative numbers).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mix {
     #[serde(default)]
@@ -136,7 +136,7 @@ pub enum Consistency {
     Stale,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     pub mode: Mode,
@@ -162,7 +162,7 @@ pub enum Mode {
     Closed,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateStep {
     #[serde(deserialize_with = "duration")]
@@ -233,7 +233,8 @@ impl Workload {
         Ok(workload)
     }
 
-    fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// What `parse` checks beyond the YAML's shape: the field at fault and why.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.keys.count == 0 {
             return Err(("keys.count", "must be at least 1".into()));
         }
