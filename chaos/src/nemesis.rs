@@ -232,9 +232,7 @@ async fn inject(
                 }
                 b.mechanism()
             };
-            let mut target: Vec<NodeId> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
-            target.sort_unstable();
-            target.dedup();
+            let target = partition_target(kind, &members, &pairs);
             let note = if mechanism == CutMechanism::Iptables {
                 confirm_cuts(cluster, &members, &pairs).await
             } else {
@@ -275,6 +273,15 @@ async fn confirm_cuts(cluster: &Cluster, members: &[NodeId], pairs: &[(NodeId, N
         seen.push(format!("{from}->{to} {}", if is_open { "open" } else { "cut" }));
     }
     format!("{}probe {}", if wrong { "NOT confirmed: " } else { "" }, seen.join(", "))
+}
+
+/// The nodes a partition is about, for the report: the bridge of a bridge;
+/// otherwise those with the most links cut (the isolated node, the
+/// minority side; everyone in a ring).
+fn partition_target(kind: FaultKind, members: &[NodeId], pairs: &[(NodeId, NodeId)]) -> Vec<NodeId> {
+    let cuts = |n: NodeId| pairs.iter().filter(|&&(a, b)| a == n || b == n).count();
+    let wanted = if kind == FaultKind::Bridge { 0 } else { members.iter().map(|&n| cuts(n)).max().unwrap_or(0) };
+    members.iter().copied().filter(|&n| cuts(n) == wanted).collect()
 }
 
 /// The links a partition cuts, as (from, to): one direction each.
@@ -382,6 +389,7 @@ mod tests {
             let r = reach(&nodes, &pairs);
             let bridges: Vec<NodeId> = nodes.iter().copied().filter(|a| r[a].len() == n as usize).collect();
             assert_eq!(bridges.len(), 1, "n={n}: {r:?}");
+            assert_eq!(partition_target(FaultKind::Bridge, &nodes, &pairs), bridges, "the report names the bridge");
             for a in &nodes {
                 assert!(r[a].contains(&bridges[0]) && (r[a].len() as u64) > n / 2, "n={n}: {r:?}");
                 for b in &r[a] {
@@ -412,10 +420,12 @@ mod tests {
     fn one_way_cuts_go_one_way_and_halves_keep_the_majority_together() {
         let out = cut_pairs(FaultKind::LeaderOutbound, 1, &[2, 3], &mut rng());
         assert_eq!(out, vec![(1, 2), (1, 3)]);
+        assert_eq!(partition_target(FaultKind::LeaderOutbound, &[1, 2, 3], &out), vec![1]);
         let halves = cut_pairs(FaultKind::PartitionHalves, 1, &[2, 3, 4, 5], &mut rng());
         let r = reach(&[1, 2, 3, 4, 5], &halves);
         assert_eq!(r[&1], BTreeSet::from([1, 2]), "the leader's side is the minority");
         assert_eq!(r[&5], BTreeSet::from([3, 4, 5]));
+        assert_eq!(partition_target(FaultKind::PartitionHalves, &[1, 2, 3, 4, 5], &halves), vec![1, 2]);
     }
 
     #[test]
