@@ -24,9 +24,14 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Start a cluster of local raft-node processes, run the scenario's
-    /// workload while injecting its faults, heal, check, and write the
-    /// results (summary.json, junit.xml, history.jsonl, events.jsonl,
-    /// node logs) to --out. Partitions use iptables when run as root.
+    /// workload while injecting its faults (listed ones and a seeded random
+    /// nemesis), heal, wait for convergence, check (linearizability, split
+    /// brain incl. overlapping leases, convergence, lost writes, the
+    /// scenario's thresholds), and write the results to --out: report.html,
+    /// summary.json, junit.xml, *.hgrm, timeline.csv, history.jsonl,
+    /// events.jsonl, node logs. Partitions use iptables when run as root,
+    /// the nodes' admin fault hooks otherwise. Scenarios: workloads/*.yaml,
+    /// workloads/failover/, workloads/bugs/ (see the README).
     Run {
         scenario: PathBuf,
         /// Results directory (default: runs/NAME-TIMESTAMP).
