@@ -208,7 +208,7 @@ async fn inject(
             for &id in &removed {
                 client.remove(id).await.map_err(|e| RunError::Cluster(format!("remove {id}: {e}")))?;
                 cluster.remove_member(id);
-                cluster.backend().kill(id)?;
+                cluster.backend().stop(id)?;
             }
             let confirmed = match cluster.find_leader().await {
                 Some(l) => cluster.voters(l).await.is_some_and(|v| removed.iter().all(|r| !v.contains(r))),

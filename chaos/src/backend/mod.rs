@@ -42,6 +42,9 @@ pub trait Backend {
     fn start(&mut self, id: NodeId, peers: &[NodeId], join: Option<NodeId>) -> Result<(), BackendError>;
     /// SIGKILL: no chance to flush or say goodbye.
     fn kill(&mut self, id: NodeId) -> Result<(), BackendError>;
+    /// Stops a node the polite way (SIGTERM, SIGKILL after 5 s): how a
+    /// removed member is retired.
+    fn stop(&mut self, id: NodeId) -> Result<(), BackendError>;
     /// Starts a killed node again on its data.
     fn restart(&mut self, id: NodeId) -> Result<(), BackendError>;
     fn pause(&mut self, id: NodeId) -> Result<(), BackendError>;

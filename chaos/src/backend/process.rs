@@ -158,6 +158,24 @@ impl Backend for ProcessBackend {
         Ok(())
     }
 
+    fn stop(&mut self, id: NodeId) -> Result<(), BackendError> {
+        if !self.is_running(id) {
+            return Ok(());
+        }
+        self.signal(id, libc::SIGTERM, "stop")?;
+        let node = self.nodes.get_mut(&id).ok_or(BackendError::UnknownNode(id))?;
+        let child = node.child.as_mut().expect("running");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if child.try_wait()?.is_some() {
+                node.child = None;
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill(id)
+    }
+
     fn restart(&mut self, id: NodeId) -> Result<(), BackendError> {
         if self.is_running(id) {
             return Ok(());

@@ -239,10 +239,30 @@ async fn node_main(args: RunArgs) -> anyhow::Result<()> {
         snapshot_every: args.snapshot_every.max(1),
         metrics: args.metrics,
     };
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    // Ctrl-C or SIGTERM (how service managers and the chaos harness stop a
+    // node) ends it cleanly; SIGKILL is the crash the WAL is built for.
+    // Peers keep their streams open, so the server's graceful shutdown gets
+    // a second; everything acknowledged is on disk already.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let _ = stop_tx.send(true);
+    });
+    let mut stopping = stop_rx.clone();
+    let shutdown = async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
     };
-    run(cfg, shutdown).await
+    tokio::select! {
+        served = run(cfg, shutdown) => served,
+        _ = async {
+            let _ = stopping.wait_for(|stop| *stop).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        } => Ok(()),
+    }
 }
 
 fn drop_unsynced(data: &std::path::Path) -> anyhow::Result<()> {
