@@ -3,7 +3,6 @@
 //! everything, and write the results.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -200,23 +199,9 @@ fn write_results(
 ) -> Result<(), RunError> {
     let out = &options.out;
     std::fs::create_dir_all(out)?;
-    let mut h = std::io::BufWriter::new(std::fs::File::create(out.join("history.jsonl"))?);
-    for e in &recorder.history {
-        history::write_event(&mut h, e)?;
-    }
-    h.flush()?;
+    loadgen::output::write_recording(out, recorder)?;
     let events: String = events.iter().map(|r| serde_json::to_string(r).expect("serializes") + "\n").collect();
     std::fs::write(out.join("events.jsonl"), events)?;
-    for (suffix, histograms) in [("", &recorder.corrected), (".uncorrected", &recorder.uncorrected)] {
-        for (name, hist) in histograms {
-            let mut f = std::io::BufWriter::new(std::fs::File::create(out.join(format!("{name}{suffix}.hgrm")))?);
-            loadgen::record::write_hgrm(hist, &mut f)?;
-            f.flush()?;
-        }
-    }
-    let mut timeline = std::io::BufWriter::new(std::fs::File::create(out.join("timeline.csv"))?);
-    recorder.write_timeline(&mut timeline)?;
-    timeline.flush()?;
     std::fs::write(out.join("summary.json"), serde_json::to_string_pretty(report).expect("serializes") + "\n")?;
     std::fs::write(out.join("junit.xml"), junit(report))?;
     crate::report::write_html(out)?;

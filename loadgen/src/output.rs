@@ -144,6 +144,13 @@ impl Summary {
 pub fn write_all(dir: &Path, summary: &Summary, recorder: &Recorder) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(summary)? + "\n")?;
+    write_recording(dir, recorder)
+}
+
+/// What the recorder holds, as files in `dir` (which must exist): an `.hgrm`
+/// per operation (corrected, and `.uncorrected`), `timeline.csv` and
+/// `history.jsonl`.
+pub fn write_recording(dir: &Path, recorder: &Recorder) -> std::io::Result<()> {
     for (suffix, histograms) in [("", &recorder.corrected), (".uncorrected", &recorder.uncorrected)] {
         for (name, h) in histograms {
             let mut out = BufWriter::new(std::fs::File::create(dir.join(format!("{name}{suffix}.hgrm")))?);
