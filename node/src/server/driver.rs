@@ -370,11 +370,13 @@ impl Driver {
 
     /// When the current lease runs out, on the wall clock (0: no lease).
     fn lease_until_wall_ns(&self) -> u64 {
-        let st = self.raft.status();
-        st.lease_until.map_or(0, |until| {
-            let left = self.tick_interval().saturating_mul(until.saturating_sub(st.now) as u32);
-            wall_ns() + left.as_nanos() as u64
-        })
+        match self.raft.lease_expires_at() {
+            0 => 0,
+            until => {
+                let left = self.tick_interval().saturating_mul(until.saturating_sub(self.raft.now()) as u32);
+                wall_ns() + left.as_nanos() as u64
+            }
+        }
     }
 
     fn expire_reads(&mut self) {
