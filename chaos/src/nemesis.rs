@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use crate::backend::{Backend, CutMechanism, NodeId};
 use crate::cluster::{Cluster, connects, wait_until};
 use crate::runner::RunError;
-use crate::scenario::{Fault, FaultKind, ScenarioFile};
+use crate::scenario::{self, Fault, FaultKind, ScenarioFile};
 
 /// One injected fault, as the report shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -38,7 +38,8 @@ pub fn schedule(file: &ScenarioFile, duration: Duration) -> Vec<Fault> {
         // under load before the workload ends.
         while at + n.lasts + Duration::from_secs(1) < duration {
             let kind = kinds[rng.random_range(0..kinds.len())];
-            faults.push(Fault { at, lasts: n.lasts, kind, count: 1, skew: 0.2, delay: Duration::from_millis(50) });
+            let (count, skew, delay) = (scenario::one(), scenario::default_skew(), scenario::default_disk_delay());
+            faults.push(Fault { at, lasts: n.lasts, kind, count, skew, delay });
             at += n.every;
         }
     }
@@ -112,11 +113,8 @@ async fn heal(undo: Undo, cluster: &Cluster) -> Result<(), RunError> {
         Undo::Unskew(id) => cluster.backend().skew_clock(id, 0)?,
         Undo::FastDisks(ids) => {
             let mut b = cluster.backend();
-            // A node killed and restarted meanwhile came back without it.
             for id in ids {
-                if b.is_running(id) {
-                    b.slow_disk(id, Duration::ZERO)?;
-                }
+                b.slow_disk(id, Duration::ZERO)?;
             }
         }
         Undo::Nothing => {}

@@ -134,11 +134,11 @@ pub struct Fault {
     pub delay: Duration,
 }
 
-fn default_disk_delay() -> Duration {
+pub(crate) fn default_disk_delay() -> Duration {
     Duration::from_millis(50)
 }
 
-fn default_skew() -> f64 {
+pub(crate) fn default_skew() -> f64 {
     0.2
 }
 
@@ -155,7 +155,7 @@ fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(value / 100.0)
 }
 
-fn one() -> u64 {
+pub(crate) fn one() -> u64 {
     1
 }
 

@@ -60,15 +60,19 @@ impl Firewall {
 
     /// Drops what `from` sends to `to_port` on `to`.
     pub fn cut(&self, from: Ipv4Addr, to: Ipv4Addr, to_port: u16) -> Result<(), BackendError> {
-        let (from, to, port) = (from.to_string(), to.to_string(), to_port.to_string());
-        iptables(&["-A", &self.chain, "-s", &from, "-d", &to, "-p", "tcp", "--dport", &port, "-j", "DROP"])?;
-        Ok(())
+        self.rule("-A", from, to, to_port)
     }
 
     /// Removes one rule `cut` added.
     pub fn uncut(&self, from: Ipv4Addr, to: Ipv4Addr, to_port: u16) -> Result<(), BackendError> {
+        self.rule("-D", from, to, to_port)
+    }
+
+    /// Appends (`-A`) or deletes (`-D`) the rule for one cut: the same text
+    /// both ways, as iptables deletes by exact match.
+    fn rule(&self, action: &str, from: Ipv4Addr, to: Ipv4Addr, to_port: u16) -> Result<(), BackendError> {
         let (from, to, port) = (from.to_string(), to.to_string(), to_port.to_string());
-        iptables(&["-D", &self.chain, "-s", &from, "-d", &to, "-p", "tcp", "--dport", &port, "-j", "DROP"])?;
+        iptables(&[action, &self.chain, "-s", &from, "-d", &to, "-p", "tcp", "--dport", &port, "-j", "DROP"])?;
         Ok(())
     }
 

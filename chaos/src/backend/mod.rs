@@ -62,7 +62,8 @@ pub trait Backend {
     /// fast (negative: slow); 0 restores it.
     fn skew_clock(&mut self, id: NodeId, ppm: i64) -> Result<(), BackendError>;
     /// Delays each of the node's fsyncs by `delay` (zero restores it). A
-    /// restarted node comes back with every such hook cleared.
+    /// restarted node comes back with every such hook cleared, and setting
+    /// one on a node that is down does nothing.
     fn slow_disk(&mut self, id: NodeId, delay: std::time::Duration) -> Result<(), BackendError>;
     fn log_path(&self, id: NodeId) -> PathBuf;
     fn is_running(&self, id: NodeId) -> bool;

@@ -66,6 +66,10 @@ impl ProcessBackend {
         Ipv4Addr::new(127, 0, 0, self.options.ip_base.saturating_add(id as u8))
     }
 
+    fn data_dir(&self, id: NodeId) -> PathBuf {
+        self.options.run_dir.join(format!("node-{id}"))
+    }
+
     fn spawn(&mut self, id: NodeId) -> Result<(), BackendError> {
         let node = self.nodes.get_mut(&id).ok_or(BackendError::UnknownNode(id))?;
         let log_path = self.options.run_dir.join(format!("node-{id}.log"));
@@ -94,7 +98,12 @@ impl ProcessBackend {
         Ok(())
     }
 
+    /// Sends a node its hooks as recorded. A node not running has nothing
+    /// to send to, and comes back with its hooks cleared anyway.
     fn set_hooks(&self, id: NodeId) -> Result<(), BackendError> {
+        if !self.is_running(id) {
+            return Ok(());
+        }
         let hooks = self.hooks.get(&id).cloned().unwrap_or_default();
         let drop_to: Vec<u64> = hooks.drop_to.into_iter().collect();
         let address = self.address(id).to_string();
@@ -123,7 +132,7 @@ impl Backend for ProcessBackend {
     }
 
     fn start(&mut self, id: NodeId, peers: &[NodeId], join: Option<NodeId>) -> Result<(), BackendError> {
-        let data = self.options.run_dir.join(format!("node-{id}"));
+        let data = self.data_dir(id);
         let mut args = vec![
             "--id".to_string(),
             id.to_string(),
@@ -194,12 +203,8 @@ impl Backend for ProcessBackend {
         let mut lost = Vec::new();
         for &id in ids {
             self.kill(id)?;
-            let data = self.options.run_dir.join(format!("node-{id}"));
-            let dropped = node::storage::power_loss::drop_unsynced(&data).map_err(|e| BackendError::Action {
-                id,
-                action: "drop unsynced writes",
-                why: e.to_string(),
-            })?;
+            let dropped = node::storage::power_loss::drop_unsynced(&self.data_dir(id))
+                .map_err(|e| BackendError::Action { id, action: "drop unsynced writes", why: e.to_string() })?;
             lost.push(format!("node {id} lost {} unsynced bytes", dropped.bytes_cut));
         }
         Ok(lost)
@@ -228,7 +233,7 @@ impl Backend for ProcessBackend {
             return fw.uncut(self.ip(from), self.ip(to), self.options.port);
         }
         self.hooks.entry(from).or_default().drop_to.remove(&to);
-        if self.is_running(from) { self.set_hooks(from) } else { Ok(()) }
+        self.set_hooks(from)
     }
 
     fn heal(&mut self) -> Result<(), BackendError> {
@@ -238,9 +243,7 @@ impl Backend for ProcessBackend {
         let cut: Vec<NodeId> = self.hooks.iter().filter(|(_, h)| !h.drop_to.is_empty()).map(|(id, _)| *id).collect();
         for id in cut {
             self.hooks.entry(id).or_default().drop_to.clear();
-            if self.is_running(id) {
-                self.set_hooks(id)?;
-            }
+            self.set_hooks(id)?;
         }
         Ok(())
     }
