@@ -38,49 +38,42 @@ async fn a_short_scenario_with_a_kill_and_a_one_way_cut_is_valid() {
     assert!(junit.contains("failures=\"0\""), "{junit}");
 }
 
+/// Loads `yaml` as the scenario file `scenario.yaml`; errors as text.
+fn load(yaml: &str) -> Result<Scenario, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scenario.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    Scenario::load(&path).map_err(|e| e.to_string())
+}
+
 #[test]
 fn a_bad_scenario_names_file_line_and_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.yaml");
-    std::fs::write(
-        &path,
-        "name: x\ncluster: {size: 3}\nworkload: none.yaml\nfaults:\n  - {at: 1s, for: 1s, kind: meteor}\n",
-    )
-    .unwrap();
-    let e = Scenario::load(&path).unwrap_err().to_string();
-    assert!(e.contains("bad.yaml:5:") && e.contains("meteor"), "{e}");
+    let e = load("name: x\ncluster: {size: 3}\nworkload: none.yaml\nfaults:\n  - {at: 1s, for: 1s, kind: meteor}\n")
+        .unwrap_err();
+    assert!(e.contains("scenario.yaml:5:") && e.contains("meteor"), "{e}");
 }
 
 #[test]
 fn a_bad_threshold_or_skew_names_its_line_and_what_was_expected() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.yaml");
-    let load = |yaml: &str| {
-        std::fs::write(&path, yaml).unwrap();
-        Scenario::load(&path).unwrap_err().to_string()
-    };
-    let e = load("cluster: {size: 3}\nworkload: w.yaml\nthresholds:\n  - \"rto < 2s\"\n");
-    assert!(e.contains("bad.yaml:4:") && e.contains("unknown metric") && e.contains("rto_p50"), "{e}");
+    let e = load("cluster: {size: 3}\nworkload: w.yaml\nthresholds:\n  - \"rto < 2s\"\n").unwrap_err();
+    assert!(e.contains("scenario.yaml:4:") && e.contains("unknown metric") && e.contains("rto_p50"), "{e}");
     let e = load(
         "cluster: {size: 3}\nworkload: w.yaml\nfaults:\n  - {at: 1s, for: 1s, kind: skew_leader_clock, skew: 20}\n",
-    );
-    assert!(e.contains("bad.yaml:4:") && e.contains("percentage"), "{e}");
+    )
+    .unwrap_err();
+    assert!(e.contains("scenario.yaml:4:") && e.contains("percentage"), "{e}");
 }
 
 #[test]
 fn a_workload_can_be_written_inline_and_its_mistakes_keep_their_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("inline.yaml");
     let scenario = |mix: &str| {
         format!(
             "cluster: {{size: 3}}\nworkload:\n  keys: {{count: 10, distribution: uniform}}\n  mix: {mix}\n\
              \x20 load: {{mode: open, rate: 100, duration: 5s}}\n"
         )
     };
-    std::fs::write(&path, scenario("{read: 50, update: 50}")).unwrap();
-    let s = Scenario::load(&path).unwrap();
+    let s = load(&scenario("{read: 50, update: 50}")).unwrap();
     assert_eq!(s.workload.keys.count, 10);
-    std::fs::write(&path, scenario("{read: 50, upd: 50}")).unwrap();
-    let e = Scenario::load(&path).unwrap_err().to_string();
-    assert!(e.contains("inline.yaml:4:") && e.contains("upd"), "{e}");
+    let e = load(&scenario("{read: 50, upd: 50}")).unwrap_err();
+    assert!(e.contains("scenario.yaml:4:") && e.contains("upd"), "{e}");
 }
