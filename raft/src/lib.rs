@@ -64,7 +64,7 @@ pub mod sim;
 pub use config::{Config, ConfigError, UnsafeBug};
 pub use membership::{CompactError, ProposeError};
 pub use progress::ProgressState;
-pub use raft::{Durable, Raft, Role};
+pub use raft::{Durable, LostCommits, Raft, Role};
 pub use read::{ReadError, ReadMode};
 pub use ready::{Event, Ready, SoftState};
 pub use status::{PeerStatus, Status};

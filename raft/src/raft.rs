@@ -36,6 +36,32 @@ pub struct Durable {
     pub entries: Vec<Entry>,
 }
 
+/// Proof that the cluster lost entries this node had committed: a leader of
+/// `term` sent an entry (or a log position) at `index`, at or below our
+/// commit index `committed`, whose term differs from ours. By leader
+/// completeness this cannot happen in a cluster whose voters keep their
+/// disks; it is what a voter restarted on an emptied data directory causes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostCommits {
+    pub leader: NodeId,
+    pub term: u64,
+    pub index: u64,
+    pub our_term: u64,
+    pub leader_term_at_index: u64,
+    pub committed: u64,
+}
+
+impl std::fmt::Display for LostCommits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the cluster lost committed entries: leader {} of term {} has term {} at index {} where this node \
+             committed term {} (commit index {}); refusing to follow it",
+            self.leader, self.term, self.leader_term_at_index, self.index, self.our_term, self.committed
+        )
+    }
+}
+
 impl Durable {
     /// The state of a brand-new member of a cluster bootstrapped with `voters`:
     /// the initial membership is the log's first entry, committed in term 1,
@@ -105,6 +131,9 @@ pub struct Raft {
     pub(crate) verified_match: u64,
     pub(crate) ack_sent: u64,
     pub(crate) incoming_snapshot: Option<(SnapshotMeta, Vec<u8>)>,
+    /// Set, for good, when a leader's log disagreed with entries we had
+    /// committed: the cluster lost acknowledged writes.
+    pub(crate) lost_commits: Option<LostCommits>,
     /// Membership forced by `reset_peers`, written to the log when we lead.
     pub(crate) reset_to: Option<BTreeSet<NodeId>>,
 
@@ -159,6 +188,7 @@ impl Raft {
             need_bcast: false,
             commit_sent: 0,
             verified_match: 0,
+            lost_commits: None,
             ack_sent: 0,
             incoming_snapshot: None,
             reset_to: None,
@@ -209,6 +239,19 @@ impl Raft {
     pub fn leader(&self) -> NodeId {
         self.leader
     }
+    /// What showed that the cluster lost entries we had committed, if anything.
+    pub fn lost_commits(&self) -> Option<&LostCommits> {
+        self.lost_commits.as_ref()
+    }
+
+    /// Leader only: the highest index `id` has acknowledged in this term.
+    pub fn matched(&self, id: NodeId) -> Option<u64> {
+        if self.role != Role::Leader {
+            return None;
+        }
+        self.progress.get(&id).map(|p| p.matched)
+    }
+
     pub fn conf(&self) -> &ConfState {
         &self.conf
     }

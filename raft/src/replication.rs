@@ -199,8 +199,16 @@ impl Raft {
         entries: &[crate::types::Entry],
         commit: u64,
     ) {
+        if self.lost_commits.is_some() {
+            return;
+        }
         if prev_index < self.log.committed {
-            // Everything up to our commit index is the leader's log too.
+            // Everything up to our commit index must be the leader's log too;
+            // where it is not, acknowledging would hide lost writes.
+            if let Some(lost) = self.disagreement_with_committed(leader, prev_index, prev_term, entries) {
+                self.lost_commits = Some(lost);
+                return;
+            }
             self.ack_leader(true);
             return;
         }
@@ -219,6 +227,33 @@ impl Raft {
                 self.send(leader, MessageBody::AppendResp { index: prev_index, reject: Some(hint) });
             }
         }
+    }
+
+    /// The first position at or below our commit index where the leader's
+    /// log (as this Append shows it) has another term than ours. Positions
+    /// we compacted away cannot be compared and are skipped.
+    fn disagreement_with_committed(
+        &self,
+        leader: NodeId,
+        prev_index: u64,
+        prev_term: u64,
+        entries: &[crate::types::Entry],
+    ) -> Option<crate::raft::LostCommits> {
+        let committed = self.log.committed;
+        std::iter::once((prev_index, prev_term))
+            .chain(entries.iter().map(|e| (e.index, e.term)))
+            .take_while(|&(index, _)| index <= committed)
+            .find_map(|(index, leader_term)| {
+                let ours = self.log.term(index)?;
+                (index > 0 && ours != leader_term).then_some(crate::raft::LostCommits {
+                    leader,
+                    term: self.term,
+                    index,
+                    our_term: ours,
+                    leader_term_at_index: leader_term,
+                    committed,
+                })
+            })
     }
 
     /// The highest index we may acknowledge: durable here, and known to be

@@ -25,6 +25,7 @@ pub struct Status {
     /// Leader only: what it knows of every member.
     pub peers: BTreeMap<NodeId, PeerStatus>,
     pub unsafe_bugs: Vec<UnsafeBug>,
+    pub lost_commits: Option<crate::raft::LostCommits>,
 }
 
 #[derive(Clone, Debug)]
@@ -60,6 +61,7 @@ impl Raft {
                 })
                 .collect(),
             unsafe_bugs: self.cfg.unsafe_bugs.iter().copied().collect(),
+            lost_commits: self.lost_commits.clone(),
         }
     }
 }

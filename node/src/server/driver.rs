@@ -105,6 +105,22 @@ struct LeaseReads {
 /// confirmation was lost does not wait forever.
 const READ_GIVE_UP: Duration = Duration::from_secs(10);
 
+/// What a driver is made of, named, since most of it is the same type.
+pub struct DriverParts {
+    pub raft: Raft,
+    pub kv: KvState,
+    pub peers: Peers,
+    pub writer: Sender<DiskWork>,
+    pub inputs: Receiver<Input>,
+    pub events: broadcast::Sender<NodeEvent>,
+    pub tick: Duration,
+    pub snapshot_every: u64,
+    pub seed_addresses: BTreeMap<u64, String>,
+    pub fsync: bool,
+    pub metrics: std::sync::Arc<crate::server::metrics::Metrics>,
+    pub cluster: String,
+}
+
 pub struct Driver {
     pub raft: Raft,
     pub kv: KvState,
@@ -117,6 +133,9 @@ pub struct Driver {
     /// Addresses given on the command line, until the log records them.
     pub seed_addresses: BTreeMap<u64, String>,
     pub fsync: bool,
+    /// The cluster name of the data directory, shown in status so a harness
+    /// can tell its own cluster from another on the same addresses.
+    pub cluster: String,
     pub started: Instant,
     pub skew_ppm: i64,
     pub metrics: std::sync::Arc<crate::server::metrics::Metrics>,
@@ -131,20 +150,21 @@ pub struct Driver {
 }
 
 impl Driver {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        raft: Raft,
-        kv: KvState,
-        peers: Peers,
-        writer: Sender<DiskWork>,
-        inputs: Receiver<Input>,
-        events: broadcast::Sender<NodeEvent>,
-        tick: Duration,
-        snapshot_every: u64,
-        seed_addresses: BTreeMap<u64, String>,
-        fsync: bool,
-        metrics: std::sync::Arc<crate::server::metrics::Metrics>,
-    ) -> Driver {
+    pub fn new(parts: DriverParts) -> Driver {
+        let DriverParts {
+            raft,
+            kv,
+            peers,
+            writer,
+            inputs,
+            events,
+            tick,
+            snapshot_every,
+            seed_addresses,
+            fsync,
+            metrics,
+            cluster,
+        } = parts;
         Driver {
             raft,
             kv,
@@ -156,6 +176,7 @@ impl Driver {
             snapshot_every,
             seed_addresses,
             fsync,
+            cluster,
             started: Instant::now(),
             skew_ppm: 0,
             metrics,
@@ -638,6 +659,7 @@ impl Driver {
             lease_remaining_ms: st.lease_until.map_or(0, |until| until.saturating_sub(st.now) * tick_ms),
             unsafe_bugs: st.unsafe_bugs.iter().map(|b| b.to_string()).collect(),
             fsync: self.fsync,
+            cluster: self.cluster.clone(),
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::kv::KvState;
 use crate::proto::admin::{self as apb, admin_server::AdminServer};
 use crate::proto::kv::{self as kpb, command::Op, kv_server::KvServer};
 use crate::proto::raft::{self as rpb, raft_peer_server::RaftPeerServer};
-use crate::server::driver::{ChangeRequest, Driver, Input, KvError, NodeHandle, ReadAnswer};
+use crate::server::driver::{ChangeRequest, Driver, DriverParts, Input, KvError, NodeHandle, ReadAnswer};
 use crate::server::peers::Peers;
 use crate::server::writer::Writer;
 use crate::storage::{SnapshotStore, Wal, WalOptions, check_identity};
@@ -87,20 +87,20 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         delay_ms: disk_delay_ms.clone(),
     };
     std::thread::Builder::new().name("disk".into()).spawn(move || writer.run(disk_rx))?;
-    let seed_addresses = cfg.peers.clone();
-    let driver = Driver::new(
+    let driver = Driver::new(DriverParts {
         raft,
         kv,
-        peers.clone(),
-        disk_tx,
-        input_rx,
-        events.clone(),
-        cfg.tick,
-        cfg.snapshot_every,
-        seed_addresses,
-        cfg.fsync,
+        peers: peers.clone(),
+        writer: disk_tx,
+        inputs: input_rx,
+        events: events.clone(),
+        tick: cfg.tick,
+        snapshot_every: cfg.snapshot_every,
+        seed_addresses: cfg.peers.clone(),
+        fsync: cfg.fsync,
         metrics,
-    );
+        cluster: cfg.cluster.clone(),
+    });
     // If the driver stops (a failed disk), the node stops too, rather than
     // serving requests nobody will answer.
     let (stopped_tx, stopped_rx) = oneshot::channel::<()>();

@@ -140,6 +140,16 @@ fn run(c: &mut Cluster, cmd: &str, out: &mut String) {
             node.raft = None;
             node.applied.clear();
         }
+        "wipe" => {
+            // The node's disk is emptied and it starts again as a bootstrap
+            // member of the voters given: an operator's mistake the cluster
+            // cannot detect, but its survivors must report.
+            let (id, voters) = ids(args).split_first().map(|(id, v)| (*id, v.to_vec())).expect("wipe NODE VOTERS...");
+            let node = c.nodes.get_mut(&id).unwrap();
+            node.raft = None;
+            node.applied.clear();
+            node.disk = Durable::bootstrap(voters);
+        }
         "restart" => {
             let id = ids(args)[0];
             let cfg = crate::cluster::config(id, &c.bugs, c.max_msg_entries);
@@ -175,6 +185,9 @@ fn run(c: &mut Cluster, cmd: &str, out: &mut String) {
                     st.conf.learners
                 )
                 .unwrap();
+                if let Some(lost) = st.lost_commits {
+                    writeln!(out, "n{id}: {lost}").unwrap();
+                }
             }
         }
         "applied" => {
