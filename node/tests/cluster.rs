@@ -1,97 +1,14 @@
 //! Real `raft-node` processes on 127.0.0.11-14: kill -9 the leader under
 //! load, recover, change the membership, and never lose an acknowledged write.
 
-use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::{Cluster, eventually, leader_of};
 use node::client::{Client, ClientError};
 use node::proto::kv::Consistency;
-
-/// Unused by every other test, so tests never collide.
-const PORT: u16 = 17101;
-
-fn address(id: u64) -> String {
-    format!("127.0.0.{}:{PORT}", 10 + id)
-}
-
-/// The node processes; killed when dropped, so a failing test leaves none.
-struct Cluster {
-    dir: tempfile::TempDir,
-    nodes: BTreeMap<u64, Child>,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for child in self.nodes.values_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Cluster {
-    fn start(&mut self, id: u64, extra: &[String]) {
-        let data = self.dir.path().join(format!("n{id}"));
-        let log = std::fs::File::create(self.dir.path().join(format!("n{id}.log"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_raft-node"))
-            .args(["--id", &id.to_string(), "--listen", &address(id), "--data", data.to_str().unwrap()])
-            .args(["--tick-ms", "20", "--election-ticks", "10", "--snapshot-every", "300"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("raft-node starts");
-        self.nodes.insert(id, child);
-    }
-
-    fn kill(&mut self, id: u64) {
-        let mut child = self.nodes.remove(&id).expect("running");
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-
-    fn logs(&self) -> String {
-        let mut out = String::new();
-        for id in 1..=4 {
-            if let Ok(log) = std::fs::read_to_string(self.dir.path().join(format!("n{id}.log"))) {
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                out +=
-                    &format!("--- node {id} (last lines)\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
-            }
-        }
-        out
-    }
-}
-
-/// Polls until `check` returns Some, for at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, cluster: &Cluster, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}\n{}", cluster.logs());
-}
-
-async fn leader_of(client: &Client, ids: &[u64]) -> Option<u64> {
-    for &id in ids {
-        if let Ok(s) = client.status(&address(id)).await
-            && s.role == "Leader"
-        {
-            return Some(id);
-        }
-    }
-    None
-}
 
 fn value(i: usize) -> Bytes {
     Bytes::from(format!("v{i}"))
@@ -99,14 +16,14 @@ fn value(i: usize) -> Bytes {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_kill_9_of_the_leader_and_membership_changes() {
-    let mut cluster = Cluster { dir: tempfile::tempdir().unwrap(), nodes: BTreeMap::new() };
-    let peers = format!("1={},2={},3={}", address(1), address(2), address(3));
+    let mut cluster = Cluster::new(10, 17101);
+    let peers = cluster.peers(&[1, 2, 3]);
     for id in 1..=3 {
         cluster.start(id, &["--peers".into(), peers.clone()]);
     }
-    let endpoints: Vec<String> = (1..=3).map(address).collect();
+    let endpoints: Vec<String> = (1..=3).map(|id| cluster.address(id)).collect();
     let client = Arc::new(Client::new(endpoints.clone(), None));
-    let first_leader = eventually("a leader", &cluster, || leader_of(&client, &[1, 2, 3])).await;
+    let first_leader = eventually("a leader", &cluster, || leader_of(&cluster, &client, &[1, 2, 3])).await;
 
     // 1,000 writes from 8 concurrent writers; kill -9 the leader a third of the way in.
     let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -138,12 +55,12 @@ async fn survives_kill_9_of_the_leader_and_membership_changes() {
     }
     assert!(acked.len() >= 990, "only {} of 1000 writes acknowledged", acked.len());
     let alive: Vec<u64> = (1..=3).filter(|&id| id != first_leader).collect();
-    let new_leader = eventually("a new leader", &cluster, || leader_of(&client, &alive)).await;
+    let new_leader = eventually("a new leader", &cluster, || leader_of(&cluster, &client, &alive)).await;
     assert_ne!(new_leader, first_leader);
 
     // Every acknowledged write reads back, whatever the consistency.
     let follower = *alive.iter().find(|&&id| id != new_leader).unwrap();
-    let follower_client = Client::new(vec![address(follower)], None);
+    let follower_client = Client::new(vec![cluster.address(follower)], None);
     for &i in &acked {
         let key = format!("k{i}");
         for c in [Consistency::Lease, Consistency::ReadIndex] {
@@ -159,29 +76,30 @@ async fn survives_kill_9_of_the_leader_and_membership_changes() {
     let digests = eventually("equal digests", &cluster, || async {
         let mut seen = Vec::new();
         for id in 1..=3 {
-            seen.push(client.digest(&address(id)).await.ok()?);
+            seen.push(client.digest(&cluster.address(id)).await.ok()?);
         }
         let same = seen.windows(2).all(|w| w[0].applied == w[1].applied && w[0].digest == w[1].digest);
         same.then_some(seen)
     })
     .await;
     assert!(digests[0].applied >= 1000);
-    let restarted = Client::new(vec![address(first_leader)], None);
+    let restarted = Client::new(vec![cluster.address(first_leader)], None);
     for &i in &acked {
         let got = restarted.get(&format!("k{i}"), Consistency::Stale).await.unwrap();
         assert_eq!(got.value, Some(value(i)), "k{i} on the restarted node");
     }
 
     // Node 4 joins as a learner, catches up, and is promoted.
-    cluster.start(4, &["--join".into(), address(new_leader)]);
+    let through = cluster.address(new_leader);
+    cluster.start(4, &["--join".into(), through]);
     eventually("node 4 to catch up", &cluster, || async {
-        let s = client.status(&address(4)).await.ok()?;
+        let s = client.status(&cluster.address(4)).await.ok()?;
         (s.applied >= digests[0].applied).then_some(())
     })
     .await;
     client.promote(4).await.expect("promote 4");
     let voters = eventually("4 to be a voter", &cluster, || async {
-        let s = client.status(&address(new_leader)).await.ok()?;
+        let s = client.status(&cluster.address(new_leader)).await.ok()?;
         let voters: Vec<u64> = s.members.iter().filter(|m| m.voter).map(|m| m.id).collect();
         voters.contains(&4).then_some(voters)
     })
@@ -189,19 +107,20 @@ async fn survives_kill_9_of_the_leader_and_membership_changes() {
     assert_eq!(voters, vec![1, 2, 3, 4]);
 
     // Remove the current leader; another takes over.
-    let client = Client::new((1..=4).map(address).collect(), None);
-    let leader = eventually("a leader", &cluster, || leader_of(&client, &[1, 2, 3, 4])).await;
+    let client = Client::new((1..=4).map(|id| cluster.address(id)).collect(), None);
+    let leader = eventually("a leader", &cluster, || leader_of(&cluster, &client, &[1, 2, 3, 4])).await;
     client.remove(leader).await.expect("remove the leader");
     let remaining: Vec<u64> = (1..=4).filter(|&id| id != leader).collect();
-    let after_removal = eventually("a leader after removal", &cluster, || leader_of(&client, &remaining)).await;
+    let after_removal =
+        eventually("a leader after removal", &cluster, || leader_of(&cluster, &client, &remaining)).await;
     cluster.kill(leader);
 
     // Hand leadership to another voter on purpose.
     let target = *remaining.iter().find(|&&id| id != after_removal).unwrap();
-    let client = Client::new(remaining.iter().map(|&id| address(id)).collect(), None);
+    let client = Client::new(remaining.iter().map(|&id| cluster.address(id)).collect(), None);
     client.transfer_leader(target).await.expect("transfer");
     eventually("the transfer", &cluster, || async {
-        (leader_of(&client, &remaining).await == Some(target)).then_some(())
+        (leader_of(&cluster, &client, &remaining).await == Some(target)).then_some(())
     })
     .await;
 

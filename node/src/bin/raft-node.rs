@@ -65,6 +65,11 @@ struct RunArgs {
     /// A name for the cluster; a data directory of another cluster is refused.
     #[arg(long, default_value = "raftstorm")]
     cluster: String,
+    /// With an empty data directory and --peers: how long to wait for the
+    /// peers to say whether they know this node already (a node whose disk
+    /// was lost must rejoin under a new id, never bootstrap again).
+    #[arg(long, default_value_t = 3000)]
+    bootstrap_wait_ms: u64,
     /// Length of one tick of the Raft clock.
     #[arg(long, default_value_t = 50)]
     tick_ms: u64,
@@ -229,6 +234,7 @@ async fn node_main(args: RunArgs) -> anyhow::Result<()> {
         data: args.data,
         cluster: args.cluster,
         tick: Duration::from_millis(args.tick_ms.max(1)),
+        bootstrap_wait: Duration::from_millis(args.bootstrap_wait_ms),
         election_ticks: args.election_ticks,
         heartbeat_ticks: args.heartbeat_ticks,
         fsync: args.fsync,
@@ -279,17 +285,30 @@ async fn ctl_main(args: CtlArgs) -> anyhow::Result<()> {
     match args.op {
         CtlOp::Status => {
             let mut rows = Vec::new();
+            let mut alarms = Vec::new();
             for ep in client.endpoints() {
                 match client.status(ep).await {
-                    Ok(s) => rows.push(serde_json::json!({
+                    Ok(s) => {
+                        let alarm = (!s.alarm.is_empty()).then(|| {
+                            alarms.push(format!("ALARM at {ep} (node {}): {}", s.id, s.alarm));
+                            if json { s.alarm.clone() } else { "see below".to_string() }
+                        });
+                        rows.push(serde_json::json!({
                         "endpoint": ep, "id": s.id, "role": s.role, "term": s.term, "leader": s.leader,
                         "commit": s.commit, "applied": s.applied, "last_index": s.last_index,
                         "lease_ms": s.lease_remaining_ms, "unsafe_bugs": s.unsafe_bugs, "fsync": s.fsync,
-                    })),
+                        "cluster": s.cluster, "alarm": alarm,
+                        }))
+                    }
                     Err(e) => rows.push(serde_json::json!({ "endpoint": ep, "error": e.to_string() })),
                 }
             }
             print_rows(json, &rows);
+            if !json {
+                for alarm in alarms {
+                    eprintln!("{alarm}");
+                }
+            }
         }
         CtlOp::Put { key, value } => {
             let index = client.put(&key, value.into()).await.map_err(outcome)?;

@@ -4,7 +4,7 @@
 //! Everything here is deterministic: every node applies the same commands in
 //! the same order and reaches the same state (checked by [`KvState::digest`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use prost::Message as _;
@@ -64,6 +64,8 @@ pub struct KvState {
     data: BTreeMap<String, Value>,
     sessions: HashMap<u64, SessionRecord>,
     peers: BTreeMap<u64, String>,
+    /// Members a leader saw acknowledge it (MemberStarted).
+    started: BTreeSet<u64>,
     applied: u64,
 }
 
@@ -74,6 +76,10 @@ impl KvState {
 
     pub fn peers(&self) -> &BTreeMap<u64, String> {
         &self.peers
+    }
+
+    pub fn started(&self) -> &BTreeSet<u64> {
+        &self.started
     }
 
     /// Marks `index` applied without a command (a no-op or a membership entry).
@@ -131,6 +137,9 @@ impl KvState {
             },
             Op::PeerAddress(p) => {
                 self.peers.insert(p.id, p.address);
+            }
+            Op::MemberStarted(m) => {
+                self.started.insert(m.id);
             }
         }
         Ok(ok)
@@ -221,7 +230,8 @@ impl KvState {
         sessions.sort_by_key(|s| (s.client_id, s.seq));
         let peers =
             self.peers.iter().map(|(id, address)| pb::PeerAddress { id: *id, address: address.clone() }).collect();
-        pb::KvSnapshot { applied: self.applied, pairs, sessions, peers }.encode_to_vec()
+        let started = self.started.iter().copied().collect();
+        pb::KvSnapshot { applied: self.applied, pairs, sessions, peers, started }.encode_to_vec()
     }
 
     pub fn decode_snapshot(data: &[u8]) -> Result<KvState, ApplyError> {
@@ -245,6 +255,7 @@ impl KvState {
             rec.answers.insert(s.seq, WriteOutcome { index: s.index, succeeded: s.succeeded, current: s.current });
         }
         state.peers = snap.peers.into_iter().map(|p| (p.id, p.address)).collect();
+        state.started = snap.started.into_iter().collect();
         Ok(state)
     }
 }

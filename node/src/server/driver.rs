@@ -1,6 +1,6 @@
 //! The thread that owns the Raft core and the state machine.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use raft::{ConfChange, Entry, Payload, Raft, ReadMode, ReadPath, Role};
 use tokio::sync::{broadcast, oneshot};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::kv::{KvState, WriteOutcome, encode_command};
 use crate::proto::admin::{self as apb, NodeEvent};
-use crate::proto::kv::{Consistency, PeerAddress, Session, command::Op};
+use crate::proto::kv::{Consistency, MemberStarted, PeerAddress, Session, command::Op};
 use crate::server::peers::Peers;
 use crate::server::writer::{DiskWork, WriteJob};
 
@@ -45,6 +45,8 @@ pub enum Input {
     /// The disk thread failed: the node must stop.
     DiskFailed(String),
     ClockSkew(i64),
+    /// The peers do not know this node from before (see rejoin_guard).
+    BootstrapConfirmed,
 }
 
 pub enum ChangeRequest {
@@ -119,6 +121,8 @@ pub struct DriverParts {
     pub fsync: bool,
     pub metrics: std::sync::Arc<crate::server::metrics::Metrics>,
     pub cluster: String,
+    /// False while a bootstrap on an empty directory awaits its peers' word.
+    pub confirmed: bool,
 }
 
 pub struct Driver {
@@ -136,6 +140,7 @@ pub struct Driver {
     /// The cluster name of the data directory, shown in status so a harness
     /// can tell its own cluster from another on the same addresses.
     pub cluster: String,
+    confirmed: bool,
     pub started: Instant,
     pub skew_ppm: i64,
     pub metrics: std::sync::Arc<crate::server::metrics::Metrics>,
@@ -147,6 +152,9 @@ pub struct Driver {
     last_written: u64,
     last_persisted: u64,
     lease_reads: Option<LeaseReads>,
+    /// MemberStarted proposals made in this leadership, not yet applied.
+    started_proposed: BTreeSet<u64>,
+    lost_commits_reported: bool,
 }
 
 impl Driver {
@@ -164,6 +172,7 @@ impl Driver {
             fsync,
             metrics,
             cluster,
+            confirmed,
         } = parts;
         Driver {
             raft,
@@ -177,6 +186,7 @@ impl Driver {
             seed_addresses,
             fsync,
             cluster,
+            confirmed,
             started: Instant::now(),
             skew_ppm: 0,
             metrics,
@@ -187,6 +197,8 @@ impl Driver {
             last_written: 0,
             last_persisted: 0,
             lease_reads: None,
+            started_proposed: BTreeSet::new(),
+            lost_commits_reported: false,
         }
     }
 
@@ -233,11 +245,15 @@ impl Driver {
             return;
         }
         while *next_tick <= now {
-            self.raft.tick();
+            if self.confirmed {
+                self.raft.tick();
+            }
             *next_tick += self.tick_interval();
         }
         self.expire_reads();
         self.sample_inflight();
+        self.record_started_members();
+        self.report_lost_commits();
         self.flush_lease_reads();
     }
 
@@ -265,7 +281,10 @@ impl Driver {
     /// Returns false when the node must stop.
     fn handle(&mut self, input: Input) -> bool {
         match input {
-            Input::Peer(m) => self.raft.step(m),
+            // Until its peers confirm it is new, a bootstrapping node takes
+            // no part: no votes, no acknowledgements.
+            Input::Peer(m) if self.confirmed => self.raft.step(m),
+            Input::Peer(_) => {}
             Input::Write { session, op, reply } => match self.raft.propose(encode_command(session, op)) {
                 Ok(index) => {
                     self.metrics.proposals.fetch_add(1, Relaxed);
@@ -297,6 +316,7 @@ impl Driver {
                 warn!(ppm, "lease clock skew set by a test hook");
                 self.skew_ppm = ppm;
             }
+            Input::BootstrapConfirmed => self.confirmed = true,
         }
         true
     }
@@ -599,6 +619,48 @@ impl Driver {
         }
     }
 
+    /// The leader notes, once, every member that has acknowledged it (and
+    /// itself), so a member that later comes back on an empty data
+    /// directory is recognised and refused instead of voting with a log it
+    /// forgot. Proposals lost to a leader change are made again by the next
+    /// leader, which sees the member missing from the state.
+    fn record_started_members(&mut self) {
+        if self.raft.role() != Role::Leader {
+            self.started_proposed.clear();
+            return;
+        }
+        let me = self.raft.id();
+        let new: Vec<u64> = self
+            .raft
+            .conf()
+            .members()
+            .filter(|&id| id == me || self.raft.matched(id).is_some_and(|m| m > 0))
+            .filter(|id| !self.kv.started().contains(id) && !self.started_proposed.contains(id))
+            .collect();
+        for id in new {
+            let op = Op::MemberStarted(MemberStarted { id });
+            match self.raft.propose(encode_command(Session::default(), op)) {
+                Ok(_) => {
+                    self.started_proposed.insert(id);
+                }
+                Err(e) => debug!(error = %e, id, "could not record a started member yet"),
+            }
+        }
+    }
+
+    /// Says loudly, once, that the cluster lost entries this node committed.
+    fn report_lost_commits(&mut self) {
+        if self.lost_commits_reported {
+            return;
+        }
+        if let Some(lost) = self.raft.lost_commits() {
+            error!(
+                "DATA LOSS: {lost}. A voter probably restarted on an emptied data directory; see `raft-node --help`"
+            );
+            self.lost_commits_reported = true;
+        }
+    }
+
     fn connect_members(&mut self) {
         let me = self.raft.id();
         let members: Vec<u64> = self.raft.conf().members().filter(|&id| id != me).collect();
@@ -660,6 +722,8 @@ impl Driver {
             unsafe_bugs: st.unsafe_bugs.iter().map(|b| b.to_string()).collect(),
             fsync: self.fsync,
             cluster: self.cluster.clone(),
+            alarm: self.raft.lost_commits().map_or(String::new(), |lost| lost.to_string()),
+            started_members: self.kv.started().iter().copied().collect(),
         }
     }
 }

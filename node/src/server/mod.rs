@@ -15,6 +15,7 @@
 mod driver;
 pub mod metrics;
 mod peers;
+mod rejoin_guard;
 mod services;
 mod writer;
 

@@ -47,6 +47,9 @@ pub struct NodeConfig {
     pub snapshot_every: u64,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// How long a node bootstrapping on an empty data directory waits for
+    /// its peers to say whether they know it already (see rejoin_guard).
+    pub bootstrap_wait: Duration,
 }
 
 /// Runs a node until `shutdown` resolves.
@@ -58,7 +61,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     if !cfg.fsync {
         warn!("--fsync=false: acknowledged writes can be lost on a crash; for benchmarks only");
     }
-    let (durable, kv, wal, snapshots) = open_storage(&cfg)?;
+    let Opened { durable, kv, wal, snapshots, unconfirmed } = open_storage(&cfg)?;
     let mut raft_cfg = Config::new(cfg.id);
     raft_cfg.election_tick = cfg.election_ticks;
     raft_cfg.heartbeat_tick = cfg.heartbeat_ticks;
@@ -100,6 +103,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         fsync: cfg.fsync,
         metrics,
         cluster: cfg.cluster.clone(),
+        confirmed: !unconfirmed,
     });
     // If the driver stops (a failed disk), the node stops too, rather than
     // serving requests nobody will answer.
@@ -109,6 +113,23 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         let _ = stopped_tx.send(());
     })?;
 
+    let (refused_tx, refused_rx) = oneshot::channel::<anyhow::Error>();
+    if unconfirmed {
+        let inputs = input_tx.clone();
+        let (id, cluster, dir, peers, token) =
+            (cfg.id, cfg.cluster.clone(), cfg.data.clone(), cfg.peers.clone(), cfg.admin_token.clone());
+        let wait = cfg.bootstrap_wait;
+        tokio::spawn(async move {
+            match crate::server::rejoin_guard::confirm_bootstrap(id, &cluster, &dir, &peers, token, wait).await {
+                Ok(()) => {
+                    let _ = inputs.send(Input::BootstrapConfirmed);
+                }
+                Err(e) => {
+                    let _ = refused_tx.send(e);
+                }
+            }
+        });
+    }
     let handle = NodeHandle { inputs: input_tx, events };
     if let Some(through) = cfg.join.clone() {
         tokio::spawn(join_cluster(through, cfg.id, cfg.listen.to_string(), cfg.admin_token.clone()));
@@ -122,10 +143,19 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     tokio::select! {
         served = serve => served.with_context(|| format!("serving on {}", cfg.listen)),
         _ = stopped_rx => anyhow::bail!("the Raft driver stopped (see the log above: a failed disk write stops the node)"),
+        Ok(refused) = refused_rx => Err(refused),
     }
 }
 
-type Opened = (Durable, KvState, Wal, SnapshotStore);
+struct Opened {
+    durable: Durable,
+    kv: KvState,
+    wal: Wal,
+    snapshots: SnapshotStore,
+    /// Bootstrapped on an empty directory, and the peers not yet asked
+    /// whether they know this node already.
+    unconfirmed: bool,
+}
 
 fn open_storage(cfg: &NodeConfig) -> anyhow::Result<Opened> {
     check_identity(&cfg.data, &cfg.cluster, cfg.id)?;
@@ -146,18 +176,24 @@ fn open_storage(cfg: &NodeConfig) -> anyhow::Result<Opened> {
         if !cfg.peers.is_empty() && !cfg.peers.contains_key(&cfg.id) && cfg.join.is_none() {
             anyhow::bail!("--peers does not list this node's id {}", cfg.id);
         }
+        let unconfirmed = cfg.join.is_none() && cfg.peers.keys().any(|&p| p != cfg.id);
+        if unconfirmed {
+            crate::server::rejoin_guard::mark_unconfirmed(&cfg.data)?;
+        }
         // Write the bootstrap state before anything depends on it.
         wal.append(Some(durable.hard_state), &durable.entries)?;
         wal.sync()?;
         info!(data = %cfg.data.display(), "initialized a new data directory");
-        return Ok((durable, KvState::default(), wal, snapshots));
+        return Ok(Opened { durable, kv: KvState::default(), wal, snapshots, unconfirmed });
     }
     let snapshot = snapshot.unwrap_or_default();
     let kv = KvState::decode_snapshot(&snapshot.data).context("decoding the latest snapshot")?;
     let floor = snapshot.meta.index;
     let entries = recovered.entries.into_iter().filter(|e| e.index > floor).collect();
     info!(snapshot = floor, "recovered from disk");
-    Ok((Durable { hard_state: recovered.hard_state, snapshot, entries }, kv, wal, snapshots))
+    let durable = Durable { hard_state: recovered.hard_state, snapshot, entries };
+    let unconfirmed = crate::server::rejoin_guard::is_unconfirmed(&cfg.data);
+    Ok(Opened { durable, kv, wal, snapshots, unconfirmed })
 }
 
 /// A new node asks the cluster to add it as a learner, retrying until it is.

@@ -58,7 +58,7 @@ fn create_dir(dir: &Path) -> Result<(), StorageError> {
 /// Writes `parts` to `path` so that after return the file is there whole
 /// after any crash, and before it either the old file or none: a temporary
 /// file, fsynced, renamed over `path`, then the directory fsynced.
-fn write_durably(path: &Path, parts: &[&[u8]]) -> Result<(), StorageError> {
+pub fn write_durably(path: &Path, parts: &[&[u8]]) -> Result<(), StorageError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);
