@@ -88,6 +88,9 @@ pub struct Stats {
     pub conf_changes: u64,
     pub snapshots_installed: u64,
     pub messages_dropped: u64,
+    /// Simulated time at which a majority of the leader's voters had applied
+    /// the post-heal write; `None` if the run ended without it.
+    pub recovered_at: Option<u64>,
 }
 
 #[derive(Clone, Debug)]

@@ -99,7 +99,6 @@ pub struct World {
     reads: HashMap<(NodeId, u64), PendingClientRead>,
     probe_term: u64,
     probe_payload: u64,
-    done: bool,
     violation: Option<Violation>,
     pub(crate) nemesis: Nemesis,
 }
@@ -128,7 +127,6 @@ impl World {
             reads: HashMap::new(),
             probe_term: 0,
             probe_payload: 0,
-            done: false,
             violation: None,
             nemesis: Nemesis::default(),
         };
@@ -175,17 +173,18 @@ impl World {
 
     pub fn run(mut self) -> Outcome {
         let end = (self.options.fault_ticks + self.options.recovery_ticks) * TICK;
-        while let Some(Reverse(next)) = self.queue.pop() {
-            if self.done || self.violation.is_some() {
+        while self.stats.recovered_at.is_none() && self.violation.is_none() {
+            let Some(Reverse(next)) = self.queue.pop() else {
+                // Nothing left to happen: the post-heal write can never commit.
+                let at = self.now as f64 / TICK as f64;
+                self.fail_liveness(format!(
+                    "the event queue ran dry at t={at:.3} ticks with no post-heal write applied by a majority"
+                ));
                 break;
-            }
+            };
             if next.time > end {
-                let detail = format!(
-                    "no write committed by a majority within {} ticks of the heal; {}",
-                    self.options.recovery_ticks,
-                    self.describe_nodes()
-                );
-                self.violation = Some(Violation { invariant: Invariant::Liveness, detail, time: self.now });
+                let ticks = self.options.recovery_ticks;
+                self.fail_liveness(format!("no write committed by a majority within {ticks} ticks of the heal"));
                 break;
             }
             self.now = next.time;
@@ -194,6 +193,12 @@ impl World {
             self.handle(next.event);
         }
         Outcome { violation: self.violation, stats: self.stats }
+    }
+
+    /// The run ended without the post-heal write, for the reason `why`.
+    fn fail_liveness(&mut self, why: String) {
+        let detail = format!("{why}; {}", self.describe_nodes());
+        self.violation = Some(Violation { invariant: Invariant::Liveness, detail, time: self.now });
     }
 
     fn fail(&mut self, check: Check) {
@@ -607,7 +612,7 @@ impl World {
             let applied =
                 voters.iter().filter(|v| self.nodes[*v].is_up() && self.nodes[*v].sm.applied >= index).count();
             if crate::quorum::is_majority(&voters, applied) {
-                self.done = true;
+                self.stats.recovered_at = Some(self.now);
                 return;
             }
         }
@@ -630,4 +635,29 @@ fn probe_digest(payload: u64) -> u64 {
 /// Node ids that are up, for the nemesis to choose from.
 pub(crate) fn up_ids(nodes: &BTreeMap<NodeId, SimNode>) -> BTreeSet<NodeId> {
     nodes.iter().filter(|(_, n)| n.is_up()).map(|(id, _)| *id).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_whose_events_run_out_before_the_post_heal_write_fails_liveness() {
+        let mut world = World::new(&Options::new(3, 0));
+        world.queue.clear();
+        let outcome = world.run();
+        let violation = outcome.violation.expect("a run with nothing left to happen cannot pass");
+        assert_eq!(violation.invariant, Invariant::Liveness);
+        assert!(violation.detail.contains("ran dry"), "{}", violation.detail);
+        assert_eq!(outcome.stats.recovered_at, None);
+    }
+
+    #[test]
+    fn a_passing_run_records_when_the_post_heal_write_was_applied() {
+        let options = Options::new(3, 0);
+        let outcome = World::new(&options).run();
+        assert!(outcome.violation.is_none(), "{:?}", outcome.violation);
+        let at = outcome.stats.recovered_at.expect("passed without the post-heal write");
+        assert!(at > options.fault_ticks * TICK, "recovered at {at}, before the heal");
+    }
 }
