@@ -310,15 +310,59 @@ impl Checker {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     fn applied(checker: &mut Checker, terms: &[u64]) {
         let mut state = 0;
         for (i, &term) in terms.iter().enumerate() {
-            let e = Entry { index: i as u64 + 1, term, payload: Payload::Noop };
+            let e = noop(i as u64 + 1, term);
             state = chain(state, &e);
             checker.entry_applied(1, &e, state, &|_| true).unwrap();
         }
+    }
+
+    fn noop(index: u64, term: u64) -> Entry {
+        Entry { index, term, payload: Payload::Noop }
+    }
+
+    #[test]
+    fn two_leaders_of_one_term_break_election_safety() {
+        let mut checker = Checker::default();
+        checker.leader_elected(3, 1).unwrap();
+        assert!(checker.leader_elected(3, 1).is_ok(), "the same leader reported twice");
+        assert!(checker.leader_elected(4, 2).is_ok(), "another term");
+        assert_eq!(checker.leader_elected(3, 2).unwrap_err().0, Invariant::ElectionSafety);
+    }
+
+    #[test]
+    fn two_logs_that_differ_at_one_index_and_term_break_log_matching() {
+        let mut checker = Checker::default();
+        let command = |data: &'static [u8]| Entry { index: 5, term: 2, payload: Payload::Command(Bytes::from(data)) };
+        checker.entry_written(1, &command(b"x"), 1).unwrap();
+        assert!(checker.entry_written(2, &command(b"x"), 1).is_ok(), "the same entry on another log");
+        let other_payload = checker.entry_written(2, &command(b"y"), 1).unwrap_err();
+        assert_eq!(other_payload.0, Invariant::LogMatching, "{}", other_payload.1);
+        let other_history = checker.entry_written(3, &command(b"x"), 2).unwrap_err();
+        assert_eq!(other_history.0, Invariant::LogMatching, "{}", other_history.1);
+    }
+
+    #[test]
+    fn applying_another_entry_or_skipping_one_breaks_state_machine_safety() {
+        let mut checker = Checker::default();
+        applied(&mut checker, &[1, 1]);
+        let second = noop(2, 1);
+        let state = chain(chain(0, &noop(1, 1)), &second);
+        assert!(checker.entry_applied(2, &second, state, &|_| true).is_ok(), "another node applies the same entry");
+        let other_term = noop(2, 2);
+        let err = checker.entry_applied(2, &other_term, chain(chain(0, &noop(1, 1)), &other_term), &|_| true);
+        assert_eq!(err.unwrap_err().0, Invariant::StateMachineSafety);
+        let err = checker.entry_applied(2, &noop(4, 1), state, &|_| true).unwrap_err();
+        assert_eq!(err.0, Invariant::StateMachineSafety, "index 3 was skipped: {}", err.1);
+        assert!(checker.snapshot_restored(3, 2, state).is_ok());
+        assert_eq!(checker.snapshot_restored(3, 2, state ^ 1).unwrap_err().0, Invariant::StateMachineSafety);
+        assert_eq!(checker.snapshot_restored(3, 3, state).unwrap_err().0, Invariant::StateMachineSafety);
     }
 
     #[test]
