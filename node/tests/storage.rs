@@ -564,11 +564,45 @@ mod glue {
         wal.append(None, &(1..=5).map(|i| command(i, 1)).collect::<Vec<_>>()).unwrap();
         wal.sync().unwrap();
         // The core installed a snapshot at 50 and goes on from 51.
+        wal.install_snapshot(50).unwrap();
         wal.append(Some(HardState { term: 3, vote: 0, commit: 50 }), &[command(51, 3)]).unwrap();
         wal.sync().unwrap();
         drop(wal);
         let (_, recovered) = Wal::open(dir.path(), WalOptions::default()).unwrap();
         assert_eq!(recovered.entries, vec![command(51, 3)]);
+    }
+
+    #[test]
+    fn a_snapshot_installed_inside_the_log_drops_the_entries_after_it() {
+        // A follower held entries 1..=8 of term 1 when the leader's snapshot
+        // at 5 (term 2) replaced its log; it crashed before anything followed.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+        wal.append(None, &(1..=8).map(|i| command(i, 1)).collect::<Vec<_>>()).unwrap();
+        wal.sync().unwrap();
+        wal.install_snapshot(5).unwrap();
+        wal.append(Some(HardState { term: 2, vote: 0, commit: 5 }), &[]).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let (mut wal, recovered) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+        assert_eq!(recovered.entries, vec![], "entries 6..=8 of the replaced log came back");
+        // The log goes on from the snapshot.
+        wal.append(None, &[command(6, 2)]).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        assert_eq!(Wal::open(dir.path(), WalOptions::default()).unwrap().1.entries, vec![command(6, 2)]);
+    }
+
+    #[test]
+    fn entries_that_do_not_follow_the_snapshot_are_not_recovered() {
+        // A crash after the snapshot file was saved and before the WAL knew.
+        let meta = SnapshotMeta { index: 5, term: 2, conf: ConfState::with_voters([1, 2, 3]) };
+        let old: Vec<Entry> = (1..=8).map(|i| command(i, 1)).collect();
+        assert_eq!(node::storage::entries_after(&meta, old), vec![], "the log disagrees with the snapshot at 5");
+        let agreeing: Vec<Entry> = (4..=8).map(|i| command(i, 2)).collect();
+        assert_eq!(node::storage::entries_after(&meta, agreeing), (6..=8).map(|i| command(i, 2)).collect::<Vec<_>>());
+        let after_compaction: Vec<Entry> = (6..=8).map(|i| command(i, 2)).collect();
+        assert_eq!(node::storage::entries_after(&meta, after_compaction.clone()), after_compaction);
     }
 
     #[test]

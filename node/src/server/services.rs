@@ -189,7 +189,7 @@ fn open_storage(cfg: &NodeConfig) -> anyhow::Result<Opened> {
     let snapshot = snapshot.unwrap_or_default();
     let kv = KvState::decode_snapshot(&snapshot.data).context("decoding the latest snapshot")?;
     let floor = snapshot.meta.index;
-    let entries = recovered.entries.into_iter().filter(|e| e.index > floor).collect();
+    let entries = crate::storage::entries_after(&snapshot.meta, recovered.entries);
     info!(snapshot = floor, "recovered from disk");
     let durable = Durable { hard_state: recovered.hard_state, snapshot, entries };
     let unconfirmed = crate::server::rejoin_guard::is_unconfirmed(&cfg.data);

@@ -60,9 +60,11 @@ impl Writer {
             match work {
                 DiskWork::Ready(job) => {
                     if let Some(s) = &job.snapshot {
-                        // An installed snapshot replaces the log up to its
-                        // index: save it before the entries that follow it.
+                        // An installed snapshot replaces the whole log: save
+                        // it, then record in the WAL that the log ends at its
+                        // index, before the entries that follow it.
                         self.snapshots.save(s)?;
+                        self.wal.install_snapshot(s.meta.index)?;
                     }
                     self.wal.append(job.hard_state, &job.entries)?;
                     last_number = Some(job.number);

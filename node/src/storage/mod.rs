@@ -35,7 +35,7 @@ use std::path::Path;
 pub use batch::{Batch, StoredEntry, StoredHardState};
 pub use error::StorageError;
 pub use identity::check_identity;
-pub use raft_glue::{Recovered, SnapshotStore, Wal};
+pub use raft_glue::{Recovered, SnapshotStore, Wal, entries_after};
 pub use snapshot::StoredSnapshot;
 pub use wal::WalOptions;
 

@@ -51,19 +51,22 @@ impl Wal {
     /// Queues a hard state and entries for the next `sync`, so that one
     /// record and one fdatasync cover every Ready queued meanwhile.
     pub fn append(&mut self, hard_state: Option<HardState>, entries: &[Entry]) -> Result<(), StorageError> {
-        if let Some(first) = entries.first()
-            && first.index > self.last_index + 1
-        {
-            // The core leaves a gap only after it installed a snapshot from
-            // the leader: it cleared its log, which goes on after the snapshot.
-            self.sync()?;
-            self.pending.installed_snapshot = Some(first.index - 1);
-        }
         self.pending.entries.extend(entries.iter().map(entry_to_stored));
         self.last_index = entries.last().map_or(self.last_index, |e| e.index);
         if let Some(hs) = hard_state {
             self.pending.hard_state = Some(StoredHardState { term: hs.term, vote: hs.vote, commit: hs.commit });
         }
+        Ok(())
+    }
+
+    /// The core installed a leader's snapshot at `index` (already saved) and
+    /// cleared its log: the WAL's log now ends there, whatever it held
+    /// after. Without this record, entries the core threw away would come
+    /// back at the next start, after a snapshot they do not follow.
+    pub fn install_snapshot(&mut self, index: u64) -> Result<(), StorageError> {
+        self.sync()?;
+        self.pending.installed_snapshot = Some(index);
+        self.last_index = index;
         Ok(())
     }
 
@@ -102,6 +105,19 @@ fn entry_from_stored(e: StoredEntry) -> Result<Entry, StorageError> {
         kind => return Err(undecodable(format!("unknown entry kind {kind}"))),
     };
     Ok(Entry { index: e.index, term: e.term, payload })
+}
+
+/// The recovered entries that follow `snapshot`. A crash between saving an
+/// installed snapshot and recording the install in the WAL leaves the old
+/// log behind it: entries after the snapshot's index count only if the log
+/// agrees with the snapshot at that index (or holds nothing at it), since
+/// otherwise they belong to a history the snapshot replaced.
+pub fn entries_after(snapshot: &SnapshotMeta, entries: Vec<Entry>) -> Vec<Entry> {
+    let at_snapshot = entries.iter().find(|e| e.index == snapshot.index);
+    if at_snapshot.is_some_and(|e| e.term != snapshot.term) {
+        return Vec::new();
+    }
+    entries.into_iter().filter(|e| e.index > snapshot.index).collect()
 }
 
 /// The snapshot files in `DIR/snap`, in the core's types.
