@@ -40,9 +40,19 @@ pub struct Client {
     outstanding: Mutex<std::collections::BTreeSet<u64>>,
     /// Give up on an operation after this long.
     pub deadline: Duration,
-    /// Each attempt's timeout.
-    pub attempt_timeout: Duration,
+    /// Each attempt's timeout, in ms: 2 s until a status answer tells the
+    /// cluster's election timeout, then twice that (a new leader is elected
+    /// within it), unless set by hand.
+    attempt_timeout_ms: AtomicU64,
+    attempt_timeout_set: std::sync::atomic::AtomicBool,
+    /// Nodes that let an attempt time out (frozen, cut off), skipped until
+    /// the instant given, even when a follower still names one as leader.
+    suspects: Mutex<HashMap<String, Instant>>,
 }
+
+/// An attempt's timeout before the cluster's election timeout is known,
+/// and the most any answer time may take before a call gives up on it.
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What a failed attempt means for the next one.
 enum Attempt {
@@ -81,8 +91,55 @@ impl Client {
             seq: AtomicU64::new(0),
             outstanding: Mutex::new(Default::default()),
             deadline: Duration::from_secs(10),
-            attempt_timeout: Duration::from_secs(2),
+            attempt_timeout_ms: AtomicU64::new(DEFAULT_ATTEMPT_TIMEOUT.as_millis() as u64),
+            attempt_timeout_set: Default::default(),
+            suspects: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_millis(self.attempt_timeout_ms.load(Ordering::Relaxed))
+    }
+
+    /// Fixes each attempt's timeout (no longer learned from the cluster).
+    pub fn set_attempt_timeout(&self, timeout: Duration) {
+        self.attempt_timeout_set.store(true, Ordering::Relaxed);
+        self.attempt_timeout_ms.store(timeout.as_millis().max(1) as u64, Ordering::Relaxed);
+    }
+
+    /// Follows the election timeout a status answer tells, unless the
+    /// attempt timeout was set by hand.
+    fn learn_timeouts(&self, status: &apb::StatusResponse) {
+        if status.election_timeout_ms == 0 || self.attempt_timeout_set.load(Ordering::Relaxed) {
+            return;
+        }
+        let ms = (2 * status.election_timeout_ms).clamp(50, DEFAULT_ATTEMPT_TIMEOUT.as_millis() as u64);
+        self.attempt_timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn is_suspect(&self, address: &str) -> bool {
+        let mut suspects = self.suspects.lock().expect("not poisoned");
+        match suspects.get(address) {
+            Some(until) if Instant::now() < *until => true,
+            Some(_) => {
+                suspects.remove(address);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The next endpoint in turn, passing over suspects unless all are.
+    fn next_endpoint(&self, turn: &mut usize) -> String {
+        for _ in 0..self.endpoints.len() {
+            *turn += 1;
+            let candidate = &self.endpoints[*turn % self.endpoints.len()];
+            if !self.is_suspect(candidate) {
+                return candidate.clone();
+            }
+        }
+        *turn += 1;
+        self.endpoints[*turn % self.endpoints.len()].clone()
     }
 
     pub fn endpoints(&self) -> &[String] {
@@ -97,7 +154,7 @@ impl Client {
         let endpoint = Endpoint::from_shared(format!("http://{address}"))
             .map_err(|e| ClientError::Failed(format!("bad endpoint {address:?}: {e}")))?
             .connect_timeout(Duration::from_secs(1))
-            .timeout(self.attempt_timeout);
+            .timeout(DEFAULT_ATTEMPT_TIMEOUT);
         let channel = endpoint.connect_lazy();
         channels.insert(address.to_string(), channel.clone());
         Ok(channel)
@@ -126,22 +183,30 @@ impl Client {
         let mut maybe_sent = false;
         let mut last_error = String::from("no endpoint answered");
         while start.elapsed() < self.deadline {
-            let cached = self.leader.lock().expect("not poisoned").clone();
-            let target = cached.unwrap_or_else(|| {
-                next_endpoint += 1;
-                self.endpoints[next_endpoint % self.endpoints.len()].clone()
-            });
-            let result = call(self.channel(&target)?).await;
-            let status = match result {
-                Ok(v) => {
+            let cached = self.leader.lock().expect("not poisoned").clone().filter(|l| !self.is_suspect(l));
+            let target = cached.unwrap_or_else(|| self.next_endpoint(&mut next_endpoint));
+            let timeout = self.attempt_timeout();
+            let status = match tokio::time::timeout(timeout, call(self.channel(&target)?)).await {
+                Ok(Ok(v)) => {
                     *self.leader.lock().expect("not poisoned") = Some(target);
                     return Ok(v);
                 }
-                Err(status) => status,
+                Ok(Err(status)) => status,
+                Err(_) => {
+                    // A frozen or cut-off node: try the others at once, and
+                    // keep away from it for a while even if a follower that
+                    // has not noticed yet still names it as the leader.
+                    maybe_sent |= write;
+                    last_error = format!("{target}: no answer within {timeout:?}");
+                    self.suspects.lock().expect("not poisoned").insert(target, Instant::now() + timeout);
+                    *self.leader.lock().expect("not poisoned") = None;
+                    continue;
+                }
             };
             match classify(&status) {
                 Attempt::Redirect(leader) => {
                     last_error = format!("{target} is not the leader");
+                    let leader = leader.filter(|l| !self.is_suspect(l));
                     let known = leader.is_some();
                     *self.leader.lock().expect("not poisoned") = leader;
                     if known {
@@ -221,11 +286,11 @@ impl Client {
         let r = kpb::GetRequest { key: key.into(), consistency: consistency as i32 };
         if matches!(consistency, Consistency::Follower | Consistency::Stale) {
             let channel = self.channel(&self.endpoints[0])?;
-            return KvClient::new(channel)
-                .get(self.request(r))
-                .await
-                .map(|r| r.into_inner())
-                .map_err(|s| ClientError::Failed(s.message().into()));
+            let timeout = self.attempt_timeout();
+            return match tokio::time::timeout(timeout, KvClient::new(channel).get(self.request(r))).await {
+                Ok(answer) => answer.map(|r| r.into_inner()).map_err(|s| ClientError::Failed(s.message().into())),
+                Err(_) => Err(ClientError::Failed(format!("{}: no answer within {timeout:?}", self.endpoints[0]))),
+            };
         }
         let resp = self.with_leader(false, |c| {
             let req = self.request(r.clone());
@@ -245,11 +310,13 @@ impl Client {
 
     /// Status of one node (not necessarily the leader).
     pub async fn status(&self, address: &str) -> Result<apb::StatusResponse, ClientError> {
-        AdminClient::new(self.channel(address)?)
+        let status = AdminClient::new(self.channel(address)?)
             .status(self.request(apb::StatusRequest {}))
             .await
             .map(|r| r.into_inner())
-            .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
+            .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))?;
+        self.learn_timeouts(&status);
+        Ok(status)
     }
 
     pub async fn digest(&self, address: &str) -> Result<apb::DigestResponse, ClientError> {

@@ -244,6 +244,11 @@ impl Raft {
         self.lost_commits.as_ref()
     }
 
+    /// The shortest election timeout, in ticks.
+    pub fn election_tick(&self) -> u32 {
+        self.cfg.election_tick
+    }
+
     /// Leader only: the highest index `id` has acknowledged in this term.
     pub fn matched(&self, id: NodeId) -> Option<u64> {
         if self.role != Role::Leader {

@@ -724,6 +724,7 @@ impl Driver {
             cluster: self.cluster.clone(),
             alarm: self.raft.lost_commits().map_or(String::new(), |lost| lost.to_string()),
             started_members: self.kv.started().iter().copied().collect(),
+            election_timeout_ms: tick_ms * u64::from(self.raft.election_tick()),
         }
     }
 }

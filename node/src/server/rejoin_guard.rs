@@ -52,8 +52,7 @@ pub async fn confirm_bootstrap(
     token: Option<String>,
     wait: Duration,
 ) -> anyhow::Result<()> {
-    let mut client = Client::new(Vec::new(), token);
-    client.attempt_timeout = Duration::from_millis(500);
+    let client = Client::new(Vec::new(), token);
     let mut unanswered: BTreeMap<u64, String> =
         peers.iter().filter(|(p, _)| **p != id).map(|(p, a)| (*p, a.clone())).collect();
     let deadline = tokio::time::Instant::now() + wait;
