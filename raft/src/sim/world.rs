@@ -413,6 +413,12 @@ impl World {
                     self.fail(check);
                 }
             }
+            if let Some(lost) = self.nodes[&id].raft.as_ref().expect("up").lost_commits() {
+                // The node's own alarm: a leader's log contradicted entries
+                // it committed. It must never fire where the checks above hold.
+                let why = format!("node {id} reports: {lost}");
+                self.fail(Err((crate::sim::invariants::Invariant::LeaderCompleteness, why)));
+            }
             {
                 let n = self.nodes.get_mut(&id).expect("exists");
                 let raft = n.raft.as_ref().expect("up");
