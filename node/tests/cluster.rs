@@ -97,6 +97,12 @@ async fn survives_kill_9_of_the_leader_and_membership_changes() {
         (s.applied >= digests[0].applied).then_some(())
     })
     .await;
+    // The log was compacted long before node 4 joined: it caught up from a
+    // snapshot, and both ends say so, in plain text.
+    let node4 = cluster.log(4);
+    assert!(node4.contains("installing the leader's snapshot"), "{node4}");
+    assert!((1..=3).any(|id| cluster.log(id).contains("sending a snapshot")), "{}", cluster.logs());
+    assert!((1..=4).all(|id| !cluster.log(id).contains('\x1b')), "terminal colour codes in a log file");
     client.promote(4).await.expect("promote 4");
     let voters = eventually("4 to be a voter", &cluster, || async {
         let s = client.status(&cluster.address(new_leader)).await.ok()?;

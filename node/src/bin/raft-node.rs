@@ -220,7 +220,9 @@ async fn node_main(args: RunArgs) -> anyhow::Result<()> {
     if args.log_json {
         tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        // Colour only for a terminal: a log file must stay plain text.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
     }
     let peers: BTreeMap<u64, String> = args.peers.iter().map(|(id, a)| (*id, a.to_string())).collect();
     if args.peers.len() != peers.len() {

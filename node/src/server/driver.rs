@@ -470,8 +470,15 @@ impl Driver {
                 warn!(event = ?e, "raft event");
             }
             let must_write = rd.must_persist() || !rd.persisted_messages.is_empty();
+            log_snapshot_sends(&rd.messages);
             self.peers.send_all(rd.messages);
             if let Some(s) = &rd.snapshot {
+                info!(
+                    index = s.meta.index,
+                    term = s.meta.term,
+                    bytes = s.data.len(),
+                    "installing the leader's snapshot"
+                );
                 match KvState::decode_snapshot(&s.data) {
                     Ok(kv) => self.kv = kv,
                     Err(e) => error!(error = %e, index = s.meta.index, "a received snapshot does not decode"),
@@ -725,6 +732,21 @@ impl Driver {
             alarm: self.raft.lost_commits().map_or(String::new(), |lost| lost.to_string()),
             started_members: self.kv.started().iter().copied().collect(),
             election_timeout_ms: tick_ms * u64::from(self.raft.election_tick()),
+        }
+    }
+}
+
+/// A snapshot transfer's first and last chunk, so both ends of it show in
+/// the logs (the follower logs the install).
+fn log_snapshot_sends(messages: &[raft::Message]) {
+    for m in messages {
+        if let raft::MessageBody::SnapshotChunk { meta, total_len, offset, data } = &m.body {
+            if *offset == 0 {
+                info!(to = m.to, index = meta.index, term = meta.term, bytes = total_len, "sending a snapshot");
+            }
+            if offset + data.len() as u64 == *total_len {
+                info!(to = m.to, index = meta.index, "sent the last chunk of the snapshot");
+            }
         }
     }
 }
