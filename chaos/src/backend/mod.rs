@@ -1,6 +1,7 @@
 //! Where the cluster runs, behind one trait so the runner does not care:
 //! local processes today, containers later.
 
+pub mod docker;
 mod firewall;
 mod process;
 
@@ -29,6 +30,9 @@ pub enum BackendError {
     Action { id: NodeId, action: &'static str, why: String },
     #[error("firewall: {0}")]
     Firewall(String),
+    /// Docker missing or down, or a call to it that failed; says which.
+    #[error("{0}")]
+    Docker(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -85,6 +85,24 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = positive_seconds)]
         time_limit: f64,
     },
+    /// The container image docker runs use.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Remove what docker runs whose chaos process died left behind: their
+    /// containers (and the cut rules in their namespaces) and networks,
+    /// found by label. Runs still going are left alone.
+    Clean,
+}
+
+#[derive(Subcommand, Debug)]
+enum ImageCommand {
+    /// Build raft-node as a static binary (cargo build --release --target
+    /// x86_64-unknown-linux-gnu, in target/static) and package it FROM
+    /// scratch as raftstorm-node:<hash of the binary>, unless that image
+    /// exists. Nothing is pulled.
+    Build,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -105,6 +123,8 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Check { history, model, json, time_limit } => check(&history, model, json, time_limit),
+        Command::Image { command: ImageCommand::Build } => build_image(),
+        Command::Clean => clean(),
         Command::Run { scenario, out, seed, binary, ip_base, port, keep, unsafe_bugs } => {
             run(scenario, out, seed, binary, &unsafe_bugs, RunPlace { ip_base, port, keep })
         }
@@ -225,6 +245,43 @@ fn run(
         Verdict::Invalid => ExitCode::from(1),
         Verdict::Unknown => ExitCode::from(2),
     }
+}
+
+fn build_image() -> ExitCode {
+    use chaos::backend::docker::{Engine, image};
+    let built = image::build_static_binary().and_then(|binary| {
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime.block_on(async { image::ensure(&Engine::connect().await?, &binary).await })
+    });
+    match built {
+        Ok((tag, true)) => println!("built {tag}"),
+        Ok((tag, false)) => println!("{tag} is up to date"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn clean() -> ExitCode {
+    use chaos::backend::docker::{Engine, clean};
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let cleaned = match runtime.block_on(async { clean(&Engine::connect().await?).await }) {
+        Ok(cleaned) => cleaned,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("removed {} containers and {} networks", cleaned.containers.len(), cleaned.networks.len());
+    for name in cleaned.containers.iter().chain(&cleaned.networks) {
+        println!("  {name}");
+    }
+    for run in &cleaned.live_runs {
+        println!("left run {run} alone: its chaos process still runs");
+    }
+    ExitCode::SUCCESS
 }
 
 fn check(history: &Path, model: Option<ModelArg>, json: bool, time_limit: f64) -> ExitCode {

@@ -4,7 +4,8 @@
 //! Every test that starts nodes takes its own `ip_base` (127.0.0.x) and
 //! port, listed here, so tests running in parallel never collide:
 //! backend.rs 40+/17301, run.rs 70+/17601, planted_bugs.rs 100+/17701,
-//! 110+/17711 and 120+/17721.
+//! 110+/17711 and 120+/17721. docker.rs needs no range: each docker run
+//! makes a network with a /24 of its own (10.213.x.0), on DOCKER_PORT.
 
 #![allow(dead_code)] // each test file uses its own part
 
@@ -12,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use chaos::runner::{RunOptions, RunReport, run};
 use chaos::scenario::Scenario;
+
+/// The port members listen on in docker tests, each on its container's IP.
+pub const DOCKER_PORT: u16 = 7000;
 
 /// The `raft-node` binary Cargo built next to the test executables.
 pub fn raft_node() -> PathBuf {

@@ -1,0 +1,160 @@
+//! The node image: raft-node built as a static binary and packaged
+//! `FROM scratch`, so nothing is ever pulled. Tagged by the binary's
+//! content hash: an unchanged binary is not packaged again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use super::engine::Engine;
+use crate::backend::BackendError;
+
+pub const REPOSITORY: &str = "raftstorm-node";
+/// Every image this module builds carries it (`docker images -f label=...`).
+pub const IMAGE_LABEL: &str = "raftstorm.image";
+
+/// The workspace this chaos was built from.
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("chaos/ sits in the workspace").to_path_buf()
+}
+
+/// A target directory of its own, so the static build does not throw away
+/// the normal build's artefacts (the flags differ).
+fn static_target_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from);
+    target.join("static")
+}
+
+/// Builds raft-node as a static binary (release) and returns its path.
+/// Cargo rebuilds only what changed, so this is quick the second time.
+pub fn build_static_binary() -> Result<PathBuf, BackendError> {
+    // An explicit --target keeps build scripts and proc-macros dynamic:
+    // only the node itself is linked statically.
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let target_dir = static_target_dir();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let args = ["build", "--release", "--target", &triple, "-p", "node", "--bin", "raft-node"];
+    eprintln!("... building a static raft-node: cargo {} (in {})", args.join(" "), target_dir.display());
+    let out = Command::new(&cargo)
+        .args(args)
+        .current_dir(workspace())
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .map_err(|e| image_error(format!("cannot run {}: {e}", cargo.to_string_lossy())))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+        return Err(image_error(format!("the static build of raft-node failed: {last}")));
+    }
+    Ok(target_dir.join(triple).join("release").join("raft-node"))
+}
+
+/// `raftstorm-node:<first 16 hex digits of the program's SHA-256>`.
+pub fn tag_for(program: &[u8]) -> String {
+    let digest = Sha256::digest(program);
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{REPOSITORY}:{hex}")
+}
+
+/// Whether an x86-64/aarch64 ELF executable asks for no dynamic loader
+/// (no PT_INTERP program header): only such a program runs `FROM scratch`.
+pub fn is_static_elf(program: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    let field = |at: usize, len: usize| program.get(at..at + len);
+    let le = |b: &[u8]| b.iter().rev().fold(0u64, |n, &byte| n << 8 | u64::from(byte));
+    // 64-bit, little-endian ELF.
+    if field(0, 6) != Some(b"\x7fELF\x02\x01") {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (field(0x20, 8), field(0x36, 2), field(0x38, 2)) else {
+        return false;
+    };
+    let (phoff, phentsize, phnum) = (le(phoff) as usize, le(phentsize) as usize, le(phnum) as usize);
+    (0..phnum).all(|i| field(phoff + i * phentsize, 4).is_some_and(|t| le(t) as u32 != PT_INTERP))
+}
+
+/// The build context: a Dockerfile and the program, as a tar archive.
+pub fn build_context(name: &str, program: &[u8]) -> Vec<u8> {
+    let dockerfile = format!("FROM scratch\nCOPY {name} /{name}\nENTRYPOINT [\"/{name}\"]\n");
+    let mut archive = tar::Builder::new(Vec::new());
+    for (path, mode, data) in [("Dockerfile", 0o644, dockerfile.as_bytes()), (name, 0o755, program)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_cksum();
+        archive.append_data(&mut header, path, data).expect("writing to memory");
+    }
+    archive.into_inner().expect("writing to memory")
+}
+
+/// The image that runs `program` (a static binary) as its entrypoint:
+/// built now unless one with its tag exists. Returns the tag and whether
+/// it was built.
+pub async fn ensure(engine: &Engine, program: &Path) -> Result<(String, bool), BackendError> {
+    let bytes = std::fs::read(program).map_err(|e| image_error(format!("reading {}: {e}", program.display())))?;
+    if !is_static_elf(&bytes) {
+        return Err(image_error(format!(
+            "{} is not a static executable, so it cannot run FROM scratch (chaos image build makes one)",
+            program.display()
+        )));
+    }
+    let tag = tag_for(&bytes);
+    if engine.image_exists(&tag).await {
+        return Ok((tag, false));
+    }
+    let name = program.file_name().map_or("program".into(), |n| n.to_string_lossy().into_owned());
+    let labels = HashMap::from([(IMAGE_LABEL.to_string(), name.clone())]);
+    engine.build_image(&tag, &labels, build_context(&name, &bytes)).await?;
+    Ok((tag, true))
+}
+
+fn image_error(what: String) -> BackendError {
+    BackendError::Docker(format!("docker image: {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tag_follows_the_content() {
+        assert_eq!(tag_for(b"one binary"), tag_for(b"one binary"));
+        assert_ne!(tag_for(b"one binary"), tag_for(b"another binary"));
+        let tag = tag_for(b"x");
+        let hash = tag.strip_prefix("raftstorm-node:").unwrap();
+        assert!(hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{tag}");
+    }
+
+    #[test]
+    fn the_context_holds_a_scratch_dockerfile_and_the_executable_program() {
+        let context = build_context("raft-node", b"\x7fELF fake");
+        let mut archive = tar::Archive::new(context.as_slice());
+        let mut entries = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            entries.push((entry.path().unwrap().display().to_string(), entry.header().mode().unwrap(), data));
+        }
+        assert_eq!(entries.len(), 2);
+        let dockerfile = String::from_utf8(entries[0].2.clone()).unwrap();
+        assert_eq!(entries[0].0, "Dockerfile");
+        assert_eq!(dockerfile, "FROM scratch\nCOPY raft-node /raft-node\nENTRYPOINT [\"/raft-node\"]\n");
+        assert_eq!(
+            (entries[1].0.as_str(), entries[1].1, entries[1].2.as_slice()),
+            ("raft-node", 0o755, &b"\x7fELF fake"[..])
+        );
+    }
+
+    #[test]
+    fn a_dynamically_linked_program_is_not_static() {
+        // This test binary is linked the normal, dynamic way.
+        let this = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(!is_static_elf(&this));
+        assert!(!is_static_elf(b"#!/bin/sh\n"));
+    }
+}

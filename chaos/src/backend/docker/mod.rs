@@ -1,0 +1,512 @@
+//! Members as containers: one image per program (a static binary packaged
+//! `FROM scratch`), one bridge network per run on a /24 of its own with a
+//! fixed IP per member, the member's data directory bind-mounted from the
+//! run directory so that it outlives a restart and the host can cut its
+//! unsynced writes after a power cut.
+//!
+//! Faults: kill is SIGKILL to the container, restart starts the same
+//! container again, pause is `docker pause` (the cgroup freezer), stop is
+//! SIGTERM then SIGKILL. A cut from A to B is an iptables rule in A's
+//! network namespace, entered from the host through A's pid (the image has
+//! no tools): it drops what A sends to B's listening port, so B's own
+//! connections to A (and A's answers on them) pass. A restarted container
+//! has a new namespace, so its cuts are applied again when it starts.
+//!
+//! Everything is named `raftstorm-<run id>-...` and labelled with the run
+//! id and the process that owns it; dropping the backend removes it all,
+//! and `chaos clean` ([`clean`]) removes what a run that died left.
+
+mod engine;
+pub mod image;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub use engine::Engine;
+use engine::{ContainerSpec, is_subnet_taken};
+
+use super::{BackendError, Firewall, NodeId};
+
+/// Every container and network of a run carries it, valued with the run id.
+pub const RUN_LABEL: &str = "raftstorm.run";
+/// `<pid>:<start time>` of the chaos process that made it: `chaos clean`
+/// leaves alone what a live run owns.
+pub const OWNER_LABEL: &str = "raftstorm.owner";
+/// Members' data directories, inside their containers.
+const DATA_IN_CONTAINER: &str = "/data";
+/// The /16 whose /24s runs take their networks from: private, and used by
+/// nothing else on these machines (the host sits on 192.0.2.0/24 and
+/// Docker's default bridge on 172.17.0.0/16; a /24 that a host route
+/// covers is skipped anyway).
+const SUBNETS: [u8; 2] = [10, 213];
+/// How long a stopped member gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug)]
+pub struct DockerOptions {
+    /// Data directories (bind-mounted) and logs go here.
+    pub run_dir: PathBuf,
+    /// The port every member listens on, each on its own IP.
+    pub port: u16,
+}
+
+struct Member {
+    container: String,
+    /// The cut chain in the container's current network namespace; none
+    /// while it is down (each start makes a new namespace).
+    firewall: Option<Firewall>,
+    logs: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub struct DockerBackend {
+    engine: Engine,
+    options: DockerOptions,
+    run_id: String,
+    network: String,
+    /// a.b.c.0: member `id` gets a.b.c.(1 + id).
+    subnet: Ipv4Addr,
+    members: BTreeMap<NodeId, Member>,
+    /// Every cut in force, as (from, to): applied again when `from` starts.
+    cuts: BTreeSet<(NodeId, NodeId)>,
+    /// Images by program, built once per run at most.
+    images: HashMap<PathBuf, String>,
+}
+
+static NEXT_RUN: AtomicU32 = AtomicU32::new(0);
+
+/// The start time of process `pid` (in clock ticks since boot), which
+/// together with the pid names a process for good: pids are reused.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22; the command name (field 2, in parentheses) may hold spaces.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn owner_of_this_process() -> String {
+    let pid = std::process::id();
+    format!("{pid}:{}", start_time(pid).unwrap_or(0))
+}
+
+/// Whether the process an owner label names still runs.
+fn owner_alive(owner: &str) -> bool {
+    let Some((pid, started)) = owner.split_once(':') else { return false };
+    let (Ok(pid), Ok(started)) = (pid.parse::<u32>(), started.parse::<u64>()) else { return false };
+    start_time(pid) == Some(started)
+}
+
+/// (network, mask) of every route the host has, default route aside.
+fn host_routes() -> Vec<(u32, u32)> {
+    let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // Little-endian hex, as the kernel prints them.
+            let parse = |f: &str| u32::from_str_radix(f, 16).ok().map(u32::from_be);
+            Some((parse(fields.get(1)?)?, parse(fields.get(7)?)?))
+        })
+        .filter(|&(_, mask)| mask != 0)
+        .collect()
+}
+
+/// Whether a host route covers any of `subnet`/24.
+fn routed_on_host(subnet: Ipv4Addr, routes: &[(u32, u32)]) -> bool {
+    let (net, mask) = (u32::from(subnet), 0xffff_ff00u32);
+    routes.iter().any(|&(r, r_mask)| {
+        let common = mask & r_mask;
+        net & common == r & common
+    })
+}
+
+impl DockerBackend {
+    /// Connects to Docker and makes the run's network. The error is one
+    /// line: Docker missing or down, no free subnet...
+    pub async fn new(options: DockerOptions) -> Result<DockerBackend, BackendError> {
+        std::fs::create_dir_all(&options.run_dir)?;
+        let engine = Engine::connect().await?;
+        let n = NEXT_RUN.fetch_add(1, Ordering::Relaxed);
+        let stamp = crate::cluster::wall_ns() / 1_000_000_000;
+        let run_id = format!("{:x}-{}-{n}", stamp, std::process::id());
+        let network = format!("raftstorm-{run_id}");
+        let subnet = Self::create_network(&engine, &network, &run_id).await?;
+        Ok(DockerBackend {
+            engine,
+            options,
+            run_id,
+            network,
+            subnet,
+            members: BTreeMap::new(),
+            cuts: BTreeSet::new(),
+            images: HashMap::new(),
+        })
+    }
+
+    /// Takes the first /24 of [`SUBNETS`] that no host route covers and
+    /// Docker gives: it refuses one another network has, which is how
+    /// parallel runs stay apart. Starts from a place the run id picks, so
+    /// that runs rarely contend for the same one.
+    async fn create_network(engine: &Engine, name: &str, run_id: &str) -> Result<Ipv4Addr, BackendError> {
+        let routes = host_routes();
+        let first = run_id.bytes().fold(0u8, |h, b| h.wrapping_mul(31).wrapping_add(b));
+        for i in 0..=255u8 {
+            let subnet = Ipv4Addr::new(SUBNETS[0], SUBNETS[1], first.wrapping_add(i), 0);
+            if routed_on_host(subnet, &routes) {
+                continue;
+            }
+            match engine.create_network(name, subnet, labels(run_id)).await {
+                Ok(()) => return Ok(subnet),
+                Err(e) if is_subnet_taken(&e) => continue,
+                Err(e) => return Err(BackendError::Docker(format!("docker: creating network {name}: {e}"))),
+            }
+        }
+        let [a, b] = SUBNETS;
+        Err(BackendError::Docker(format!(
+            "docker: every /24 of {a}.{b}.0.0/16 is taken; `chaos clean` frees those of dead runs"
+        )))
+    }
+
+    /// The run id in every name and label.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn network(&self) -> &str {
+        &self.network
+    }
+
+    pub fn container(&self, id: NodeId) -> String {
+        format!("raftstorm-{}-node-{id}", self.run_id)
+    }
+
+    pub fn ip(&self, id: NodeId) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.subnet) + 1 + id as u32)
+    }
+
+    /// Where member `id` listens; the host reaches it there too.
+    pub fn address(&self, id: NodeId) -> SocketAddr {
+        SocketAddr::new(self.ip(id).into(), self.options.port)
+    }
+
+    /// Its data directory on the host.
+    pub fn host_data_dir(&self, id: NodeId) -> PathBuf {
+        self.options.run_dir.join(format!("node-{id}"))
+    }
+
+    /// Its data directory as the member sees it.
+    pub fn data_dir() -> PathBuf {
+        PathBuf::from(DATA_IN_CONTAINER)
+    }
+
+    pub fn log_path(&self, id: NodeId) -> PathBuf {
+        self.options.run_dir.join(format!("node-{id}.log"))
+    }
+
+    fn member(&self, id: NodeId) -> Result<&Member, BackendError> {
+        self.members.get(&id).ok_or(BackendError::UnknownNode(id))
+    }
+
+    /// Creates and starts member `id`'s container running `program` (a
+    /// static binary, packaged into an image the first time) with `args`.
+    pub async fn start(
+        &mut self,
+        id: NodeId,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Result<(), BackendError> {
+        if id > 250 {
+            return Err(BackendError::Action { id, action: "start", why: "ids above 250 do not fit the /24".into() });
+        }
+        let image = match self.images.get(program) {
+            Some(tag) => tag.clone(),
+            None => {
+                let (tag, _) = image::ensure(&self.engine, program).await?;
+                self.images.insert(program.to_path_buf(), tag.clone());
+                tag
+            }
+        };
+        let host_dir = self.host_data_dir(id);
+        std::fs::create_dir_all(&host_dir)?;
+        let spec = ContainerSpec {
+            name: self.container(id),
+            image,
+            args: args.to_vec(),
+            env: env.to_vec(),
+            labels: labels(&self.run_id),
+            network: self.network.clone(),
+            ip: self.ip(id),
+            bind: (host_dir, Self::data_dir()),
+        };
+        self.engine.create_container(&spec).await?;
+        self.members.insert(id, Member { container: spec.name, firewall: None, logs: None });
+        self.boot(id).await
+    }
+
+    /// Starts the member's container and sets up what a start loses: its
+    /// log follower and the cuts in its new network namespace.
+    async fn boot(&mut self, id: NodeId) -> Result<(), BackendError> {
+        let container = self.member(id)?.container.clone();
+        self.engine.start(&container).await?;
+        let pid = self.engine.pid(&container).await?.ok_or_else(|| BackendError::Action {
+            id,
+            action: "start",
+            why: format!("{container} exited at once; see {}", self.log_path(id).display()),
+        })?;
+        let logs = self.engine.follow_logs(&container, &self.log_path(id));
+        let firewall = Firewall::in_netns_of(pid)?;
+        for &(from, to) in self.cuts.range((id, 0)..=(id, NodeId::MAX)) {
+            firewall.cut(self.ip(from), self.ip(to), self.options.port)?;
+        }
+        let member = self.members.get_mut(&id).ok_or(BackendError::UnknownNode(id))?;
+        if let Some(old) = member.logs.replace(logs) {
+            old.abort();
+        }
+        member.firewall = Some(firewall);
+        Ok(())
+    }
+
+    /// SIGKILL to every one of them at once, then waits until all are gone.
+    pub async fn kill(&mut self, ids: &[NodeId]) -> Result<(), BackendError> {
+        let mut containers = Vec::new();
+        for &id in ids {
+            if self.is_running(id).await? {
+                containers.push(self.member(id)?.container.clone());
+            }
+        }
+        // All at once: Docker answers a SIGKILL only once the container is
+        // gone, and none should see another die before it is hit.
+        let engine = &self.engine;
+        let kills = futures_util::future::join_all(containers.iter().map(|c| engine.kill(c))).await;
+        kills.into_iter().collect::<Result<Vec<()>, _>>()?;
+        for c in &containers {
+            engine.wait_stopped(c, Duration::from_secs(10)).await?;
+        }
+        self.forget_namespaces(ids);
+        Ok(())
+    }
+
+    /// The network namespaces of members that went down went with them,
+    /// and their rules too.
+    fn forget_namespaces(&mut self, ids: &[NodeId]) {
+        for id in ids {
+            if let Some(member) = self.members.get_mut(id) {
+                member.firewall = None;
+            }
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after 5 s.
+    pub async fn stop(&mut self, id: NodeId) -> Result<(), BackendError> {
+        if !self.is_running(id).await? {
+            return Ok(());
+        }
+        let container = self.member(id)?.container.clone();
+        self.engine.stop(&container, STOP_GRACE).await?;
+        self.engine.wait_stopped(&container, STOP_GRACE + Duration::from_secs(5)).await?;
+        self.forget_namespaces(&[id]);
+        Ok(())
+    }
+
+    /// Starts the same container again, on its data; nothing if it runs.
+    pub async fn restart(&mut self, id: NodeId) -> Result<(), BackendError> {
+        if self.is_running(id).await? {
+            return Ok(());
+        }
+        self.forget_namespaces(&[id]);
+        self.boot(id).await
+    }
+
+    pub async fn pause(&mut self, id: NodeId) -> Result<(), BackendError> {
+        self.engine.pause(&self.member(id)?.container).await
+    }
+
+    pub async fn resume(&mut self, id: NodeId) -> Result<(), BackendError> {
+        self.engine.unpause(&self.member(id)?.container).await
+    }
+
+    /// Drops what `from` sends to `to`'s port; kept and applied again
+    /// whenever `from` starts.
+    pub async fn cut(&mut self, from: NodeId, to: NodeId) -> Result<(), BackendError> {
+        self.member(to)?;
+        if !self.cuts.insert((from, to)) {
+            return Ok(());
+        }
+        match &self.member(from)?.firewall {
+            Some(fw) => fw.cut(self.ip(from), self.ip(to), self.options.port),
+            None => Ok(()),
+        }
+    }
+
+    pub async fn uncut(&mut self, from: NodeId, to: NodeId) -> Result<(), BackendError> {
+        if !self.cuts.remove(&(from, to)) {
+            return Ok(());
+        }
+        match &self.member(from)?.firewall {
+            Some(fw) => fw.uncut(self.ip(from), self.ip(to), self.options.port),
+            None => Ok(()),
+        }
+    }
+
+    pub async fn heal(&mut self) -> Result<(), BackendError> {
+        self.cuts.clear();
+        self.members.values().filter_map(|m| m.firewall.as_ref()).try_for_each(Firewall::heal)
+    }
+
+    /// Packets `from`'s cuts dropped so far (0 while it is down).
+    pub fn dropped_packets(&self, from: NodeId) -> Result<u64, BackendError> {
+        self.member(from)?.firewall.as_ref().map_or(Ok(0), Firewall::dropped_packets)
+    }
+
+    /// Whether `from` opens a TCP connection to `to`'s port within 500 ms,
+    /// tried from inside `from`'s network namespace.
+    pub async fn probe(&mut self, from: NodeId, to: NodeId) -> Result<bool, BackendError> {
+        let container = self.member(from)?.container.clone();
+        let Some(pid) = self.engine.pid(&container).await? else {
+            return Err(BackendError::Action { id: from, action: "probe", why: "not running".into() });
+        };
+        connects_from_netns_of(pid, self.address(to)).await
+    }
+
+    /// Whether the container runs (a paused one does).
+    pub async fn is_running(&self, id: NodeId) -> Result<bool, BackendError> {
+        Ok(self.engine.pid(&self.member(id)?.container).await?.is_some())
+    }
+
+    /// The engine, for callers that need another call (tests).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+fn labels(run_id: &str) -> HashMap<String, String> {
+    HashMap::from([(RUN_LABEL.to_string(), run_id.to_string()), (OWNER_LABEL.to_string(), owner_of_this_process())])
+}
+
+/// A TCP connect to `to` from inside the network namespace of process
+/// `pid`, on a thread of its own: setns(2) moves only the calling thread,
+/// and that thread ends after the one try, so no other code runs there.
+async fn connects_from_netns_of(pid: u32, to: SocketAddr) -> Result<bool, BackendError> {
+    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns(2) on an open namespace file; it changes only this
+        // thread's network namespace.
+        let outcome = if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
+            Ok(std::net::TcpStream::connect_timeout(&to, Duration::from_millis(500)).is_ok())
+        } else {
+            Err(std::io::Error::last_os_error())
+        };
+        let _ = tx.send(outcome);
+    });
+    let outcome = rx.await.map_err(|_| BackendError::Docker("docker: the probe thread died".into()))?;
+    outcome.map_err(|e| BackendError::Firewall(format!("entering the network namespace of pid {pid}: {e}")))
+}
+
+impl Drop for DockerBackend {
+    /// Removes the run's containers and network, whatever happened: on a
+    /// fresh thread with a runtime and a connection of its own, as this may
+    /// run inside the runner's runtime, while it unwinds or shuts down.
+    fn drop(&mut self) {
+        for member in self.members.values_mut() {
+            if let Some(logs) = member.logs.take() {
+                logs.abort();
+            }
+            member.firewall = None;
+        }
+        let containers: Vec<String> = self.members.values().map(|m| m.container.clone()).collect();
+        let network = self.network.clone();
+        let removal = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let engine = Engine::connect().await?;
+                for c in &containers {
+                    engine.remove_container(c).await?;
+                }
+                engine.remove_network(&network).await
+            })
+        });
+        match removal.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("warning: cleaning up docker run {}: {e}; `chaos clean` removes it", self.run_id),
+            Err(_) => eprintln!("warning: cleaning up docker run {} panicked; `chaos clean` removes it", self.run_id),
+        }
+    }
+}
+
+/// What `chaos clean` did.
+#[derive(Debug, Default)]
+pub struct Cleaned {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    /// Runs left alone because the chaos process that owns them still runs.
+    pub live_runs: BTreeSet<String>,
+}
+
+/// Removes the containers and networks of every run whose chaos process is
+/// gone (found by label). Cut rules live in the containers' namespaces and
+/// go with them; members' data is bind-mounted, so there are no volumes.
+pub async fn clean(engine: &Engine) -> Result<Cleaned, BackendError> {
+    let mut cleaned = Cleaned::default();
+    let owners: HashMap<String, String> = engine.containers_labelled(OWNER_LABEL).await?.into_iter().collect();
+    let runs: HashMap<String, String> = engine.containers_labelled(RUN_LABEL).await?.into_iter().collect();
+    for (container, run) in runs {
+        if owners.get(&container).is_some_and(|o| owner_alive(o)) {
+            cleaned.live_runs.insert(run);
+            continue;
+        }
+        engine.remove_container(&container).await?;
+        cleaned.containers.push(container);
+    }
+    let owners: HashMap<String, String> = engine.networks_labelled(OWNER_LABEL).await?.into_iter().collect();
+    for (network, run) in engine.networks_labelled(RUN_LABEL).await? {
+        if owners.get(&network).is_some_and(|o| owner_alive(o)) {
+            cleaned.live_runs.insert(run);
+            continue;
+        }
+        engine.remove_network(&network).await?;
+        cleaned.networks.push(network);
+    }
+    Ok(cleaned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subnet_under_a_host_route_is_skipped() {
+        let route = |net: [u8; 4], bits: u32| (u32::from(Ipv4Addr::from(net)), u32::MAX << (32 - bits));
+        let routes = [route([10, 213, 4, 0], 24), route([10, 0, 0, 0], 16), route([192, 168, 0, 0], 16)];
+        assert!(routed_on_host(Ipv4Addr::new(10, 213, 4, 0), &routes));
+        assert!(!routed_on_host(Ipv4Addr::new(10, 213, 5, 0), &routes));
+        // A /25 route inside the /24 overlaps it too.
+        assert!(routed_on_host(Ipv4Addr::new(10, 213, 9, 0), &[route([10, 213, 9, 128], 25)]));
+        assert!(routed_on_host(Ipv4Addr::new(10, 0, 7, 0), &routes));
+    }
+
+    #[test]
+    fn the_host_routing_table_is_read_in_network_order() {
+        // Every machine here has a route for its own interface and one for
+        // Docker's bridge; a mask read in the wrong byte order would not be
+        // contiguous.
+        let routes = host_routes();
+        assert!(!routes.is_empty(), "no routes read from /proc/net/route");
+        for (_, mask) in routes {
+            assert_eq!(mask.leading_ones() + mask.trailing_zeros(), 32, "{mask:08x}");
+        }
+    }
+
+    #[test]
+    fn an_owner_is_alive_only_while_its_process_runs_with_its_start_time() {
+        assert!(owner_alive(&owner_of_this_process()));
+        let pid = std::process::id();
+        let started = start_time(pid).unwrap();
+        assert!(!owner_alive(&format!("{pid}:{}", started + 1)), "a reused pid is another process");
+        assert!(!owner_alive("not-an-owner"));
+    }
+}
