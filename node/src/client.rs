@@ -353,6 +353,16 @@ impl Client {
             .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
     }
 
+    /// Sets one of a node's failpoints (see `node::failpoints`); `off` clears it.
+    pub async fn set_failpoint(&self, address: &str, name: &str, actions: &str) -> Result<(), ClientError> {
+        let r = apb::FailpointRequest { name: name.into(), actions: actions.into() };
+        AdminClient::new(self.channel(address)?)
+            .set_failpoint(self.request(r))
+            .await
+            .map(|_| ())
+            .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
+    }
+
     pub async fn add_learner(&self, id: u64, address: &str) -> Result<u64, ClientError> {
         let r = apb::AddLearnerRequest { id, address: address.into() };
         let resp = self.with_leader(true, |c| {

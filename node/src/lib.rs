@@ -2,6 +2,7 @@
 //! core, and a leader-tracking client.
 
 pub mod client;
+pub mod failpoints;
 pub mod kv;
 pub mod proto;
 pub mod server;

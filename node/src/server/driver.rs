@@ -42,7 +42,7 @@ pub enum Input {
     },
     /// The disk thread made every write up to this Ready number durable.
     Persisted(u64),
-    /// The disk thread failed: the node must stop.
+    /// The disk thread failed: the node must fence itself off.
     DiskFailed(String),
     ClockSkew(i64),
     /// The peers do not know this node from before (see rejoin_guard).
@@ -141,6 +141,8 @@ pub struct Driver {
     /// can tell its own cluster from another on the same addresses.
     pub cluster: String,
     confirmed: bool,
+    /// Why the disk failed, once it has: the node is fenced off for good.
+    disk_failed: Option<String>,
     pub started: Instant,
     pub skew_ppm: i64,
     pub metrics: std::sync::Arc<crate::server::metrics::Metrics>,
@@ -187,6 +189,7 @@ impl Driver {
             fsync,
             cluster,
             confirmed,
+            disk_failed: None,
             started: Instant::now(),
             skew_ppm: 0,
             metrics,
@@ -245,7 +248,7 @@ impl Driver {
             return;
         }
         while *next_tick <= now {
-            if self.confirmed {
+            if self.takes_part() {
                 self.raft.tick();
             }
             *next_tick += self.tick_interval();
@@ -278,12 +281,35 @@ impl Driver {
         }
     }
 
+    /// Whether the node takes part in the cluster: not while a bootstrap on
+    /// an empty directory awaits its peers' word (no votes, no
+    /// acknowledgements), nor after its disk failed.
+    fn takes_part(&self) -> bool {
+        self.confirmed && self.disk_failed.is_none()
+    }
+
     /// Returns false when the node must stop.
     fn handle(&mut self, input: Input) -> bool {
+        if let Some(why) = self.disk_failed.clone() {
+            let refusal = || KvError::Unavailable(format!("this node's disk failed ({why}); it serves nothing"));
+            match input {
+                Input::Write { reply, .. } => {
+                    let _ = reply.send(Err(refusal()));
+                    return true;
+                }
+                Input::Read { reply, .. } => {
+                    let _ = reply.send(Err(refusal()));
+                    return true;
+                }
+                Input::Change { reply, .. } => {
+                    let _ = reply.send(Err(refusal()));
+                    return true;
+                }
+                _ => {}
+            }
+        }
         match input {
-            // Until its peers confirm it is new, a bootstrapping node takes
-            // no part: no votes, no acknowledgements.
-            Input::Peer(m) if self.confirmed => self.raft.step(m),
+            Input::Peer(m) if self.takes_part() => self.raft.step(m),
             Input::Peer(_) => {}
             Input::Write { session, op, reply } => match self.raft.propose(encode_command(session, op)) {
                 Ok(index) => {
@@ -308,10 +334,7 @@ impl Driver {
                 self.last_persisted = number;
                 self.raft.on_persisted(number);
             }
-            Input::DiskFailed(why) => {
-                error!(%why, "the disk failed; stopping this node so it acknowledges nothing it cannot keep");
-                return false;
-            }
+            Input::DiskFailed(why) => self.fence_after_disk_failure(why),
             Input::ClockSkew(ppm) => {
                 warn!(ppm, "lease clock skew set by a test hook");
                 self.skew_ppm = ppm;
@@ -420,6 +443,25 @@ impl Driver {
         }
     }
 
+    /// A write or fsync failed: what it covered may not be on disk, and
+    /// retrying the fsync could report success for pages the kernel dropped
+    /// ("fsyncgate"). The node acknowledges nothing more: it stops ticking
+    /// (so, as leader, it sends no heartbeat and the others elect another),
+    /// takes no peer message, answers no client, and says why in status.
+    fn fence_after_disk_failure(&mut self, why: String) {
+        error!(%why, "the disk failed: this node no longer takes part, serves or acknowledges anything");
+        for (_, (_, reply)) in self.pending_writes.drain() {
+            let _ = reply.send(Err(KvError::Ambiguous(format!("the leader's disk failed ({why})"))));
+        }
+        for (_, (_, reply)) in self.pending_changes.drain() {
+            let _ = reply.send(Err(KvError::Ambiguous(format!("the leader's disk failed ({why})"))));
+        }
+        for (_, read) in self.pending_reads.drain() {
+            let _ = read.reply.send(Err(KvError::Unavailable(format!("the disk failed ({why})"))));
+        }
+        self.disk_failed = Some(why);
+    }
+
     fn expire_reads(&mut self) {
         let expired: Vec<u64> =
             self.pending_reads.iter().filter(|(_, r)| r.since.elapsed() > READ_GIVE_UP).map(|(c, _)| *c).collect();
@@ -464,6 +506,9 @@ impl Driver {
     }
 
     fn process_ready(&mut self) {
+        if self.disk_failed.is_some() {
+            return;
+        }
         while self.raft.has_ready() {
             let rd = self.raft.ready();
             for e in &rd.events {
@@ -558,6 +603,7 @@ impl Driver {
     }
 
     fn apply(&mut self, e: Entry) {
+        crate::failpoints::crash("crash-before-apply");
         let index = e.index;
         match &e.payload {
             Payload::Command(data) => {
@@ -696,6 +742,13 @@ impl Driver {
         }
     }
 
+    /// What is wrong with this node for good, if anything.
+    fn alarm(&self) -> String {
+        let disk = self.disk_failed.as_ref().map(|why| format!("disk failed: {why}"));
+        let lost = self.raft.lost_commits().map(|lost| lost.to_string());
+        disk.into_iter().chain(lost).collect::<Vec<_>>().join("; ")
+    }
+
     fn status(&self) -> apb::StatusResponse {
         let st = self.raft.status();
         let tick_ms = self.tick.as_millis() as u64;
@@ -729,7 +782,9 @@ impl Driver {
             unsafe_bugs: st.unsafe_bugs.iter().map(|b| b.to_string()).collect(),
             fsync: self.fsync,
             cluster: self.cluster.clone(),
-            alarm: self.raft.lost_commits().map_or(String::new(), |lost| lost.to_string()),
+            alarm: self.alarm(),
+            failpoints: crate::failpoints::active(),
+            failpoints_built: crate::failpoints::BUILT_IN,
             started_members: self.kv.started().iter().copied().collect(),
             election_timeout_ms: tick_ms * u64::from(self.raft.election_tick()),
         }

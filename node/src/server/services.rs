@@ -105,7 +105,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         cluster: cfg.cluster.clone(),
         confirmed: !unconfirmed,
     });
-    // If the driver stops (a failed disk), the node stops too, rather than
+    // If the driver stops (its input closed), the node stops too, rather than
     // serving requests nobody will answer.
     let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
     std::thread::Builder::new().name("raft".into()).spawn(move || {
@@ -446,6 +446,14 @@ impl apb::admin_server::Admin for AdminService {
         self.disk_delay_ms.store(r.disk_delay_ms, std::sync::atomic::Ordering::Relaxed);
         self.peers.set_faults(r.drop_outgoing_to.into_iter().collect(), r.drop_incoming_from.into_iter().collect());
         send(&self.handle.inputs, Input::ClockSkew(r.clock_skew_ppm))?;
+        Ok(Response::new(apb::ChangeResponse { index: 0 }))
+    }
+
+    async fn set_failpoint(&self, r: Request<apb::FailpointRequest>) -> Result<Response<apb::ChangeResponse>, Status> {
+        self.authorize(&r)?;
+        let r = r.into_inner();
+        crate::failpoints::set(&r.name, &r.actions).map_err(Status::invalid_argument)?;
+        warn!(name = %r.name, actions = %r.actions, "failpoint set");
         Ok(Response::new(apb::ChangeResponse { index: 0 }))
     }
 }

@@ -56,6 +56,7 @@ impl Writer {
         let started = std::time::Instant::now();
         let mut last_number = None;
         let mut release = Vec::new();
+        let mut installed = false;
         for work in batch {
             match work {
                 DiskWork::Ready(job) => {
@@ -65,6 +66,7 @@ impl Writer {
                         // index, before the entries that follow it.
                         self.snapshots.save(s)?;
                         self.wal.install_snapshot(s.meta.index)?;
+                        installed = true;
                     }
                     self.wal.append(job.hard_state, &job.entries)?;
                     last_number = Some(job.number);
@@ -84,6 +86,10 @@ impl Writer {
         }
         self.wal.sync()?;
         self.metrics.fsync.observe(syncing.elapsed());
+        crate::failpoints::crash("crash-after-wal-sync");
+        if installed {
+            crate::failpoints::crash("crash-after-snapshot-install");
+        }
         self.peers.send_all(release);
         if let Some(number) = last_number {
             let _ = self.driver.send(Input::Persisted(number));

@@ -30,7 +30,7 @@ pub mod snapshot;
 pub mod wal;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use batch::{Batch, StoredEntry, StoredHardState};
 pub use error::StorageError;
@@ -59,14 +59,26 @@ fn create_dir(dir: &Path) -> Result<(), StorageError> {
 /// after any crash, and before it either the old file or none: a temporary
 /// file, fsynced, renamed over `path`, then the directory fsynced.
 pub fn write_durably(path: &Path, parts: &[&[u8]]) -> Result<(), StorageError> {
+    let tmp = write_temporary(path, parts)?;
+    publish(&tmp, path)
+}
+
+/// The first half of [`write_durably`]: `parts` in `path`.tmp, fsynced.
+fn write_temporary(path: &Path, parts: &[&[u8]]) -> Result<PathBuf, StorageError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    let tmp = Path::new(&tmp);
-    let mut file = std::fs::File::create(tmp).map_err(|e| StorageError::io(tmp, e))?;
+    let tmp = PathBuf::from(tmp);
+    let mut file = std::fs::File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
     for part in parts {
-        file.write_all(part).map_err(|e| StorageError::io(tmp, e))?;
+        file.write_all(part).map_err(|e| StorageError::io(&tmp, e))?;
     }
-    file.sync_all().map_err(|e| StorageError::io(tmp, e))?;
+    file.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
+    Ok(tmp)
+}
+
+/// The second half of [`write_durably`]: the temporary file renamed over
+/// `path`, and the directory fsynced.
+fn publish(tmp: &Path, path: &Path) -> Result<(), StorageError> {
     std::fs::rename(tmp, path).map_err(|e| StorageError::io(path, e))?;
     sync_dir(path.parent().expect("a file lives in a directory"))
 }

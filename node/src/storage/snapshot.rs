@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::{StorageError, create_dir, write_durably};
+use super::{StorageError, create_dir, publish, write_temporary};
 
 const MAGIC: &[u8; 8] = b"RSSNAP01";
 const HEADER: usize = MAGIC.len() + 4 + 8 + 8 + 4;
@@ -66,10 +66,10 @@ impl SnapshotStore {
         head[16..].copy_from_slice(&(snapshot.membership.len() as u32).to_le_bytes());
         let body = [&head[..], &snapshot.membership, &snapshot.data];
         let crc = body.iter().fold(0, |crc, part| crc32c::crc32c_append(crc, part));
-        write_durably(
-            &self.path(snapshot.index),
-            &[MAGIC, &crc.to_le_bytes(), &head, &snapshot.membership, &snapshot.data],
-        )?;
+        let path = self.path(snapshot.index);
+        let tmp = write_temporary(&path, &[MAGIC, &crc.to_le_bytes(), &head, &snapshot.membership, &snapshot.data])?;
+        crate::failpoints::crash("crash-in-snapshot-save");
+        publish(&tmp, &path)?;
         let indexes = self.indexes()?;
         // An old snapshot that a crash brings back is only older: no fsync.
         for old in &indexes[..indexes.len().saturating_sub(KEEP)] {

@@ -212,8 +212,15 @@ impl Wal {
             .map_err(|len| StorageError::Invalid(format!("a batch of {len} bytes is over the record limit")))?;
         let written = self.roll_if_full(next_index).and_then(|()| {
             let path = self.active_path().to_path_buf();
+            if let Some(e) = crate::failpoints::io_error("wal-write") {
+                return Err(StorageError::io(&path, e));
+            }
             self.active.write_all(&self.buf).map_err(|e| StorageError::io(&path, e))?;
             if self.options.sync {
+                crate::failpoints::crash("crash-before-wal-sync");
+                if let Some(e) = crate::failpoints::io_error("wal-sync") {
+                    return Err(StorageError::io(&path, e));
+                }
                 self.active.sync_data().map_err(|e| StorageError::io(&path, e))?;
                 if let Some(marker) = &self.durable {
                     let seq = self.segments.last().expect("never empty").seq;
