@@ -104,7 +104,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_stale_read_keeps_both_writes_and_drops_the_rest() {
+    fn a_stale_read_keeps_the_old_write_and_both_reads_and_drops_the_rest() {
         let ops = [
             KeyOp { step: Step::Put(9), call: 0, ret: Some(1) },
             KeyOp { step: Step::Get(9), call: 2, ret: Some(3) },
