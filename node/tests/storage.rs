@@ -541,14 +541,25 @@ mod glue {
     }
 
     #[test]
-    fn queued_readies_become_durable_at_sync_and_read_back() {
+    fn queued_readies_become_durable_only_at_sync_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, recovered) = Wal::open(dir.path(), WalOptions::default()).unwrap();
         assert_eq!((recovered.hard_state, recovered.entries.len()), (HardState::default(), 0));
         let change = Entry { index: 1, term: 1, payload: Payload::ConfChange(ConfChange::AddLearner(4)) };
-        wal.append(Some(HardState { term: 1, vote: 1, commit: 0 }), std::slice::from_ref(&change)).unwrap();
-        wal.append(None, &[Entry { index: 2, term: 1, payload: Payload::Noop }, command(3, 1)]).unwrap();
-        wal.append(Some(HardState { term: 2, vote: 2, commit: 2 }), &[command(3, 2)]).unwrap();
+        let queue = |wal: &mut Wal| {
+            wal.append(Some(HardState { term: 1, vote: 1, commit: 0 }), std::slice::from_ref(&change)).unwrap();
+            wal.append(None, &[Entry { index: 2, term: 1, payload: Payload::Noop }, command(3, 1)]).unwrap();
+            wal.append(Some(HardState { term: 2, vote: 2, commit: 2 }), &[command(3, 2)]).unwrap();
+        };
+        queue(&mut wal);
+        drop(wal);
+        let (mut wal, recovered) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+        assert_eq!(
+            (recovered.hard_state, recovered.entries.len()),
+            (HardState::default(), 0),
+            "a crash before the sync keeps nothing queued"
+        );
+        queue(&mut wal);
         wal.sync().unwrap();
         drop(wal);
         let (_, recovered) = Wal::open(dir.path(), WalOptions::default()).unwrap();
