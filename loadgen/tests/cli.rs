@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 fn loadgen(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loadgen")).args(args).output().expect("loadgen runs")
@@ -32,9 +33,16 @@ fn a_bad_workload_names_file_line_column_and_what_was_expected() {
 fn an_unreachable_etcd_fails_fast_with_status_3() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let target = format!("etcd://127.0.0.1:{port}");
-    let o = loadgen(&["run", workloads().join("ycsb-a.yaml").to_str().unwrap(), "--target", &target]);
+    // Fast means long before the run would have ended: the probe answers,
+    // not the run's end.
+    let duration = Duration::from_secs(600);
+    let workload = workloads().join("ycsb-a.yaml");
+    let started = Instant::now();
+    let o = loadgen(&["run", workload.to_str().unwrap(), "--target", &target, "--duration", "600s"]);
+    let took = started.elapsed();
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("no etcd endpoint answers"), "{}", stderr(&o));
+    assert!(took < duration / 10, "took {took:?} to give up on a run of {duration:?}");
 }
 
 #[test]
