@@ -12,6 +12,8 @@ pub struct Status {
     pub id: NodeId,
     pub role: Role,
     pub term: u64,
+    /// Whom this node voted for in `term` (0: nobody).
+    pub vote: NodeId,
     pub leader: NodeId,
     pub commit: u64,
     pub applied: u64,
@@ -42,6 +44,7 @@ impl Raft {
             id: self.cfg.id,
             role: self.role,
             term: self.term,
+            vote: self.vote,
             leader: self.leader,
             commit: self.log.committed,
             applied: self.log.applied,

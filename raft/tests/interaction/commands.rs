@@ -173,9 +173,11 @@ fn run(c: &mut Cluster, cmd: &str, out: &mut String) {
                 let st = c.raft(id).status();
                 writeln!(
                     out,
-                    "n{id}: {:?} term={} leader={} commit={} applied={} last={} lease={} voters={:?} learners={:?}",
+                    "n{id}: {:?} term={} vote={} leader={} commit={} applied={} last={} lease={} voters={:?} \
+                     learners={:?}",
                     st.role,
                     st.term,
+                    st.vote,
                     st.leader,
                     st.commit,
                     st.applied,
