@@ -1,0 +1,66 @@
+//! Every YAML file under `workloads/` loads, without running: scenarios (a
+//! `cluster` at the top) through chaos's loader, which checks them and the
+//! workload they name, the plain workloads through loadgen's. A field renamed
+//! in the code but not in a file, or mistyped in a file, fails here rather
+//! than when someone next runs that file.
+
+use std::path::{Path, PathBuf};
+
+use chaos::scenario::Scenario;
+use loadgen::workload::Workload;
+
+mod common;
+
+/// Every `.yaml` file under `dir`, relative to it, sorted.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(relative) = pending.pop() {
+        for entry in std::fs::read_dir(dir.join(&relative)).unwrap() {
+            let entry = entry.unwrap();
+            let path = relative.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn is_scenario(path: &Path) -> bool {
+    let text = std::fs::read_to_string(path).unwrap();
+    let yaml: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()));
+    yaml.get("cluster").is_some()
+}
+
+#[test]
+fn every_scenario_and_workload_under_workloads_loads() {
+    let root = common::workloads();
+    let (mut scenarios, mut workloads, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    for relative in yaml_files(&root) {
+        let path = root.join(&relative);
+        let name = relative.to_string_lossy().into_owned();
+        let loaded = if is_scenario(&path) {
+            Scenario::load(&path).map(|_| scenarios.push(name))
+        } else {
+            Workload::load(&path).map(|_| workloads.push(name))
+        };
+        if let Err(e) = loaded {
+            errors.push(e.to_string());
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    for name in ["smoke.yaml", "nemesis.yaml"] {
+        assert!(scenarios.iter().any(|s| s == name), "{name} is not among the scenarios {scenarios:?}");
+    }
+    for dir in ["failover/", "bugs/"] {
+        assert!(scenarios.iter().any(|s| s.starts_with(dir)), "no scenario under {dir} in {scenarios:?}");
+    }
+    for name in ["mixed.yaml", "ycsb-a.yaml", "bugs/writes.yaml"] {
+        assert!(workloads.iter().any(|w| w == name), "{name} is not among the workloads {workloads:?}");
+    }
+}
