@@ -1,8 +1,10 @@
 //! The chaos suite catches a bug planted in the node, end to end: the same
 //! scenario is valid against the correct node and invalid, naming the
-//! violation, against the one with the bug.
+//! violation, against the one with the bug. Every fault must have been
+//! confirmed, or a verdict either way would mean nothing.
 
 use chaos::check::Verdict;
+use chaos::runner::RunReport;
 use chaos::scenario::Scenario;
 
 mod common;
@@ -11,12 +13,23 @@ fn lease_scenario() -> Scenario {
     Scenario::load(&common::workloads().join("bugs/lease-slow-clock.yaml")).unwrap()
 }
 
+fn power_loss_scenario() -> Scenario {
+    Scenario::load(&common::workloads().join("bugs/power-loss.yaml")).unwrap()
+}
+
+fn assert_every_fault_confirmed(report: &RunReport, scenario: &Scenario) {
+    assert_eq!(report.faults.len(), scenario.file.faults.len(), "{:#?}", report.faults);
+    let unconfirmed = common::unconfirmed_faults(report);
+    assert!(unconfirmed.is_empty(), "faults not shown to take effect: {unconfirmed:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_that_ignores_clock_drift_is_caught_as_overlapping_leases() {
     let mut scenario = lease_scenario();
     scenario.file.cluster.unsafe_bugs.push("stale-lease-read".into());
     let dir = tempfile::tempdir().unwrap();
     let report = common::run_scenario(&scenario, 100, 17701, dir.path()).await;
+    assert_every_fault_confirmed(&report, &scenario);
     let split_brain = report.checks.iter().find(|c| c.checker == "split-brain").unwrap();
     assert_eq!(report.verdict, Verdict::Invalid, "{:#?}", report.checks);
     assert_eq!(split_brain.verdict, Verdict::Invalid, "{}", split_brain.reason);
@@ -29,6 +42,7 @@ async fn the_correct_lease_holds_under_the_same_slow_clock() {
     let scenario = lease_scenario();
     let dir = tempfile::tempdir().unwrap();
     let report = common::run_scenario(&scenario, 110, 17711, dir.path()).await;
+    assert_every_fault_confirmed(&report, &scenario);
     for c in &report.checks {
         assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
     }
@@ -38,10 +52,11 @@ async fn the_correct_lease_holds_under_the_same_slow_clock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followers_that_acknowledge_before_syncing_lose_acknowledged_writes_in_a_power_cut() {
-    let mut scenario = Scenario::load(&common::workloads().join("bugs/power-loss.yaml")).unwrap();
+    let mut scenario = power_loss_scenario();
     scenario.file.cluster.unsafe_bugs.push("ack-before-persist".into());
     let dir = tempfile::tempdir().unwrap();
     let report = common::run_scenario(&scenario, 120, 17721, dir.path()).await;
+    assert_every_fault_confirmed(&report, &scenario);
     assert_eq!(report.verdict, Verdict::Invalid, "{:#?}", report.checks);
     // Depending on which writes the cut took: reads that miss acknowledged
     // writes, replicas that applied different entries, or writes gone.
@@ -53,4 +68,18 @@ async fn followers_that_acknowledge_before_syncing_lose_acknowledged_writes_in_a
         .filter(|c| ["linearizable-register", "convergence", "lost-writes"].contains(c))
         .collect();
     assert!(!caught.is_empty(), "{:#?}", report.checks);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_correct_node_loses_no_acknowledged_write_in_the_same_power_cuts() {
+    let scenario = power_loss_scenario();
+    let dir = tempfile::tempdir().unwrap();
+    let report = common::run_scenario(&scenario, 130, 17731, dir.path()).await;
+    assert_every_fault_confirmed(&report, &scenario);
+    for c in &report.checks {
+        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
+    }
+    let ran: Vec<&str> = report.checks.iter().map(|c| c.checker.as_str()).collect();
+    assert!(ran.contains(&"lost-writes") && ran.contains(&"thresholds"), "the read-back ran and was judged: {ran:?}");
+    assert!(report.unsafe_bugs.is_empty());
 }

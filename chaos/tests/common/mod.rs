@@ -4,13 +4,14 @@
 //! Every test that starts nodes takes its own `ip_base` (127.0.0.x) and
 //! port, listed here, so tests running in parallel never collide:
 //! backend.rs 40+/17301, run.rs 70+/17601, planted_bugs.rs 100+/17701,
-//! 110+/17711 and 120+/17721. docker.rs needs no range: each docker run
+//! 110+/17711, 120+/17721 and 130+/17731. docker.rs needs no range: each docker run
 //! makes a network with a /24 of its own (10.213.x.0), on DOCKER_PORT.
 
 #![allow(dead_code)] // each test file uses its own part
 
 use std::path::{Path, PathBuf};
 
+use chaos::nemesis::InjectedFault;
 use chaos::runner::{RunOptions, RunReport, run};
 use chaos::scenario::Scenario;
 
@@ -37,4 +38,14 @@ pub async fn run_scenario(scenario: &Scenario, ip_base: u8, port: u16, out: &Pat
         Ok(report) => report,
         Err(e) => panic!("the run failed: {e}; its files are in {}", out.display()),
     }
+}
+
+/// The faults of `report` that were not shown to take effect: skipped for
+/// want of a target, or injected without the confirmation that they bit.
+pub fn unconfirmed_faults(report: &RunReport) -> Vec<&InjectedFault> {
+    report
+        .faults
+        .iter()
+        .filter(|f| f.confirmed.starts_with("skipped") || f.confirmed.contains("NOT confirmed"))
+        .collect()
 }
