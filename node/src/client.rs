@@ -45,6 +45,7 @@ pub struct Client {
     /// within it), unless set by hand.
     attempt_timeout_ms: AtomicU64,
     attempt_timeout_set: std::sync::atomic::AtomicBool,
+    attempt_timeout_learned: std::sync::atomic::AtomicBool,
     /// Nodes that let an attempt time out (frozen, cut off), skipped until
     /// the instant given, even when a follower still names one as leader.
     suspects: Mutex<HashMap<String, Instant>>,
@@ -93,6 +94,7 @@ impl Client {
             deadline: Duration::from_secs(10),
             attempt_timeout_ms: AtomicU64::new(DEFAULT_ATTEMPT_TIMEOUT.as_millis() as u64),
             attempt_timeout_set: Default::default(),
+            attempt_timeout_learned: Default::default(),
             suspects: Mutex::new(HashMap::new()),
         }
     }
@@ -115,6 +117,16 @@ impl Client {
         }
         let ms = (2 * status.election_timeout_ms).clamp(50, DEFAULT_ATTEMPT_TIMEOUT.as_millis() as u64);
         self.attempt_timeout_ms.store(ms, Ordering::Relaxed);
+        self.attempt_timeout_learned.store(true, Ordering::Relaxed);
+    }
+
+    /// Before the first request: learn the election timeout from `target`'s
+    /// status (a failure leaves the default, to be learned next time).
+    async fn learn_timeouts_from(&self, target: &str) {
+        if self.attempt_timeout_set.load(Ordering::Relaxed) || self.attempt_timeout_learned.load(Ordering::Relaxed) {
+            return;
+        }
+        let _ = self.status(target).await;
     }
 
     fn is_suspect(&self, address: &str) -> bool {
@@ -185,6 +197,7 @@ impl Client {
         while start.elapsed() < self.deadline {
             let cached = self.leader.lock().expect("not poisoned").clone().filter(|l| !self.is_suspect(l));
             let target = cached.unwrap_or_else(|| self.next_endpoint(&mut next_endpoint));
+            self.learn_timeouts_from(&target).await;
             let timeout = self.attempt_timeout();
             let status = match tokio::time::timeout(timeout, call(self.channel(&target)?)).await {
                 Ok(Ok(v)) => {

@@ -24,9 +24,12 @@ async fn writes_go_on_while_the_leader_is_frozen() {
     }
     let client = cluster.client(&[1, 2, 3]);
     let leader = eventually("a leader", &cluster, || leader_of(&cluster, &client, &[1, 2, 3])).await;
-    // Status taught the client the election timeout: 20 ms ticks x 10.
-    assert_eq!(client.attempt_timeout(), Duration::from_millis(400));
-    client.put("before", Bytes::from("1")).await.expect("a write before the freeze");
+    // A client that never asked for a status learns the election timeout
+    // (20 ms ticks x 10) before its first request.
+    let writer = cluster.client(&[1, 2, 3]);
+    assert_eq!(writer.attempt_timeout(), Duration::from_secs(2), "the default before it knows");
+    writer.put("before", Bytes::from("1")).await.expect("a write before the freeze");
+    assert_eq!(writer.attempt_timeout(), Duration::from_millis(400));
 
     signal(&cluster, leader, "-STOP");
     let during = cluster.client(&[1, 2, 3]);
@@ -39,7 +42,7 @@ async fn writes_go_on_while_the_leader_is_frozen() {
     // whole operation may take less than a fixed 2 s attempt would (the
     // timeout before the cluster's was known), so it must have given up on
     // the frozen node after 400 ms and found the new leader.
-    let mut first = client;
+    let mut first = writer;
     first.deadline = Duration::from_millis(1900);
     first.put("after", Bytes::from("3")).await.expect("the first client follows the new leader");
     signal(&cluster, leader, "-CONT");
