@@ -1,53 +1,113 @@
-//! The nodes of a run as the runner and the nemesis see them: the backend,
-//! which of them are members now (membership changes add and remove some),
-//! and what each node reports about itself.
+//! The members of a run as the runner and the faults see them: the system
+//! that runs (how to launch and ask a member), the backend it runs on (how
+//! to start, stop and cut one), which members there are now (membership
+//! changes add and remove some), what each one's fault hooks are set to,
+//! and what they report about themselves.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use node::client::Client;
+use futures_util::StreamExt;
 use tokio::time::Instant;
-use tokio_stream::StreamExt;
 
-use crate::backend::{Backend, NodeId, ProcessBackend};
-use crate::check::{FinalState, NodeEvent, NodeEventKind};
+use crate::backend::{Backend, BackendError, CutMechanism, NodeId, Placement};
+use crate::check::{FinalState, NodeEvent};
+use crate::runner::RunError;
+use crate::system::{Bootstrap, FaultHooks, MemberSpec, MemberStatus, Role, System, SystemError};
 
 pub fn wall_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// What every member of the run is launched with.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    pub size: u64,
+    /// The run's own cluster identity.
+    pub identity: String,
+    pub planted_bugs: Vec<String>,
+}
+
 pub struct Cluster {
-    backend: Mutex<ProcessBackend>,
+    system: Arc<dyn System>,
+    /// A tokio mutex: backends await their actions (a container's start),
+    /// holding it.
+    backend: tokio::sync::Mutex<Box<dyn Backend>>,
+    backend_name: &'static str,
+    /// How the backend cuts links, if it can.
+    packet_cuts: Option<CutMechanism>,
+    spec: ClusterSpec,
+    /// Where each member started so far runs.
+    placements: Mutex<BTreeMap<NodeId, Placement>>,
     members: Mutex<Vec<NodeId>>,
     /// Ids handed out so far: the next new node gets `started + 1`.
     started: Mutex<NodeId>,
-    pub client: Arc<Client>,
-    /// Every node's event stream, merged; times on the wall clock.
+    /// What each member's fault hooks are to be set to; a member that
+    /// restarts comes back with them cleared.
+    hooks: Mutex<BTreeMap<NodeId, FaultHooks>>,
+    /// What each running member's hooks were last set to (cleared, when
+    /// missing).
+    hooks_sent: Mutex<BTreeMap<NodeId, FaultHooks>>,
+    /// Every member's event stream, merged; times on the wall clock.
     events: Arc<Mutex<Vec<NodeEvent>>>,
     watchers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
+fn system_error(what: String) -> impl FnOnce(SystemError) -> RunError {
+    move |e| RunError::Cluster(format!("{what}: {e}"))
+}
+
 impl Cluster {
-    /// Starts `size` nodes as the bootstrap members.
-    pub fn start(mut backend: ProcessBackend, size: u64) -> Result<Arc<Cluster>, crate::backend::BackendError> {
-        let ids: Vec<NodeId> = (1..=size).collect();
-        let endpoints: Vec<String> = ids.iter().map(|&id| backend.address(id).to_string()).collect();
+    /// Starts `spec.size` members as the bootstrap members.
+    pub async fn start(
+        system: Arc<dyn System>,
+        mut backend: Box<dyn Backend>,
+        spec: ClusterSpec,
+    ) -> Result<Arc<Cluster>, RunError> {
+        let ids: Vec<NodeId> = (1..=spec.size).collect();
+        let mut placements = BTreeMap::new();
         for &id in &ids {
-            backend.start(id, &ids, None)?;
+            placements.insert(id, backend.place(id)?);
+        }
+        let peers: Vec<(NodeId, SocketAddr)> = placements.iter().map(|(&id, p)| (id, p.peer_address)).collect();
+        for &id in &ids {
+            let launch = system.launch(&member_spec(&spec, id, &placements[&id], Bootstrap::Peers(peers.clone())));
+            backend.start(id, &launch).await?;
         }
         Ok(Arc::new(Cluster {
-            backend: Mutex::new(backend),
+            system,
+            backend_name: backend.name(),
+            packet_cuts: backend.cut_mechanism(),
+            backend: tokio::sync::Mutex::new(backend),
+            placements: Mutex::new(placements),
             members: Mutex::new(ids),
-            started: Mutex::new(size),
-            client: Arc::new(Client::new(endpoints, None)),
+            started: Mutex::new(spec.size),
+            spec,
+            hooks: Mutex::new(BTreeMap::new()),
+            hooks_sent: Mutex::new(BTreeMap::new()),
             events: Arc::new(Mutex::new(Vec::new())),
             watchers: Mutex::new(Vec::new()),
         }))
     }
 
-    pub fn backend(&self) -> MutexGuard<'_, ProcessBackend> {
-        self.backend.lock().expect("not poisoned")
+    pub fn system(&self) -> &dyn System {
+        self.system.as_ref()
+    }
+
+    pub async fn backend(&self) -> tokio::sync::MutexGuard<'_, Box<dyn Backend>> {
+        self.backend.lock().await
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend_name
+    }
+
+    /// How partitions are made: by the backend when it can cut packets,
+    /// else by the members' own fault hooks.
+    pub fn cut_mechanism(&self) -> CutMechanism {
+        self.packet_cuts.unwrap_or(CutMechanism::AdminHooks)
     }
 
     pub fn members(&self) -> Vec<NodeId> {
@@ -62,28 +122,34 @@ impl Cluster {
         self.members.lock().expect("not poisoned").retain(|&m| m != id);
     }
 
-    /// A fresh id for a node about to join.
-    pub fn next_id(&self) -> NodeId {
-        let mut started = self.started.lock().expect("not poisoned");
-        *started += 1;
-        *started
-    }
-
     /// Every id ever started.
     pub fn all_ids(&self) -> Vec<NodeId> {
         (1..=*self.started.lock().expect("not poisoned")).collect()
     }
 
+    fn placement(&self, id: NodeId) -> Option<Placement> {
+        self.placements.lock().expect("not poisoned").get(&id).cloned()
+    }
+
+    /// Where the harness reaches `id`.
     pub fn address(&self, id: NodeId) -> SocketAddr {
-        self.backend().address(id)
+        self.placement(id).expect("only started members are asked about").harness_address
+    }
+
+    /// The harness addresses of the current members.
+    pub fn member_addresses(&self) -> Vec<SocketAddr> {
+        self.members().into_iter().map(|id| self.address(id)).collect()
+    }
+
+    /// A member's status, if it answers within 500 ms.
+    pub async fn status(&self, id: NodeId) -> Option<MemberStatus> {
+        let asked = tokio::time::timeout(Duration::from_millis(500), self.system.status(self.address(id))).await;
+        asked.ok()?.ok()
     }
 
     pub async fn find_leader(&self) -> Option<NodeId> {
         for id in self.members() {
-            let addr = self.address(id).to_string();
-            if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_millis(500), self.client.status(&addr)).await
-                && s.role == "Leader"
-            {
+            if self.status(id).await.is_some_and(|s| s.role == Role::Leader) {
                 return Some(id);
             }
         }
@@ -92,20 +158,163 @@ impl Cluster {
 
     /// The voters the leader reports, if it answers.
     pub async fn voters(&self, leader: NodeId) -> Option<Vec<NodeId>> {
-        let s = self.client.status(&self.address(leader).to_string()).await.ok()?;
-        Some(s.members.iter().filter(|m| m.voter).map(|m| m.id).collect())
+        let s = self.status(leader).await?;
+        Some(s.members.iter().filter(|(_, voter)| *voter).map(|(id, _)| *id).collect())
     }
 
-    /// Follows one node's events for the rest of the run, reconnecting
+    /// Starts a new member that joins through `via` (a member), as a
+    /// learner; returns its id. It is not a member until promoted.
+    pub async fn join(&self, via: NodeId) -> Result<NodeId, RunError> {
+        let id = {
+            let mut started = self.started.lock().expect("not poisoned");
+            *started += 1;
+            *started
+        };
+        let through = self.placement(via).expect("a started member").peer_address;
+        let mut backend = self.backend().await;
+        let placement = backend.place(id)?;
+        let launch = self.system.launch(&member_spec(&self.spec, id, &placement, Bootstrap::Join(through)));
+        self.placements.lock().expect("not poisoned").insert(id, placement);
+        backend.start(id, &launch).await?;
+        drop(backend);
+        self.watch(id);
+        Ok(id)
+    }
+
+    pub async fn promote(&self, id: NodeId) -> Result<(), RunError> {
+        self.system.promote(self.member_addresses(), id).await.map_err(system_error(format!("promote {id}")))
+    }
+
+    /// Removes `id` from the membership and retires it.
+    pub async fn remove(&self, id: NodeId) -> Result<(), RunError> {
+        self.system.remove(self.member_addresses(), id).await.map_err(system_error(format!("remove {id}")))?;
+        self.remove_member(id);
+        self.backend().await.stop(id).await?;
+        Ok(())
+    }
+
+    pub async fn transfer_leader(&self, to: NodeId) -> Result<(), RunError> {
+        let members = self.member_addresses();
+        self.system.transfer_leader(members, to).await.map_err(system_error(format!("transfer to {to}")))
+    }
+
+    pub async fn kill(&self, ids: &[NodeId]) -> Result<(), BackendError> {
+        self.backend().await.kill(ids).await
+    }
+
+    /// Starts a member again on its data; its fault hooks start cleared.
+    pub async fn restart(&self, id: NodeId) -> Result<(), BackendError> {
+        let mut backend = self.backend().await;
+        if !backend.is_running(id).await {
+            self.hooks.lock().expect("not poisoned").remove(&id);
+            self.hooks_sent.lock().expect("not poisoned").remove(&id);
+        }
+        backend.restart(id).await
+    }
+
+    pub async fn pause(&self, id: NodeId) -> Result<(), BackendError> {
+        self.backend().await.pause(id).await
+    }
+
+    pub async fn resume(&self, id: NodeId) -> Result<(), BackendError> {
+        self.backend().await.resume(id).await
+    }
+
+    /// A power cut of these members at once: all killed, then each one's
+    /// data loses what it had not synced. Says what each lost.
+    pub async fn power_loss(&self, ids: &[NodeId]) -> Result<Vec<String>, RunError> {
+        self.kill(ids).await?;
+        let mut lost = Vec::new();
+        for &id in ids {
+            let placement = self.placement(id).expect("a started member");
+            let dir = placement
+                .host_data_dir
+                .ok_or_else(|| RunError::Cluster(format!("node {id}: the backend cannot reach its data directory")))?;
+            let bytes = self.system.drop_unsynced(&dir).map_err(system_error(format!("node {id}: power cut")))?;
+            lost.push(format!("node {id} lost {bytes} unsynced bytes"));
+        }
+        Ok(lost)
+    }
+
+    /// Drops what `from` sends to `to`, one direction only.
+    pub async fn cut(&self, from: NodeId, to: NodeId) -> Result<(), RunError> {
+        if self.packet_cuts.is_some() {
+            return Ok(self.backend().await.cut(from, to).await?);
+        }
+        self.hooks.lock().expect("not poisoned").entry(from).or_default().drop_to.insert(to);
+        self.set_hooks(from).await
+    }
+
+    pub async fn uncut(&self, from: NodeId, to: NodeId) -> Result<(), RunError> {
+        if self.packet_cuts.is_some() {
+            return Ok(self.backend().await.uncut(from, to).await?);
+        }
+        self.hooks.lock().expect("not poisoned").entry(from).or_default().drop_to.remove(&to);
+        self.set_hooks(from).await
+    }
+
+    /// Removes every cut, whichever way it was made.
+    pub async fn heal(&self) -> Result<(), RunError> {
+        self.backend().await.heal().await?;
+        let cut: Vec<NodeId> = {
+            let mut hooks = self.hooks.lock().expect("not poisoned");
+            let cut = hooks.iter().filter(|(_, h)| !h.drop_to.is_empty()).map(|(id, _)| *id).collect();
+            hooks.values_mut().for_each(|h| h.drop_to.clear());
+            cut
+        };
+        for id in cut {
+            self.set_hooks(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the member's Raft clock `ppm` parts per million fast (negative:
+    /// slow); 0 restores it.
+    pub async fn skew_clock(&self, id: NodeId, ppm: i64) -> Result<(), RunError> {
+        self.hooks.lock().expect("not poisoned").entry(id).or_default().clock_skew_ppm = ppm;
+        self.set_hooks(id).await
+    }
+
+    /// Delays each of the member's fsyncs by `delay` (zero restores it).
+    pub async fn slow_disk(&self, id: NodeId, delay: Duration) -> Result<(), RunError> {
+        self.hooks.lock().expect("not poisoned").entry(id).or_default().disk_delay_ms = delay.as_millis() as u64;
+        self.set_hooks(id).await
+    }
+
+    /// Sends a member its hooks as recorded, unless it has them already
+    /// (a member that restarted has them cleared). A member that is down
+    /// has nothing to send to, and comes back with its hooks cleared anyway.
+    async fn set_hooks(&self, id: NodeId) -> Result<(), RunError> {
+        let hooks = self.hooks.lock().expect("not poisoned").get(&id).cloned().unwrap_or_default();
+        if self.hooks_sent.lock().expect("not poisoned").get(&id).cloned().unwrap_or_default() == hooks {
+            return Ok(());
+        }
+        // A member restarted a moment ago may not listen yet: a few tries.
+        let mut tries = 0;
+        loop {
+            if !self.backend().await.is_running(id).await {
+                return Ok(());
+            }
+            match self.system.set_fault_hooks(self.address(id), &hooks).await {
+                Ok(()) => break,
+                Err(e) if tries == 50 => return Err(system_error(format!("node {id}: set fault hooks"))(e)),
+                Err(_) => tries += 1,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.hooks_sent.lock().expect("not poisoned").insert(id, hooks);
+        Ok(())
+    }
+
+    /// Follows one member's events for the rest of the run, reconnecting
     /// after it restarts.
     pub fn watch(&self, node: NodeId) {
-        let (client, events, addr) = (self.client.clone(), self.events.clone(), self.address(node).to_string());
+        let (system, events, address) = (self.system.clone(), self.events.clone(), self.address(node));
         let task = tokio::spawn(async move {
             loop {
-                if let Ok(mut stream) = client.events(&addr).await {
-                    while let Some(Ok(e)) = stream.next().await {
-                        let kind = if e.kind == "lease_read" { NodeEventKind::LeaseRead } else { NodeEventKind::Role };
-                        let event = NodeEvent { node, kind, role: e.role, term: e.term, wall_ns: e.wall_ns };
+                if let Ok(mut stream) = system.events(address).await {
+                    while let Some(e) = stream.next().await {
+                        let event = NodeEvent { node, kind: e.kind, role: e.role, term: e.term, wall_ns: e.wall_ns };
                         events.lock().expect("not poisoned").push(event);
                     }
                 }
@@ -115,7 +324,7 @@ impl Cluster {
         self.watchers.lock().expect("not poisoned").push(task);
     }
 
-    /// Stops watching and returns everything the nodes reported, with
+    /// Stops watching and returns everything the members reported, with
     /// times from `wall_origin` (earlier events at 0).
     pub fn stop_watching(&self, wall_origin: u64) -> Vec<NodeEvent> {
         for w in self.watchers.lock().expect("not poisoned").drain(..) {
@@ -136,8 +345,8 @@ impl Cluster {
             let members = self.members();
             let mut states = Vec::new();
             for &id in &members {
-                let addr = self.address(id).to_string();
-                if let Ok(Ok(d)) = tokio::time::timeout(Duration::from_secs(1), self.client.digest(&addr)).await {
+                let asked = tokio::time::timeout(Duration::from_secs(1), self.system.digest(self.address(id))).await;
+                if let Ok(Ok(d)) = asked {
                     states.push(FinalState { node: id, applied: d.applied, digest: d.digest });
                 }
             }
@@ -148,6 +357,17 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+}
+
+fn member_spec(spec: &ClusterSpec, id: NodeId, placement: &Placement, bootstrap: Bootstrap) -> MemberSpec {
+    MemberSpec {
+        id,
+        address: placement.peer_address,
+        bootstrap,
+        data_dir: placement.data_dir.clone(),
+        cluster: spec.identity.clone(),
+        planted_bugs: spec.planted_bugs.clone(),
     }
 }
 
@@ -169,13 +389,4 @@ pub async fn wait_until<F: AsyncFnMut() -> bool>(limit: Duration, mut check: F) 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     false
-}
-
-/// Whether a TCP connection from `from`'s IP to `to` opens within 500 ms.
-pub async fn connects(from: SocketAddr, to: SocketAddr) -> bool {
-    let Ok(socket) = tokio::net::TcpSocket::new_v4() else { return false };
-    if socket.bind(SocketAddr::new(from.ip(), 0)).is_err() {
-        return false;
-    }
-    matches!(tokio::time::timeout(Duration::from_millis(500), socket.connect(to)).await, Ok(Ok(_)))
 }

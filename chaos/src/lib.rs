@@ -1,6 +1,6 @@
-//! The chaos harness: backends that run a cluster and inject faults, the
-//! nemesis that schedules them, the checkers that judge the history, and
-//! the run that ties them together.
+//! The chaos harness: the system under test and the backend it runs on,
+//! the faults and the nemesis that schedules them, the checkers that judge
+//! the history, and the run that ties them together.
 
 pub mod backend;
 pub mod check;
@@ -9,4 +9,5 @@ pub mod nemesis;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod system;
 pub mod thresholds;

@@ -10,10 +10,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::backend::{Backend, CutMechanism, NodeId};
-use crate::cluster::{Cluster, connects, wait_until};
+use crate::backend::{CutMechanism, NodeId};
+use crate::cluster::{Cluster, wait_until};
 use crate::runner::RunError;
 use crate::scenario::{self, Fault, FaultKind, ScenarioFile};
+use crate::system::Role;
 
 /// One injected fault, as the report shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -97,24 +98,21 @@ pub async fn run(
 async fn heal(undo: Undo, cluster: &Cluster) -> Result<(), RunError> {
     match undo {
         Undo::Restart(ids) => {
-            let mut b = cluster.backend();
             for id in ids {
-                b.restart(id)?;
+                cluster.restart(id).await?;
             }
         }
         // It may have been killed meanwhile by an overlapping fault.
-        Undo::Resume(id) => drop(cluster.backend().resume(id)),
+        Undo::Resume(id) => drop(cluster.resume(id).await),
         Undo::Uncut(pairs) => {
-            let mut b = cluster.backend();
             for (from, to) in pairs {
-                b.uncut(from, to)?;
+                cluster.uncut(from, to).await?;
             }
         }
-        Undo::Unskew(id) => cluster.backend().skew_clock(id, 0)?,
+        Undo::Unskew(id) => cluster.skew_clock(id, 0).await?,
         Undo::FastDisks(ids) => {
-            let mut b = cluster.backend();
             for id in ids {
-                b.slow_disk(id, Duration::ZERO)?;
+                cluster.slow_disk(id, Duration::ZERO).await?;
             }
         }
         Undo::Nothing => {}
@@ -132,8 +130,6 @@ async fn inject(
     let members = cluster.members();
     let mut others: Vec<NodeId> = members.iter().copied().filter(|&id| id != leader).collect();
     others.shuffle(rng);
-    let client = &cluster.client;
-    let addr = |id: NodeId| cluster.address(id);
     let kind = fault.kind;
     match kind {
         FaultKind::KillLeader
@@ -149,53 +145,41 @@ async fn inject(
                 FaultKind::KillMinority => leader_first().take((members.len() - 1) / 2).collect(),
                 _ => leader_first().take(members.len() / 2 + 1).collect(),
             };
-            {
-                let mut b = cluster.backend();
-                for &v in &victims {
-                    b.kill(v)?;
-                }
-            }
+            cluster.kill(&victims).await?;
             let note = confirm_dead(cluster, &victims, "processes gone; status refused".into()).await;
             Ok((victims.clone(), note, Undo::Restart(victims)))
         }
         FaultKind::PowerLoss => {
-            let lost = cluster.backend().power_loss(&members)?;
+            let lost = cluster.power_loss(&members).await?;
             let note = confirm_dead(cluster, &members, format!("all down; {}", lost.join("; "))).await;
-            {
-                let mut b = cluster.backend();
-                for &id in &others {
-                    b.restart(id)?;
-                }
+            for &id in &others {
+                cluster.restart(id).await?;
             }
             let target = std::iter::once(leader).chain(others).collect();
             Ok((target, note, Undo::Restart(vec![leader])))
         }
         FaultKind::PauseLeader => {
-            cluster.backend().pause(leader)?;
-            let answered =
-                tokio::time::timeout(Duration::from_millis(500), client.status(&addr(leader).to_string())).await;
-            let note = if answered.is_err() { "status timed out while paused" } else { "NOT confirmed: node answered" };
+            cluster.pause(leader).await?;
+            let answered = cluster.status(leader).await.is_some();
+            let note = if answered { "NOT confirmed: node answered" } else { "status timed out while paused" };
             Ok((vec![leader], note.into(), Undo::Resume(leader)))
         }
         FaultKind::SkewLeaderClock => {
             let ppm = (fault.skew * 1e6) as i64;
-            cluster.backend().skew_clock(leader, ppm)?;
+            cluster.skew_clock(leader, ppm).await?;
             let note = format!("fault hook accepted: clock rate {:+.0}%", fault.skew * 100.0);
             Ok((vec![leader], note, Undo::Unskew(leader)))
         }
         FaultKind::SlowFollowerDisks => {
-            {
-                let mut b = cluster.backend();
-                for &id in &others {
-                    b.slow_disk(id, fault.delay)?;
-                }
+            for &id in &others {
+                cluster.slow_disk(id, fault.delay).await?;
             }
             let note = format!("fault hooks accepted: +{:?} per fsync", fault.delay);
             Ok((others.clone(), note, Undo::FastDisks(others)))
         }
         FaultKind::TransferLeader => {
             let target = others[0];
-            client.transfer_leader(target).await.map_err(|e| RunError::Cluster(format!("transfer: {e}")))?;
+            cluster.transfer_leader(target).await?;
             let moved = wait_until(Duration::from_secs(10), async || cluster.find_leader().await == Some(target)).await;
             let note = if moved { "the target leads" } else { "NOT confirmed: the target did not take over" };
             Ok((vec![leader, target], note.into(), Undo::Nothing))
@@ -204,9 +188,7 @@ async fn inject(
         FaultKind::RemoveVoters => {
             let removed: Vec<NodeId> = others.iter().copied().take(fault.count as usize).collect();
             for &id in &removed {
-                client.remove(id).await.map_err(|e| RunError::Cluster(format!("remove {id}: {e}")))?;
-                cluster.remove_member(id);
-                cluster.backend().stop(id)?;
+                cluster.remove(id).await?;
             }
             let confirmed = match cluster.find_leader().await {
                 Some(l) => cluster.voters(l).await.is_some_and(|v| removed.iter().all(|r| !v.contains(r))),
@@ -223,16 +205,13 @@ async fn inject(
         | FaultKind::Bridge
         | FaultKind::MajoritiesRing => {
             let pairs = cut_pairs(kind, leader, &others, rng);
-            let mechanism = {
-                let mut b = cluster.backend();
-                for &(from, to) in &pairs {
-                    b.cut(from, to)?;
-                }
-                b.mechanism()
-            };
+            for &(from, to) in &pairs {
+                cluster.cut(from, to).await?;
+            }
+            let mechanism = cluster.cut_mechanism();
             let target = partition_target(kind, &members, &pairs);
             let note = if mechanism == CutMechanism::Iptables {
-                confirm_cuts(cluster, &members, &pairs).await
+                confirm_cuts(cluster, &members, &pairs).await?
             } else {
                 "admin hooks set (no packet probe possible)".into()
             };
@@ -244,7 +223,7 @@ async fn inject(
 async fn confirm_dead(cluster: &Cluster, victims: &[NodeId], ok: String) -> String {
     let mut answering = Vec::new();
     for &v in victims {
-        if cluster.client.status(&cluster.address(v).to_string()).await.is_ok() {
+        if cluster.status(v).await.is_some() {
             answering.push(v);
         }
     }
@@ -252,9 +231,8 @@ async fn confirm_dead(cluster: &Cluster, victims: &[NodeId], ok: String) -> Stri
 }
 
 /// Probes one cut link (and its reverse) and one link that should be open.
-async fn confirm_cuts(cluster: &Cluster, members: &[NodeId], pairs: &[(NodeId, NodeId)]) -> String {
-    let addr = |id: NodeId| cluster.address(id);
-    let Some(&(a, b)) = pairs.first() else { return "nothing to cut".into() };
+async fn confirm_cuts(cluster: &Cluster, members: &[NodeId], pairs: &[(NodeId, NodeId)]) -> Result<String, RunError> {
+    let Some(&(a, b)) = pairs.first() else { return Ok("nothing to cut".into()) };
     let mut probes = vec![(a, b, false), (b, a, !pairs.contains(&(b, a)))];
     let open = members
         .iter()
@@ -266,11 +244,11 @@ async fn confirm_cuts(cluster: &Cluster, members: &[NodeId], pairs: &[(NodeId, N
     let mut seen = Vec::new();
     let mut wrong = false;
     for (from, to, expect_open) in probes {
-        let is_open = connects(addr(from), addr(to)).await;
+        let is_open = cluster.backend().await.probe(from, to).await?;
         wrong |= is_open != expect_open;
         seen.push(format!("{from}->{to} {}", if is_open { "open" } else { "cut" }));
     }
-    format!("{}probe {}", if wrong { "NOT confirmed: " } else { "" }, seen.join(", "))
+    Ok(format!("{}probe {}", if wrong { "NOT confirmed: " } else { "" }, seen.join(", ")))
 }
 
 /// The nodes a partition is about, for the report: the bridge of a bridge;
@@ -338,21 +316,17 @@ pub fn cut_pairs(kind: FaultKind, leader: NodeId, others: &[NodeId], rng: &mut i
 }
 
 async fn add_voters(count: u64, leader: NodeId, cluster: &Cluster) -> Result<(Vec<NodeId>, String, Undo), RunError> {
-    let client = &cluster.client;
     let mut added = Vec::new();
     for _ in 0..count {
-        let id = cluster.next_id();
-        cluster.backend().start(id, &[], Some(leader))?;
-        cluster.watch(id);
-        let addr = cluster.address(id).to_string();
+        let id = cluster.join(leader).await?;
         let caught_up = wait_until(Duration::from_secs(30), async || {
-            client.status(&addr).await.is_ok_and(|s| s.applied > 0 && s.role == "Follower")
+            cluster.status(id).await.is_some_and(|s| s.applied > 0 && s.role == Role::Follower)
         })
         .await;
         if !caught_up {
             return Err(RunError::Cluster(format!("new node {id} did not catch up within 30 s")));
         }
-        client.promote(id).await.map_err(|e| RunError::Cluster(format!("promote {id}: {e}")))?;
+        cluster.promote(id).await?;
         cluster.add_member(id);
         added.push(id);
     }

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use history::Function;
-use loadgen::driver::RaftDriver;
-use node::client::Client;
-use node::proto::kv::Consistency;
+use loadgen::driver::{Driver, Outcome, RaftDriver};
+use loadgen::target::Target;
+use loadgen::workload::Consistency;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -18,19 +19,20 @@ use crate::check::{
     Budget, CheckResult, FaultWindow, Recovery, Verdict, check_convergence, check_list_append, check_registers,
     check_split_brain, lost_writes, recovery_times,
 };
-use crate::cluster::{Cluster, wait_until, wall_ns};
+use crate::cluster::{Cluster, ClusterSpec, wait_until, wall_ns};
 use crate::nemesis::{self, InjectedFault};
-use crate::scenario::{CheckKind, Scenario};
+use crate::scenario::{BackendKind, CheckKind, Scenario, SystemKind};
+use crate::system::{RaftNode, RaftNodeOptions, System};
 use crate::thresholds::{self, quantile};
 
 pub struct RunOptions {
-    /// The `raft-node` binary.
-    pub binary: PathBuf,
+    /// The program that runs a raft-node member.
+    pub raft_node: PathBuf,
     pub out: PathBuf,
-    /// Nodes get 127.0.0.(ip_base + id):port.
+    /// Process backend: members get 127.0.0.(ip_base + id):port.
     pub ip_base: u8,
     pub port: u16,
-    /// Keep the nodes' data directories after the run (logs are kept always).
+    /// Keep the members' data directories after the run (logs are kept always).
     pub keep_data: bool,
 }
 
@@ -50,6 +52,8 @@ pub struct RunReport {
     pub scenario: String,
     pub seed: u64,
     pub verdict: Verdict,
+    pub system: String,
+    pub backend: String,
     pub cut_mechanism: String,
     pub unsafe_bugs: Vec<String>,
     pub checks: Vec<CheckResult>,
@@ -63,37 +67,71 @@ pub struct RunReport {
     pub latency_us: BTreeMap<String, loadgen::record::Percentiles>,
 }
 
+/// The system the scenario names.
+pub fn system_for(kind: SystemKind, scenario: &Scenario, options: &RunOptions) -> Arc<dyn System> {
+    match kind {
+        SystemKind::RaftNode => Arc::new(RaftNode::new(RaftNodeOptions {
+            program: options.raft_node.clone(),
+            node_args: scenario.file.cluster.node_args.clone(),
+            admin_token: None,
+        })),
+    }
+}
+
+/// The backend the scenario names: the one place a new backend plugs in.
+pub fn backend_for(kind: BackendKind, options: &RunOptions) -> Result<Box<dyn Backend>, RunError> {
+    match kind {
+        BackendKind::Process => Ok(Box::new(ProcessBackend::new(ProcessOptions {
+            run_dir: options.out.join("nodes"),
+            ip_base: options.ip_base,
+            port: options.port,
+            use_iptables: true,
+        })?)),
+        BackendKind::Docker => Err(RunError::Cluster("the docker backend is not built yet".into())),
+    }
+}
+
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport, RunError> {
     let file = &scenario.file;
-    let mut node_args = file.cluster.node_args.clone();
-    for bug in &file.cluster.unsafe_bugs {
-        node_args.extend(["--unsafe-inject-bug".to_string(), bug.clone()]);
-    }
-    let backend = ProcessBackend::new(ProcessOptions {
-        binary: options.binary.clone(),
-        run_dir: options.out.join("nodes"),
-        ip_base: options.ip_base,
-        port: options.port,
-        node_args,
-        admin_token: None,
-        use_iptables: true,
-    })?;
-    let mechanism = backend.mechanism();
-    let cluster = Cluster::start(backend, file.cluster.size)?;
+    let system = system_for(file.cluster.system, scenario, options);
+    let backend = backend_for(file.backend, options)?;
+    let spec = ClusterSpec {
+        size: file.cluster.size,
+        identity: format!("{}-{:x}-{:x}", file.name, std::process::id(), wall_ns() / 1_000_000),
+        planted_bugs: file.cluster.unsafe_bugs.clone(),
+    };
+    let cluster = Cluster::start(system, backend, spec).await?;
     if !wait_until(Duration::from_secs(30), async || cluster.find_leader().await.is_some()).await {
         return Err(RunError::Cluster("no leader was elected within 30 s of starting the cluster".into()));
     }
     for id in cluster.members() {
         cluster.watch(id);
     }
+    // The one place a kind of loadgen target becomes a driver.
+    match cluster.system().target(&cluster.member_addresses()) {
+        Target::Raft(endpoints) => {
+            let driver = if file.read_consistency.is_empty() {
+                RaftDriver::new(endpoints.clone(), scenario.workload.consistency)
+            } else {
+                RaftDriver::rotating(endpoints.clone(), &file.read_consistency)
+            };
+            let read_back = RaftDriver::new(endpoints, Consistency::ReadIndex);
+            drive_and_judge(scenario, options, cluster, driver, read_back).await
+        }
+        other => Err(RunError::Cluster(format!("chaos cannot drive a {other:?} target yet"))),
+    }
+}
 
-    let workload = &scenario.workload;
-    let endpoints: Vec<String> = cluster.members().iter().map(|&id| cluster.address(id).to_string()).collect();
-    let driver = if file.read_consistency.is_empty() {
-        RaftDriver::new(endpoints, workload.consistency)
-    } else {
-        RaftDriver::rotating(endpoints, &file.read_consistency)
-    };
+/// Runs the workload and the fault schedule, heals, checks and writes the
+/// results. `read_back` reads linearizably, for the lost-writes check.
+async fn drive_and_judge<D: Driver>(
+    scenario: &Scenario,
+    options: &RunOptions,
+    cluster: Arc<Cluster>,
+    driver: D,
+    read_back: D,
+) -> Result<RunReport, RunError> {
+    let (file, workload) = (&scenario.file, &scenario.workload);
     let schedule = nemesis::schedule(file, workload.load.duration);
     // Faults, history and node events all count from here.
     let (t0, wall_t0) = (Instant::now(), wall_ns());
@@ -112,13 +150,10 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
     let faults = faults?;
 
     progress("healing every fault and restarting every member");
-    {
-        let mut b = cluster.backend();
-        b.heal()?;
-        for id in cluster.members() {
-            let _ = b.resume(id);
-            b.restart(id)?;
-        }
+    cluster.heal().await?;
+    for id in cluster.members() {
+        let _ = cluster.resume(id).await;
+        cluster.restart(id).await?;
     }
     progress("waiting (at most 60 s) for the members to converge");
     let finals = cluster.converge(Duration::from_secs(60)).await;
@@ -143,7 +178,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
     let mut lost = None;
     if wanted(CheckKind::LostWrites) {
         progress("reading back every key written");
-        let (rpo, count) = rpo_check(&cluster.client, history).await;
+        let (rpo, count) = rpo_check(&read_back, history).await;
         checks.push(rpo);
         lost = count;
     }
@@ -162,7 +197,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
         scenario: file.name.clone(),
         seed: file.seed,
         verdict: CheckResult::merge(&checks),
-        cut_mechanism: format!("{mechanism:?}"),
+        system: cluster.system().name().into(),
+        backend: cluster.backend_name().into(),
+        cut_mechanism: format!("{:?}", cluster.cut_mechanism()),
         unsafe_bugs: file.cluster.unsafe_bugs.clone(),
         checks,
         thresholds: threshold_outcomes,
@@ -267,7 +304,7 @@ fn threshold_check(outcomes: &[thresholds::Outcome]) -> CheckResult {
 
 /// Reads every register the history wrote and looks for lost writes;
 /// also returns how many keys lost one, when that could be told.
-async fn rpo_check(client: &Client, history: &[history::Event]) -> (CheckResult, Option<usize>) {
+async fn rpo_check(read_back: &impl Driver, history: &[history::Event]) -> (CheckResult, Option<usize>) {
     let keys: std::collections::BTreeSet<&str> = history
         .iter()
         .filter(|e| matches!(e.f, Function::Put | Function::Delete | Function::Cas))
@@ -278,16 +315,12 @@ async fn rpo_check(client: &Client, history: &[history::Event]) -> (CheckResult,
     // client deadline per key: the whole check has one.
     let deadline = Instant::now() + Duration::from_secs(60);
     for key in keys {
-        let read = tokio::time::timeout_at(deadline, client.get(key, Consistency::ReadIndex)).await;
-        let read = read.unwrap_or_else(|_| Err(node::client::ClientError::Failed("60 s spent reading back".into())));
-        match read {
-            Ok(r) => {
-                let v = r.value.map_or(serde_json::Value::Null, |b| {
-                    serde_json::Value::String(String::from_utf8_lossy(&b).into_owned())
-                });
-                finals.insert(key.to_string(), v);
+        let read = tokio::time::timeout_at(deadline, read_back.get(key)).await;
+        match read.unwrap_or_else(|_| Outcome::Failed("60 s spent reading back".into())) {
+            Outcome::Ok(value) => {
+                finals.insert(key.to_string(), value);
             }
-            Err(e) => {
+            Outcome::Failed(e) | Outcome::Unknown(e) => {
                 let reason = format!("could not read the final value of {key:?}: {e}");
                 return (CheckResult::new("lost-writes", Verdict::Unknown, reason, vec![]), None);
             }

@@ -16,7 +16,8 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub name: String,
     pub cluster: Cluster,
-    /// Where the nodes run: `process` (local processes on 127.0.0.x).
+    /// Where the members run: `process` (local processes on 127.0.0.x) or
+    /// `docker`.
     #[serde(default)]
     pub backend: BackendKind,
     /// The checks to run (default: all of them).
@@ -67,18 +68,44 @@ fn default_seed() -> u64 {
     1
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BackendKind {
-    #[default]
-    Process,
-}
-
+/// Where the members run (`backend:`, `--backend`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum System {
+pub enum BackendKind {
+    /// Local processes on 127.0.0.x.
+    #[default]
+    Process,
+    /// Containers on a network of their own.
+    Docker,
+}
+
+/// What runs (`cluster.system:`, `--system`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SystemKind {
+    /// This workspace's Raft key-value node.
     #[default]
     RaftNode,
+}
+
+/// Parses a kind by the name a scenario gives it; the error lists them.
+fn by_name<T: for<'de> Deserialize<'de>>(what: &str, name: &str, names: &[&str]) -> Result<T, String> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name))
+        .map_err(|_| format!("unknown {what} {name:?} (known: {})", names.join(", ")))
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+    fn from_str(name: &str) -> Result<BackendKind, String> {
+        by_name("backend", name, &["process", "docker"])
+    }
+}
+
+impl std::str::FromStr for SystemKind {
+    type Err = String;
+    fn from_str(name: &str) -> Result<SystemKind, String> {
+        by_name("system", name, &["raft-node"])
+    }
 }
 
 /// The checks a scenario can ask for; thresholds always run.
@@ -102,7 +129,7 @@ fn all_checks() -> Vec<CheckKind> {
 pub struct Cluster {
     /// The system under test: `raft-node`.
     #[serde(default)]
-    pub system: System,
+    pub system: SystemKind,
     pub size: u64,
     /// Extra flags for every node (timeouts...).
     #[serde(default)]

@@ -1,25 +1,73 @@
-//! Where the cluster runs, behind one trait so the runner does not care:
-//! local processes today, containers later.
+//! Where the members run, behind one trait so the runner does not care:
+//! local processes ([`ProcessBackend`]), containers. A backend knows
+//! nothing of the system it runs: it gets a [`Launch`] (a command line) per
+//! member and does to that member what the faults ask. A new backend is a
+//! module here that implements [`Backend`], a name in
+//! `scenario::BackendKind`, and its arm in `runner::backend_for`.
 
 pub mod docker;
 mod firewall;
 mod process;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use futures_util::future::BoxFuture;
+use serde::Serialize;
 
 pub use firewall::Firewall;
 pub use process::{ProcessBackend, ProcessOptions};
 
+use crate::system::Launch;
+
 pub type NodeId = u64;
 
 /// How a partition was made, for the report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum CutMechanism {
     /// iptables rules dropping packets from A's IP to B's listening port.
     Iptables,
-    /// The nodes' own admin fault hooks, dropping messages in the process.
+    /// The members' own admin fault hooks, dropping messages in the process.
     AdminHooks,
+}
+
+/// What a backend can do to a member beyond start, stop and kill; the
+/// faults that need more are refused when the scenario loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendCapability {
+    /// Cutting one direction of a link between two members ([`Backend::cut`]).
+    PacketCuts,
+    /// Freezing a member and thawing it.
+    Pause,
+    /// A member's data directory is reachable from the host while it is
+    /// down, so a power cut can drop what it had not synced.
+    PowerLoss,
+}
+
+impl BackendCapability {
+    /// What it is, as a refusal names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            BackendCapability::PacketCuts => "packet cuts",
+            BackendCapability::Pause => "pausing a member",
+            BackendCapability::PowerLoss => "a host-visible data directory for power loss",
+        }
+    }
+}
+
+/// Where one member runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// How the harness (and the workload) reaches it.
+    pub harness_address: SocketAddr,
+    /// How its peers reach it; it listens there.
+    pub peer_address: SocketAddr,
+    /// Its data directory as the member sees it.
+    pub data_dir: PathBuf,
+    /// The same directory on the host, when the host can reach it.
+    pub host_data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,38 +85,41 @@ pub enum BackendError {
     Io(#[from] std::io::Error),
 }
 
-/// A cluster's nodes as the chaos runner sees them.
-pub trait Backend {
-    /// The address clients and peers reach `id` at.
-    fn address(&self, id: NodeId) -> SocketAddr;
-    /// Starts a new node: a bootstrap member of `peers`, or, with `join`,
-    /// a node that asks that address to add it as a learner.
-    fn start(&mut self, id: NodeId, peers: &[NodeId], join: Option<NodeId>) -> Result<(), BackendError>;
-    /// SIGKILL: no chance to flush or say goodbye.
-    fn kill(&mut self, id: NodeId) -> Result<(), BackendError>;
-    /// Stops a node the polite way (SIGTERM, SIGKILL after 5 s): how a
+/// The members of a cluster as the backend runs them. Dropping it stops
+/// every member and removes whatever it set up (rules, networks...).
+pub trait Backend: Send {
+    /// As scenarios and `--backend` name it.
+    fn name(&self) -> &'static str;
+    fn capabilities(&self) -> BTreeSet<BackendCapability>;
+    /// How it cuts links, when it can (see [`BackendCapability::PacketCuts`]).
+    fn cut_mechanism(&self) -> Option<CutMechanism>;
+    /// Where member `id` runs; the same for an id for the whole run.
+    fn place(&mut self, id: NodeId) -> Result<Placement, BackendError>;
+    /// Runs a new member, placed before, with this command line.
+    fn start<'a>(&'a mut self, id: NodeId, launch: &'a Launch) -> BoxFuture<'a, Result<(), BackendError>>;
+    /// SIGKILL to all of them at once (none gets to see another die first):
+    /// no chance to flush or say goodbye. Returns when all are gone.
+    fn kill<'a>(&'a mut self, ids: &'a [NodeId]) -> BoxFuture<'a, Result<(), BackendError>>;
+    /// Stops a member the polite way (SIGTERM, SIGKILL after 5 s): how a
     /// removed member is retired.
-    fn stop(&mut self, id: NodeId) -> Result<(), BackendError>;
-    /// Starts a killed node again on its data.
-    fn restart(&mut self, id: NodeId) -> Result<(), BackendError>;
-    fn pause(&mut self, id: NodeId) -> Result<(), BackendError>;
-    fn resume(&mut self, id: NodeId) -> Result<(), BackendError>;
-    /// A power cut of these nodes at once: SIGKILL to all of them, then each
-    /// one's storage loses what it had not synced. Says what each lost.
-    fn power_loss(&mut self, ids: &[NodeId]) -> Result<Vec<String>, BackendError>;
+    fn stop(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>>;
+    /// Starts a stopped or killed member again on its data, with the same
+    /// command line. Does nothing to a member that runs.
+    fn restart(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>>;
+    fn pause(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>>;
+    fn resume(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>>;
     /// Drops all traffic from `from` to `to` (one direction only).
-    fn cut(&mut self, from: NodeId, to: NodeId) -> Result<CutMechanism, BackendError>;
+    fn cut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>>;
     /// Removes one cut.
-    fn uncut(&mut self, from: NodeId, to: NodeId) -> Result<(), BackendError>;
+    fn uncut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>>;
     /// Removes every cut.
-    fn heal(&mut self) -> Result<(), BackendError>;
-    /// Runs the node's Raft clock (and so its lease) `ppm` parts per million
-    /// fast (negative: slow); 0 restores it.
-    fn skew_clock(&mut self, id: NodeId, ppm: i64) -> Result<(), BackendError>;
-    /// Delays each of the node's fsyncs by `delay` (zero restores it). A
-    /// restarted node comes back with every such hook cleared, and setting
-    /// one on a node that is down does nothing.
-    fn slow_disk(&mut self, id: NodeId, delay: std::time::Duration) -> Result<(), BackendError>;
+    fn heal(&mut self) -> BoxFuture<'_, Result<(), BackendError>>;
+    /// Whether `from` can open a TCP connection to where `to` listens
+    /// (within 500 ms): how a cut is shown to hold, and a link to be open.
+    fn probe(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<bool, BackendError>>;
+    /// The member's output, on the host.
     fn log_path(&self, id: NodeId) -> PathBuf;
-    fn is_running(&self, id: NodeId) -> bool;
+    /// Whether the member's program is still running (a paused one is);
+    /// false once it exited, whoever ended it.
+    fn is_running(&mut self, id: NodeId) -> BoxFuture<'_, bool>;
 }

@@ -1,4 +1,5 @@
-//! Nodes as local `raft-node` processes on 127.0.0.x addresses.
+//! Members as local processes on 127.0.0.x addresses, one address each, so
+//! that iptables can tell their links apart.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -6,56 +7,41 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{Backend, BackendError, CutMechanism, Firewall, NodeId};
+use futures_util::future::BoxFuture;
+
+use super::{Backend, BackendCapability, BackendError, CutMechanism, Firewall, NodeId, Placement};
+use crate::system::Launch;
 
 #[derive(Clone, Debug)]
 pub struct ProcessOptions {
-    pub binary: PathBuf,
     /// Data directories and logs go here.
     pub run_dir: PathBuf,
     /// Node `id` gets 127.0.0.(ip_base + id); distinct bases keep parallel
     /// runs apart.
     pub ip_base: u8,
     pub port: u16,
-    /// Flags given to every node (timeouts, planted bugs...).
-    pub node_args: Vec<String>,
-    pub admin_token: Option<String>,
-    /// Use iptables when available; otherwise (or when false) the nodes'
-    /// admin fault hooks.
+    /// Cut links with iptables when available (root, the tool installed);
+    /// otherwise the backend cannot cut, and partitions fall to the
+    /// system's fault hooks.
     pub use_iptables: bool,
 }
 
 struct ProcNode {
     child: Option<Child>,
-    args: Vec<String>,
+    launch: Launch,
 }
 
 pub struct ProcessBackend {
     options: ProcessOptions,
     nodes: BTreeMap<NodeId, ProcNode>,
     firewall: Option<Firewall>,
-    /// What each node's admin fault hooks are set to.
-    hooks: BTreeMap<NodeId, Hooks>,
-}
-
-/// A node's admin fault hooks: one call sets them all.
-#[derive(Clone, Default)]
-struct Hooks {
-    /// Peers it drops messages to (cuts when iptables is not used).
-    drop_to: BTreeSet<NodeId>,
-    clock_skew_ppm: i64,
-    disk_delay_ms: u64,
 }
 
 impl ProcessBackend {
     pub fn new(options: ProcessOptions) -> Result<ProcessBackend, BackendError> {
         std::fs::create_dir_all(&options.run_dir)?;
         let firewall = if options.use_iptables && Firewall::available() { Some(Firewall::new()?) } else { None };
-        Ok(ProcessBackend { options, nodes: BTreeMap::new(), firewall, hooks: BTreeMap::new() })
-    }
-
-    pub fn mechanism(&self) -> CutMechanism {
-        if self.firewall.is_some() { CutMechanism::Iptables } else { CutMechanism::AdminHooks }
+        Ok(ProcessBackend { options, nodes: BTreeMap::new(), firewall })
     }
 
     pub fn firewall(&self) -> Option<&Firewall> {
@@ -71,19 +57,20 @@ impl ProcessBackend {
     }
 
     fn spawn(&mut self, id: NodeId) -> Result<(), BackendError> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(id))?;
         let node = self.nodes.get_mut(&id).ok_or(BackendError::UnknownNode(id))?;
-        let log_path = self.options.run_dir.join(format!("node-{id}.log"));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
-        let child = Command::new(&self.options.binary)
-            .args(&node.args)
+        let child = Command::new(&node.launch.program)
+            .args(&node.launch.args)
+            .envs(node.launch.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .map_err(|e| BackendError::Action { id, action: "start", why: e.to_string() })?;
+            .map_err(|e| {
+                let why = format!("{}: {e}", node.launch.program.display());
+                BackendError::Action { id, action: "start", why }
+            })?;
         node.child = Some(child);
-        // A new process starts with its fault hooks cleared.
-        self.hooks.remove(&id);
         Ok(())
     }
 
@@ -98,172 +85,138 @@ impl ProcessBackend {
         Ok(())
     }
 
-    /// Sends a node its hooks as recorded. A node not running has nothing
-    /// to send to, and comes back with its hooks cleared anyway.
-    fn set_hooks(&self, id: NodeId) -> Result<(), BackendError> {
-        if !self.is_running(id) {
-            return Ok(());
+    /// Whether the child runs, reaping it if it exited.
+    fn running(&mut self, id: NodeId) -> bool {
+        let Some(node) = self.nodes.get_mut(&id) else { return false };
+        let exited = node.child.as_mut().is_none_or(|c| !matches!(c.try_wait(), Ok(None)));
+        if exited {
+            node.child = None;
         }
-        let hooks = self.hooks.get(&id).cloned().unwrap_or_default();
-        let drop_to: Vec<u64> = hooks.drop_to.into_iter().collect();
-        let address = self.address(id).to_string();
-        let token = self.options.admin_token.clone();
-        // On a thread of its own, so this works whether or not the caller
-        // runs inside an async runtime.
-        let call = std::thread::spawn(move || -> Result<(), String> {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-            runtime.block_on(async move {
-                let client = node::client::Client::new(vec![address.clone()], token);
-                let (skew, delay) = (hooks.clock_skew_ppm, hooks.disk_delay_ms);
-                client.set_faults(&address, drop_to, Vec::new(), skew, delay).await.map_err(|e| e.to_string())
-            })
-        });
-        call.join()
-            .map_err(|_| "the fault-hook call panicked".to_string())
-            .and_then(|r| r)
-            .map_err(|why| BackendError::Action { id, action: "set fault hooks", why })
-    }
-}
-
-impl Backend for ProcessBackend {
-    fn address(&self, id: NodeId) -> SocketAddr {
-        SocketAddr::new(self.ip(id).into(), self.options.port)
+        !exited
     }
 
-    fn start(&mut self, id: NodeId, peers: &[NodeId], join: Option<NodeId>) -> Result<(), BackendError> {
-        let data = self.data_dir(id);
-        let mut args = vec![
-            "--id".to_string(),
-            id.to_string(),
-            "--listen".into(),
-            self.address(id).to_string(),
-            "--data".into(),
-            data.to_string_lossy().into_owned(),
-            // So that `power_loss` knows what a power cut would take.
-            "--track-durable-writes".into(),
-        ];
-        match join {
-            Some(through) => args.extend(["--join".into(), self.address(through).to_string()]),
-            None => {
-                let list: Vec<String> = peers.iter().map(|p| format!("{p}={}", self.address(*p))).collect();
-                args.extend(["--peers".into(), list.join(",")]);
-            }
-        }
-        if let Some(token) = &self.options.admin_token {
-            args.extend(["--admin-token".into(), token.clone()]);
-        }
-        args.extend(self.options.node_args.iter().cloned());
-        self.nodes.insert(id, ProcNode { child: None, args });
-        self.spawn(id)
-    }
-
-    fn kill(&mut self, id: NodeId) -> Result<(), BackendError> {
+    fn reap(&mut self, id: NodeId) -> Result<(), BackendError> {
         let node = self.nodes.get_mut(&id).ok_or(BackendError::UnknownNode(id))?;
         if let Some(mut child) = node.child.take() {
-            child.kill()?;
             child.wait()?;
         }
         Ok(())
     }
+}
 
-    fn stop(&mut self, id: NodeId) -> Result<(), BackendError> {
-        if !self.is_running(id) {
-            return Ok(());
+impl Backend for ProcessBackend {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    fn capabilities(&self) -> BTreeSet<BackendCapability> {
+        let mut caps = BTreeSet::from([BackendCapability::Pause, BackendCapability::PowerLoss]);
+        if self.firewall.is_some() {
+            caps.insert(BackendCapability::PacketCuts);
         }
-        self.signal(id, libc::SIGTERM, "stop")?;
-        let node = self.nodes.get_mut(&id).ok_or(BackendError::UnknownNode(id))?;
-        let child = node.child.as_mut().expect("running");
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < deadline {
-            if child.try_wait()?.is_some() {
-                node.child = None;
+        caps
+    }
+
+    fn cut_mechanism(&self) -> Option<CutMechanism> {
+        self.firewall.as_ref().map(|_| CutMechanism::Iptables)
+    }
+
+    fn place(&mut self, id: NodeId) -> Result<Placement, BackendError> {
+        let address = SocketAddr::new(self.ip(id).into(), self.options.port);
+        let data_dir = self.data_dir(id);
+        Ok(Placement {
+            harness_address: address,
+            peer_address: address,
+            host_data_dir: Some(data_dir.clone()),
+            data_dir,
+        })
+    }
+
+    fn start<'a>(&'a mut self, id: NodeId, launch: &'a Launch) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.nodes.insert(id, ProcNode { child: None, launch: launch.clone() });
+            self.spawn(id)
+        })
+    }
+
+    fn kill<'a>(&'a mut self, ids: &'a [NodeId]) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            // Signal every one before waiting for any: the first to die must
+            // not leave the others time to act on it.
+            for &id in ids {
+                if self.running(id) {
+                    self.signal(id, libc::SIGKILL, "kill")?;
+                }
+            }
+            for &id in ids {
+                self.reap(id)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn stop(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            if !self.running(id) {
                 return Ok(());
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.kill(id)
-    }
-
-    fn restart(&mut self, id: NodeId) -> Result<(), BackendError> {
-        if self.is_running(id) {
-            return Ok(());
-        }
-        self.spawn(id)
-    }
-
-    fn power_loss(&mut self, ids: &[NodeId]) -> Result<Vec<String>, BackendError> {
-        // Signal every node before waiting for any: the first to die must
-        // not leave the others time to sync what it sent them.
-        for &id in ids {
-            if self.is_running(id) {
-                self.signal(id, libc::SIGKILL, "power cut")?;
+            self.signal(id, libc::SIGTERM, "stop")?;
+            for _ in 0..250 {
+                if !self.running(id) {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-        }
-        let mut lost = Vec::new();
-        for &id in ids {
-            self.kill(id)?;
-            let dropped = node::storage::power_loss::drop_unsynced(&self.data_dir(id))
-                .map_err(|e| BackendError::Action { id, action: "drop unsynced writes", why: e.to_string() })?;
-            lost.push(format!("node {id} lost {} unsynced bytes", dropped.bytes_cut));
-        }
-        Ok(lost)
+            self.kill(&[id]).await
+        })
     }
 
-    fn pause(&mut self, id: NodeId) -> Result<(), BackendError> {
-        self.signal(id, libc::SIGSTOP, "pause")
+    fn restart(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move { if self.running(id) { Ok(()) } else { self.spawn(id) } })
     }
 
-    fn resume(&mut self, id: NodeId) -> Result<(), BackendError> {
-        self.signal(id, libc::SIGCONT, "resume")
+    fn pause(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move { self.signal(id, libc::SIGSTOP, "pause") })
     }
 
-    fn cut(&mut self, from: NodeId, to: NodeId) -> Result<CutMechanism, BackendError> {
-        if let Some(fw) = &self.firewall {
-            fw.cut(self.ip(from), self.ip(to), self.options.port)?;
-            return Ok(CutMechanism::Iptables);
-        }
-        self.hooks.entry(from).or_default().drop_to.insert(to);
-        self.set_hooks(from)?;
-        Ok(CutMechanism::AdminHooks)
+    fn resume(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move { self.signal(id, libc::SIGCONT, "resume") })
     }
 
-    fn uncut(&mut self, from: NodeId, to: NodeId) -> Result<(), BackendError> {
-        if let Some(fw) = &self.firewall {
-            return fw.uncut(self.ip(from), self.ip(to), self.options.port);
-        }
-        self.hooks.entry(from).or_default().drop_to.remove(&to);
-        self.set_hooks(from)
+    fn cut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            let fw = self.firewall.as_ref().ok_or(BackendError::Firewall("no iptables here".into()))?;
+            fw.cut(self.ip(from), self.ip(to), self.options.port)
+        })
     }
 
-    fn heal(&mut self) -> Result<(), BackendError> {
-        if let Some(fw) = &self.firewall {
-            return fw.heal();
-        }
-        let cut: Vec<NodeId> = self.hooks.iter().filter(|(_, h)| !h.drop_to.is_empty()).map(|(id, _)| *id).collect();
-        for id in cut {
-            self.hooks.entry(id).or_default().drop_to.clear();
-            self.set_hooks(id)?;
-        }
-        Ok(())
+    fn uncut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            let fw = self.firewall.as_ref().ok_or(BackendError::Firewall("no iptables here".into()))?;
+            fw.uncut(self.ip(from), self.ip(to), self.options.port)
+        })
     }
 
-    fn skew_clock(&mut self, id: NodeId, ppm: i64) -> Result<(), BackendError> {
-        self.hooks.entry(id).or_default().clock_skew_ppm = ppm;
-        self.set_hooks(id)
+    fn heal(&mut self) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move { self.firewall.as_ref().map_or(Ok(()), Firewall::heal) })
     }
 
-    fn slow_disk(&mut self, id: NodeId, delay: Duration) -> Result<(), BackendError> {
-        self.hooks.entry(id).or_default().disk_delay_ms = delay.as_millis() as u64;
-        self.set_hooks(id)
+    fn probe(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<bool, BackendError>> {
+        Box::pin(async move {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            // From `from`'s own address, as its peer connections leave.
+            socket.bind(SocketAddr::new(self.ip(from).into(), 0))?;
+            let to = SocketAddr::new(self.ip(to).into(), self.options.port);
+            Ok(matches!(tokio::time::timeout(Duration::from_millis(500), socket.connect(to)).await, Ok(Ok(_))))
+        })
     }
 
     fn log_path(&self, id: NodeId) -> PathBuf {
         self.options.run_dir.join(format!("node-{id}.log"))
     }
 
-    fn is_running(&self, id: NodeId) -> bool {
-        self.nodes.get(&id).is_some_and(|n| n.child.is_some())
+    fn is_running(&mut self, id: NodeId) -> BoxFuture<'_, bool> {
+        Box::pin(async move { self.running(id) })
     }
 }
 
@@ -271,8 +224,7 @@ impl Drop for ProcessBackend {
     fn drop(&mut self) {
         for node in self.nodes.values_mut() {
             if let Some(mut child) = node.child.take() {
-                // A paused process must be resumed to die promptly under SIGKILL
-                // on some kernels; SIGKILL itself is enough on Linux.
+                // SIGKILL ends a stopped (paused) process too.
                 let _ = child.kill();
                 let _ = child.wait();
             }

@@ -40,6 +40,13 @@ enum Command {
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// What runs, overriding the scenario's `cluster.system`: raft-node.
+        #[arg(long, value_name = "NAME")]
+        system: Option<String>,
+        /// Where it runs, overriding the scenario's `backend`: process or
+        /// docker.
+        #[arg(long, value_name = "NAME")]
+        backend: Option<String>,
         /// The raft-node binary (default: next to this one).
         #[arg(long)]
         binary: Option<PathBuf>,
@@ -125,9 +132,35 @@ fn main() -> ExitCode {
         Command::Check { history, model, json, time_limit } => check(&history, model, json, time_limit),
         Command::Image { command: ImageCommand::Build } => build_image(),
         Command::Clean => clean(),
-        Command::Run { scenario, out, seed, binary, ip_base, port, keep, unsafe_bugs } => {
-            run(scenario, out, seed, binary, &unsafe_bugs, RunPlace { ip_base, port, keep })
+        Command::Run { scenario, out, seed, system, backend, binary, ip_base, port, keep, unsafe_bugs } => {
+            let choice = Choice { seed, system, backend, unsafe_bugs };
+            run(scenario, out, choice, binary, RunPlace { ip_base, port, keep })
         }
+    }
+}
+
+/// What the command line overrides in the scenario.
+struct Choice {
+    seed: Option<u64>,
+    system: Option<String>,
+    backend: Option<String>,
+    unsafe_bugs: Vec<raft::UnsafeBug>,
+}
+
+impl Choice {
+    fn apply(self, scenario: &mut chaos::scenario::Scenario) -> Result<(), String> {
+        let file = &mut scenario.file;
+        if let Some(seed) = self.seed {
+            file.seed = seed;
+        }
+        if let Some(name) = self.system {
+            file.cluster.system = name.parse().map_err(|e| format!("--system: {e}"))?;
+        }
+        if let Some(name) = self.backend {
+            file.backend = name.parse().map_err(|e| format!("--backend: {e}"))?;
+        }
+        file.cluster.unsafe_bugs.extend(self.unsafe_bugs.iter().map(|b| b.to_string()));
+        Ok(())
     }
 }
 
@@ -138,14 +171,7 @@ struct RunPlace {
     keep: bool,
 }
 
-fn run(
-    path: PathBuf,
-    out: Option<PathBuf>,
-    seed: Option<u64>,
-    binary: Option<PathBuf>,
-    unsafe_bugs: &[raft::UnsafeBug],
-    place: RunPlace,
-) -> ExitCode {
+fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathBuf>, place: RunPlace) -> ExitCode {
     let mut scenario = match chaos::scenario::Scenario::load(&path) {
         Ok(s) => s,
         Err(e) => {
@@ -153,10 +179,10 @@ fn run(
             return ExitCode::from(2);
         }
     };
-    if let Some(seed) = seed {
-        scenario.file.seed = seed;
+    if let Err(e) = choice.apply(&mut scenario) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
     }
-    scenario.file.cluster.unsafe_bugs.extend(unsafe_bugs.iter().map(|b| b.to_string()));
     let binary = binary.unwrap_or_else(|| {
         let exe = std::env::current_exe().unwrap_or_default();
         exe.with_file_name("raft-node")
@@ -168,7 +194,7 @@ fn run(
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let out = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{stamp}", scenario.file.name)));
     let options = chaos::runner::RunOptions {
-        binary,
+        raft_node: binary,
         out: out.clone(),
         ip_base: place.ip_base,
         port: place.port,
@@ -206,7 +232,10 @@ fn run(
             return ExitCode::from(2);
         }
     };
-    println!("scenario {} (seed {}), partitions by {}", report.scenario, report.seed, report.cut_mechanism);
+    println!(
+        "scenario {} (seed {}): {} on {}, partitions by {}",
+        report.scenario, report.seed, report.system, report.backend, report.cut_mechanism
+    );
     if !report.unsafe_bugs.is_empty() {
         println!("UNSAFE BUGS PLANTED: {:?}", report.unsafe_bugs);
     }
