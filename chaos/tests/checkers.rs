@@ -56,6 +56,39 @@ fn every_fixture_gets_its_known_verdict_and_counterexample() {
     assert!(checked >= 36, "only {checked} fixtures");
 }
 
+/// Histories published by other checkers and Jepsen suites, with their
+/// sources' verdicts (`/work/shared/histories/external`, outside the
+/// repository for size and licenses; `RAFTSTORM_EXTERNAL_HISTORIES` names
+/// another copy): each gets its source's verdict, and an invalid one a
+/// counterexample.
+#[test]
+fn every_external_history_gets_its_sources_verdict() {
+    let root = std::env::var_os("RAFTSTORM_EXTERNAL_HISTORIES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/histories/external"));
+    let folders = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e} (set RAFTSTORM_EXTERNAL_HISTORIES to the histories)", root.display()));
+    let mut checked = 0;
+    for folder in folders.map(|e| e.unwrap().path()).filter(|p| p.is_dir()) {
+        let expected = std::fs::read_to_string(folder.join("expected.tsv")).unwrap();
+        for line in expected.lines().filter(|l| !l.trim().is_empty()) {
+            let (name, verdict) =
+                line.split_once('\t').unwrap_or_else(|| panic!("{}: bad line {line:?}", folder.display()));
+            let want = match verdict.trim() {
+                "valid" => Verdict::Valid,
+                "invalid" => Verdict::Invalid,
+                other => panic!("{}: unknown verdict {other:?}", folder.display()),
+            };
+            let path = folder.join(format!("{name}.jsonl"));
+            let result = check_registers(&read_history(&path), Budget::default());
+            assert_eq!(result.verdict, want, "{}: {}", path.display(), result.reason);
+            assert_eq!(result.counterexample.is_empty(), want == Verdict::Valid, "{}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 280, "only {checked} external histories");
+}
+
 #[test]
 fn the_counterexample_keeps_only_the_failing_key_and_shows_context() {
     let path = fixtures().join("register/invalid/unfinished-write-seen-then-unseen.jsonl");

@@ -2,7 +2,7 @@
 //! values interned as small integers so the search compares and memoizes
 //! cheaply.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use history::Function;
 use serde_json::Value;
@@ -15,7 +15,7 @@ pub(super) type State = u32;
 
 pub(super) const ABSENT: State = 0;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Step {
     Put(State),
     Get(State),
@@ -94,10 +94,11 @@ pub(super) fn steps(ops: &[&Operation]) -> Result<Vec<Step>, String> {
 
 /// The operations that can make a difference, with their positions in
 /// `ops`: a read of unknown outcome constrains nothing, and neither does a
-/// write of unknown outcome whose value nothing reads or compares against
-/// (whatever follows it must be another write, so leaving it out of a
-/// linearization changes no other operation's outcome). Dropping such a
-/// write may make another one droppable, hence the loop.
+/// write of unknown outcome whose value no other operation reads or
+/// compares against after the write's call (whatever follows it in a
+/// linearization must then be another write, so leaving it out changes no
+/// other operation's outcome). Dropping such a write may make another one
+/// droppable, hence the loop.
 pub(super) fn relevant(ops: &[KeyOp]) -> Vec<(usize, KeyOp)> {
     let mut kept: Vec<(usize, KeyOp)> = ops
         .iter()
@@ -106,11 +107,43 @@ pub(super) fn relevant(ops: &[KeyOp]) -> Vec<(usize, KeyOp)> {
         .filter(|(_, op)| op.ret.is_some() || !matches!(op.step, Step::Get(_)))
         .collect();
     loop {
-        let observed: HashSet<State> = kept.iter().filter_map(|(_, op)| op.step.observed()).collect();
+        let observers = LatestObservers::of(&kept);
         let before = kept.len();
-        kept.retain(|(_, op)| op.ret.is_some() || op.step.written().is_none_or(|v| observed.contains(&v)));
+        kept.retain(|&(i, op)| {
+            op.ret.is_some() || op.step.written().is_none_or(|v| observers.observed_since(v, op.call, i))
+        });
         if kept.len() == before {
             return kept;
         }
+    }
+}
+
+/// For each value, the two operations observing it that may take effect
+/// latest (the two, so that an operation can ask about the others).
+struct LatestObservers(HashMap<State, [(u64, usize); 2]>);
+
+impl LatestObservers {
+    fn of(ops: &[(usize, KeyOp)]) -> LatestObservers {
+        let mut latest: HashMap<State, [(u64, usize); 2]> = HashMap::new();
+        for &(i, op) in ops {
+            let Some(v) = op.step.observed() else { continue };
+            // An operation of unknown outcome may take effect at any time.
+            let candidate = (op.ret.unwrap_or(u64::MAX), i);
+            let top = latest.entry(v).or_insert([(0, usize::MAX); 2]);
+            if candidate > top[0] {
+                top[1] = top[0];
+                top[0] = candidate;
+            } else if candidate > top[1] {
+                top[1] = candidate;
+            }
+        }
+        LatestObservers(latest)
+    }
+
+    /// Whether an operation other than `op` observes `v` and may take
+    /// effect at or after `time` (at equal times calls come first, so an
+    /// observer returning when the write is called may still follow it).
+    fn observed_since(&self, v: State, time: u64, op: usize) -> bool {
+        self.0.get(&v).is_some_and(|top| top.iter().any(|&(until, i)| i != op && i != usize::MAX && until >= time))
     }
 }

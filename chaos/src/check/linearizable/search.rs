@@ -1,21 +1,36 @@
 //! The Wing-Gong-Lowe search for one key (Lowe, "Testing for
 //! linearizability", 2017; the shape of Porcupine's `checkSingle`).
 //!
-//! The history's calls and returns sit in one doubly linked list in time
-//! order. Walking it from the head: at a call, try to linearize that
-//! operation now (the model allows it from the current state, and the
-//! resulting (linearized set, state) pair was never explored before), and if
-//! so lift its call and return out of the list and start again from the
-//! head; at a return, the operation it closes was not linearized in time, so
-//! undo the last choice and try the next call after it. The history is
-//! linearizable once every acknowledged operation is linearized; operations
-//! of unknown outcome have their return at the very end (infinity) and may
-//! be left out.
+//! The calls and returns of the acknowledged operations sit in one doubly
+//! linked list in time order. Walking it from the head: at a call, try to
+//! linearize that operation now (the model allows it from the current
+//! state, and the resulting configuration was never explored before), and
+//! if so lift its call and return out of the list and start again from the
+//! head; at a return, the operation it closes was not linearized in time,
+//! so try an operation of unknown outcome instead, then undo the last
+//! choice and try the next one after it. The history is linearizable once
+//! every acknowledged operation is linearized.
+//!
+//! Operations of unknown outcome (writes: unknown reads were dropped) may
+//! take effect at any time after their call, or never; they are what make
+//! a search hard, since one called early may be used at any later point,
+//! and shrinking a counterexample turns many operations into such ones. If
+//! a linearization exists, one exists in which each of them
+//! - changes the state and is followed by an operation that reads or
+//!   compares against the value it wrote (otherwise leaving it out changes
+//!   nothing else);
+//! - is used only after its twins called before it (same step): swapping
+//!   two twins keeps a linearization one, as neither ever returns.
+//!
+//! so the search looks for those only, and tries them only when no
+//! acknowledged operation will do. Its memo knows that a configuration
+//! explored without success is hopeless with fewer operations of unknown
+//! outcome left to use too.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Instant;
 
-use super::model::{ABSENT, KeyOp, State};
+use super::model::{ABSENT, KeyOp, State, Step};
 
 /// How far one search may go before it gives up.
 #[derive(Clone, Copy, Debug)]
@@ -53,13 +68,16 @@ struct List {
 }
 
 impl List {
-    /// Calls and returns in time order; at equal times calls come first, so
-    /// operations that touch count as concurrent.
+    /// The calls and returns of the acknowledged operations in time order;
+    /// at equal times calls come first, so operations that touch count as
+    /// concurrent.
     fn new(ops: &[KeyOp]) -> List {
         let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * ops.len());
         for (i, op) in ops.iter().enumerate() {
-            order.push((op.call, false, i));
-            order.push((op.ret.unwrap_or(u64::MAX), true, i));
+            if let Some(ret) = op.ret {
+                order.push((op.call, false, i));
+                order.push((ret, true, i));
+            }
         }
         order.sort_unstable();
         let mut nodes = vec![Node { op: NIL, is_return: false, prev: NIL, next: NIL, partner: NIL }];
@@ -106,68 +124,257 @@ impl List {
     }
 }
 
+/// The operations of unknown outcome with one step, in the order they may
+/// be used: by call time, then position.
+struct Twins {
+    step: Step,
+    ops: Vec<usize>,
+    /// How many are linearized (always the first ones).
+    used: usize,
+}
+
+impl Twins {
+    fn of(ops: &[KeyOp]) -> Vec<Twins> {
+        let mut unknown: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_none()).collect();
+        unknown.sort_by_key(|&i| (ops[i].call, i));
+        let mut class: HashMap<Step, usize> = HashMap::new();
+        let mut twins: Vec<Twins> = Vec::new();
+        for i in unknown {
+            let c = *class.entry(ops[i].step).or_insert_with(|| {
+                twins.push(Twins { step: ops[i].step, ops: Vec::new(), used: 0 });
+                twins.len() - 1
+            });
+            twins[c].ops.push(i);
+        }
+        twins
+    }
+
+    /// The next one to use, if it was called by `until`.
+    fn next(&self, ops: &[KeyOp], until: u64) -> Option<usize> {
+        self.ops.get(self.used).copied().filter(|&op| ops[op].call <= until)
+    }
+}
+
+/// Where the search looks next.
+#[derive(Clone, Copy)]
+enum Cursor {
+    /// At a node of the list.
+    Walk(usize),
+    /// At a class of twins, for operations of unknown outcome called by
+    /// `until` (the time of the first return still in the list).
+    Unknown { class: usize, until: u64 },
+}
+
+/// A choice made, with the state before it.
+enum Choice {
+    Acked { node: usize, before: State },
+    Unknown { class: usize, until: u64, before: State },
+}
+
 pub(super) fn search(ops: &[KeyOp], limits: &Limits) -> Outcome {
     let mut list = List::new(ops);
+    let mut twins = Twins::of(ops);
+    let mut memo = Memo::new(ops, limits);
     let mut remaining_ok = ops.iter().filter(|o| o.ret.is_some()).count();
-    let words = ops.len().div_ceil(64);
-    // A memo entry is the linearized set with the state as one more word.
-    let entry_bytes = (words + 1) * 8 + 48;
-    let max_states = limits.max_states.min(limits.memo_bytes / entry_bytes);
-    let mut linearized = vec![0u64; words + 1];
-    let mut seen: HashSet<Box<[u64]>> = HashSet::new();
     let mut state: State = ABSENT;
-    // The calls linearized so far, with the state before each.
-    let mut stack: Vec<(usize, State)> = Vec::new();
-    let mut entry = list.first();
+    let mut stack: Vec<Choice> = Vec::new();
+    // The values the acknowledged calls before the first return read or
+    // compare against, for the operations of unknown outcome to serve.
+    let mut wanted: Vec<State> = Vec::new();
+    let mut cursor = Cursor::Walk(list.first());
     let mut steps: u64 = 0;
     while remaining_ok > 0 {
         steps += 1;
         if steps.is_multiple_of(4096) && Instant::now() > limits.deadline {
             return Outcome::GaveUp("out of time".into());
         }
-        if entry != NIL && !list.nodes[entry].is_return {
-            let op = list.nodes[entry].op;
-            if let Some(next_state) = ops[op].step.apply(state) {
-                linearized[op / 64] |= 1 << (op % 64);
-                linearized[words] = u64::from(next_state);
-                if seen.insert(linearized.as_slice().into()) {
-                    if seen.len() > max_states {
-                        return Outcome::GaveUp(format!("explored more than {max_states} states"));
+        // After an operation of unknown outcome, only one that observes
+        // the value it wrote.
+        let fits = |step: Step| !matches!(stack.last(), Some(Choice::Unknown { .. })) || step.observed() == Some(state);
+        match cursor {
+            Cursor::Walk(entry) if entry != NIL && !list.nodes[entry].is_return => {
+                let op = list.nodes[entry].op;
+                let step = ops[op].step;
+                if let Some(next) = step.apply(state).filter(|_| fits(step)) {
+                    match memo.visit(op, next, false) {
+                        Err(why) => return Outcome::GaveUp(why),
+                        Ok(true) => {
+                            stack.push(Choice::Acked { node: entry, before: state });
+                            state = next;
+                            list.lift(entry);
+                            remaining_ok -= 1;
+                            cursor = Cursor::Walk(list.first());
+                            continue;
+                        }
+                        Ok(false) => {}
                     }
-                    stack.push((entry, state));
-                    state = next_state;
-                    list.lift(entry);
-                    if ops[op].ret.is_some() {
-                        remaining_ok -= 1;
-                    }
-                    entry = list.first();
-                    continue;
                 }
-                linearized[op / 64] &= !(1 << (op % 64));
+                cursor = Cursor::Walk(list.nodes[entry].next);
+                continue;
             }
-            entry = list.nodes[entry].next;
-            continue;
+            Cursor::Walk(boundary) if !twins.is_empty() => {
+                let until =
+                    if boundary == NIL { u64::MAX } else { ops[list.nodes[boundary].op].ret.unwrap_or(u64::MAX) };
+                wanted_before(&list, ops, &mut wanted);
+                cursor = Cursor::Unknown { class: 0, until };
+                continue;
+            }
+            Cursor::Unknown { class, until } if class < twins.len() => {
+                let step = twins[class].step;
+                let candidate = twins[class].next(ops, until).zip(step.apply(state)).filter(|&(_, next)| {
+                    next != state
+                        && fits(step)
+                        && (wanted.contains(&next)
+                            || twins.iter().any(|t| t.step.observed() == Some(next) && t.next(ops, until).is_some()))
+                });
+                if let Some((op, next)) = candidate {
+                    match memo.visit(op, next, true) {
+                        Err(why) => return Outcome::GaveUp(why),
+                        Ok(true) => {
+                            stack.push(Choice::Unknown { class, until, before: state });
+                            twins[class].used += 1;
+                            state = next;
+                            cursor = Cursor::Walk(list.first());
+                            continue;
+                        }
+                        Ok(false) => {}
+                    }
+                }
+                cursor = Cursor::Unknown { class: class + 1, until };
+                continue;
+            }
+            Cursor::Walk(_) | Cursor::Unknown { .. } => {}
         }
-        // A return of an operation not yet linearized (or the end of the
-        // list): undo the last choice and try the next call after it.
-        let Some((undo, previous)) = stack.pop() else { return Outcome::NotLinearizable };
-        let op = list.nodes[undo].op;
-        linearized[op / 64] &= !(1 << (op % 64));
-        state = previous;
-        list.unlift(undo);
-        if ops[op].ret.is_some() {
-            remaining_ok += 1;
+        // Nothing more to try here: undo the last choice and try the next
+        // one after it.
+        match stack.pop() {
+            None => return Outcome::NotLinearizable,
+            Some(Choice::Acked { node, before }) => {
+                memo.unmark(list.nodes[node].op);
+                state = before;
+                list.unlift(node);
+                remaining_ok += 1;
+                cursor = Cursor::Walk(list.nodes[node].next);
+            }
+            Some(Choice::Unknown { class, until, before }) => {
+                twins[class].used -= 1;
+                memo.unmark(twins[class].ops[twins[class].used]);
+                state = before;
+                wanted_before(&list, ops, &mut wanted);
+                cursor = Cursor::Unknown { class: class + 1, until };
+            }
         }
-        entry = list.nodes[undo].next;
     }
     Outcome::Linearizable
+}
+
+/// Collects into `wanted` the values observed by the calls in the list
+/// before its first return.
+fn wanted_before(list: &List, ops: &[KeyOp], wanted: &mut Vec<State>) {
+    wanted.clear();
+    let mut node = list.first();
+    while node != NIL && !list.nodes[node].is_return {
+        wanted.extend(ops[list.nodes[node].op].step.observed());
+        node = list.nodes[node].next;
+    }
+}
+
+/// The configurations explored: which acknowledged operations are
+/// linearized, the state, and whether the last operation is of unknown
+/// outcome (it restricts what comes next), each with the sets of
+/// operations of unknown outcome used on the ways it was reached. None of
+/// those sets holds another: a configuration reached having used at least
+/// one of them is hopeless.
+struct Memo {
+    /// Each operation's position in the set it belongs to (acknowledged or
+    /// unknown).
+    index: Vec<usize>,
+    unknown: Vec<bool>,
+    /// The acknowledged operations linearized, and one more word: the
+    /// state and whether the last operation is of unknown outcome.
+    acked: Vec<u64>,
+    /// The operations of unknown outcome linearized.
+    used: Vec<u64>,
+    seen: HashMap<Box<[u64]>, Vec<Box<[u64]>>>,
+    entries: usize,
+    max_entries: usize,
+}
+
+impl Memo {
+    fn new(ops: &[KeyOp], limits: &Limits) -> Memo {
+        let unknown: Vec<bool> = ops.iter().map(|op| op.ret.is_none()).collect();
+        let mut counts = [0, 0];
+        let index = unknown
+            .iter()
+            .map(|&u| {
+                counts[usize::from(u)] += 1;
+                counts[usize::from(u)] - 1
+            })
+            .collect();
+        let [acked_words, used_words] = counts.map(|n: usize| n.div_ceil(64));
+        let entry_bytes = (acked_words + 1 + used_words) * 8 + 64;
+        Memo {
+            index,
+            unknown,
+            acked: vec![0; acked_words + 1],
+            used: vec![0; used_words],
+            seen: HashMap::new(),
+            entries: 0,
+            max_entries: limits.max_states.min(limits.memo_bytes / entry_bytes),
+        }
+    }
+
+    fn set(&mut self, op: usize) -> (&mut [u64], usize) {
+        let i = self.index[op];
+        let set = if self.unknown[op] { &mut self.used } else { &mut self.acked };
+        (set, i)
+    }
+
+    fn unmark(&mut self, op: usize) {
+        let (set, i) = self.set(op);
+        set[i / 64] &= !(1 << (i % 64));
+    }
+
+    /// Linearizes `op`, leaving `state`; true if the configuration is new
+    /// (and worth exploring), false (with `op` unmarked again) if it is
+    /// hopeless; an error when the memo is full.
+    fn visit(&mut self, op: usize, state: State, after_unknown: bool) -> Result<bool, String> {
+        let (set, i) = self.set(op);
+        set[i / 64] |= 1 << (i % 64);
+        let words = self.acked.len();
+        self.acked[words - 1] = u64::from(state) | u64::from(after_unknown) << 32;
+        let used = &self.used;
+        let is_subset = |a: &[u64], b: &[u64]| a.iter().zip(b).all(|(x, y)| x & !y == 0);
+        let hopeless = match self.seen.get_mut(self.acked.as_slice()) {
+            Some(sets) if sets.iter().any(|s| is_subset(s, used)) => true,
+            Some(sets) => {
+                let before = sets.len();
+                sets.retain(|s| !is_subset(used, s));
+                self.entries -= before - sets.len();
+                sets.push(used.as_slice().into());
+                false
+            }
+            None => {
+                self.seen.insert(self.acked.as_slice().into(), vec![used.as_slice().into()]);
+                false
+            }
+        };
+        if hopeless {
+            self.unmark(op);
+            return Ok(false);
+        }
+        self.entries += 1;
+        if self.entries > self.max_entries {
+            return Err(format!("explored more than {} states", self.max_entries));
+        }
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use super::super::model::Step;
     use super::*;
 
     fn limits() -> Limits {
