@@ -14,6 +14,7 @@ use loadgen::workload::Consistency;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::backend::docker::{DockerBackend, DockerOptions};
 use crate::backend::{Backend, BackendError, ProcessBackend, ProcessOptions};
 use crate::check::{
     Budget, CheckResult, FaultWindow, Recovery, Verdict, check_convergence, check_list_append, check_registers,
@@ -79,22 +80,23 @@ pub fn system_for(kind: SystemKind, scenario: &Scenario, options: &RunOptions) -
 }
 
 /// The backend the scenario names: the one place a new backend plugs in.
-pub fn backend_for(kind: BackendKind, options: &RunOptions) -> Result<Box<dyn Backend>, RunError> {
+pub async fn backend_for(kind: BackendKind, options: &RunOptions) -> Result<Box<dyn Backend>, RunError> {
+    let run_dir = options.out.join("nodes");
     match kind {
         BackendKind::Process => Ok(Box::new(ProcessBackend::new(ProcessOptions {
-            run_dir: options.out.join("nodes"),
+            run_dir,
             ip_base: options.ip_base,
             port: options.port,
             use_iptables: true,
         })?)),
-        BackendKind::Docker => Err(RunError::Cluster("the docker backend is not built yet".into())),
+        BackendKind::Docker => Ok(Box::new(DockerBackend::new(DockerOptions { run_dir, port: options.port }).await?)),
     }
 }
 
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport, RunError> {
     let file = &scenario.file;
     let system = system_for(file.cluster.system, scenario, options);
-    let backend = backend_for(file.backend, options)?;
+    let backend = backend_for(file.backend, options).await?;
     let spec = ClusterSpec {
         size: file.cluster.size,
         identity: format!("{}-{:x}-{:x}", file.name, std::process::id(), wall_ns() / 1_000_000),

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use chaos::backend::docker::{DockerBackend, DockerOptions, Engine, RUN_LABEL, image};
+use chaos::backend::Backend;
+use chaos::backend::docker::{DockerBackend, DockerOptions, Engine, OWNER_LABEL, RUN_LABEL, image};
+use chaos::system::{Bootstrap, Launch, MemberSpec, RaftNode, RaftNodeOptions, System};
 use node::client::Client;
 use node::proto::kv::Consistency;
 
@@ -29,27 +31,23 @@ async fn backend(dir: &tempfile::TempDir) -> DockerBackend {
         .unwrap_or_else(|e| panic!("these tests need Docker Engine running (CI has it): {e}"))
 }
 
-/// raft-node's command line for member `id` of members `1..=size`.
-fn node_args(backend: &DockerBackend, id: u64, size: u64) -> Vec<String> {
-    let peers: Vec<String> = (1..=size).map(|p| format!("{p}={}", backend.address(p))).collect();
-    let data = DockerBackend::data_dir();
-    [
-        "--id",
-        &id.to_string(),
-        "--listen",
-        &backend.address(id).to_string(),
-        "--peers",
-        &peers.join(","),
-        "--data",
-        &data.to_string_lossy(),
-        "--track-durable-writes",
-        "--tick-ms",
-        "20",
-        "--election-ticks",
-        "10",
-    ]
-    .map(String::from)
-    .to_vec()
+/// How raft-node's member `id` of members `1..=size` is launched there.
+fn launch(backend: &mut DockerBackend, id: u64, size: u64) -> Launch {
+    let raft_node = RaftNode::new(RaftNodeOptions {
+        program: static_raft_node(),
+        node_args: ["--tick-ms", "20", "--election-ticks", "10"].map(String::from).to_vec(),
+        admin_token: None,
+    });
+    let peers = (1..=size).map(|p| (p, backend.place(p).unwrap().peer_address)).collect();
+    let placement = backend.place(id).unwrap();
+    raft_node.launch(&MemberSpec {
+        id,
+        address: placement.peer_address,
+        bootstrap: Bootstrap::Peers(peers),
+        data_dir: placement.data_dir,
+        cluster: format!("docker-test-{}", backend.run_id()),
+        planted_bugs: Vec::new(),
+    })
 }
 
 async fn wait_for<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
@@ -86,10 +84,9 @@ async fn a_one_way_cut_is_one_way_and_a_restarted_container_keeps_its_data_and_i
     let mut b = backend(&dir).await;
     let (run_id, engine) = (b.run_id().to_string(), b.engine().clone());
     let prefix = b.ip(0).to_string().rsplit_once('.').unwrap().0.to_string() + ".";
-    let program = static_raft_node();
     for id in 1..=3 {
-        let args = node_args(&b, id, 3);
-        b.start(id, &program, &args, &[]).await.unwrap();
+        let launch = launch(&mut b, id, 3);
+        b.start(id, &launch).await.unwrap();
     }
     let addresses: Vec<SocketAddr> = (1..=3).map(|id| b.address(id)).collect();
     let client = Client::new(addresses.iter().map(|a| a.to_string()).collect(), None);
@@ -107,7 +104,7 @@ async fn a_one_way_cut_is_one_way_and_a_restarted_container_keeps_its_data_and_i
     // namespace.
     b.kill(&[1, 2, 3]).await.unwrap();
     for id in 1..=3 {
-        assert!(!b.is_running(id).await.unwrap(), "node {id} was killed");
+        assert!(!b.is_running(id).await, "node {id} was killed");
     }
     assert!(client.status(&addresses[0].to_string()).await.is_err(), "a killed container does not answer");
     for id in 1..=3 {
@@ -127,13 +124,13 @@ async fn a_one_way_cut_is_one_way_and_a_restarted_container_keeps_its_data_and_i
     b.pause(3).await.unwrap();
     let status = tokio::time::timeout(Duration::from_secs(1), client.status(&addresses[2].to_string())).await;
     assert!(status.is_err(), "a paused member does not answer");
-    assert!(b.is_running(3).await.unwrap(), "a paused member still runs");
+    assert!(b.is_running(3).await, "a paused member still runs");
     b.resume(3).await.unwrap();
     wait_for("node 3 to answer after resume", async || client.status(&addresses[2].to_string()).await.is_ok()).await;
 
     // Stop: SIGTERM, and raft-node exits on it.
     b.stop(2).await.unwrap();
-    assert!(!b.is_running(2).await.unwrap());
+    assert!(!b.is_running(2).await);
     let log = std::fs::read_to_string(b.log_path(1)).unwrap();
     assert!(!log.is_empty(), "node 1's log was collected");
 
@@ -153,4 +150,79 @@ fn docker_unreachable_is_one_clear_line_and_exit_2() {
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(lines[0].starts_with("error: Docker is not available at unix:///nonexistent/docker.sock: "), "{stderr}");
+}
+
+/// The containers and networks of the run that process `pid` owns.
+async fn owned_by(engine: &Engine, pid: u32) -> Vec<String> {
+    let owner = format!("{pid}:");
+    let mut owned: Vec<String> = Vec::new();
+    for (name, o) in engine.containers_labelled(OWNER_LABEL).await.unwrap() {
+        if o.starts_with(&owner) {
+            owned.push(format!("container {name}"));
+        }
+    }
+    for (name, o) in engine.networks_labelled(OWNER_LABEL).await.unwrap() {
+        if o.starts_with(&owner) {
+            owned.push(format!("network {name}"));
+        }
+    }
+    owned
+}
+
+/// Starts `chaos run` of the smoke scenario on docker and waits until its
+/// three containers exist.
+async fn start_smoke_run(engine: &Engine, out: &std::path::Path) -> std::process::Child {
+    let binary = tokio::task::spawn_blocking(static_raft_node).await.unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chaos"))
+        .arg("run")
+        .arg(common::workloads().join("smoke.yaml"))
+        .args(["--backend", "docker", "--binary"])
+        .arg(binary)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let start = Instant::now();
+    while owned_by(engine, pid).await.iter().filter(|o| o.starts_with("container")).count() < 3 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("chaos run exited ({status}) before its containers were up; see {}", out.display());
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "the run's containers never all appeared");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    child
+}
+
+#[tokio::test]
+async fn a_run_ended_by_sigterm_leaves_nothing_behind() {
+    let engine = Engine::connect().await.unwrap_or_else(|e| panic!("this test needs Docker Engine: {e}"));
+    let out = tempfile::tempdir().unwrap();
+    let mut child = start_smoke_run(&engine, out.path()).await;
+    // SAFETY: kill(2) on the pid of a child not yet reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "an interrupted run has no verdict");
+    assert_eq!(owned_by(&engine, child.id()).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn chaos_clean_removes_what_a_killed_run_left() {
+    let engine = Engine::connect().await.unwrap_or_else(|e| panic!("this test needs Docker Engine: {e}"));
+    let out = tempfile::tempdir().unwrap();
+    let mut child = start_smoke_run(&engine, out.path()).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = owned_by(&engine, child.id()).await;
+    assert!(left.len() >= 4, "a SIGKILLed run cannot clean up: {left:?}");
+    let clean = std::process::Command::new(env!("CARGO_BIN_EXE_chaos")).arg("clean").output().unwrap();
+    let said = String::from_utf8_lossy(&clean.stdout);
+    assert!(clean.status.success(), "{said}{}", String::from_utf8_lossy(&clean.stderr));
+    for thing in &left {
+        let name = thing.split_once(' ').unwrap().1;
+        assert!(said.lines().any(|l| l.trim() == name), "chaos clean did not name {name}:\n{said}");
+    }
+    assert_eq!(owned_by(&engine, child.id()).await, Vec::<String>::new());
 }

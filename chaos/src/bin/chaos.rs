@@ -47,7 +47,8 @@ enum Command {
         /// docker.
         #[arg(long, value_name = "NAME")]
         backend: Option<String>,
-        /// The raft-node binary (default: next to this one).
+        /// The raft-node binary (default: next to this one; with the docker
+        /// backend, a static build made as `chaos image build` does).
         #[arg(long)]
         binary: Option<PathBuf>,
         /// Node n listens on 127.0.0.(ip-base + n):port.
@@ -183,10 +184,20 @@ fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathB
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    let binary = binary.unwrap_or_else(|| {
-        let exe = std::env::current_exe().unwrap_or_default();
-        exe.with_file_name("raft-node")
-    });
+    let binary = match binary {
+        Some(binary) => binary,
+        // Containers run FROM scratch: only a static binary runs there.
+        None if scenario.file.backend == chaos::scenario::BackendKind::Docker => {
+            match chaos::backend::docker::image::build_static_binary() {
+                Ok(binary) => binary,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => std::env::current_exe().unwrap_or_default().with_file_name("raft-node"),
+    };
     if !binary.exists() {
         eprintln!("error: {} not found: build it (cargo build --release -p node) or pass --binary", binary.display());
         return ExitCode::from(2);
@@ -211,14 +222,15 @@ fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathB
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     // Every phase is bounded on its own; this is the backstop.
     let watchdog = scenario.workload.load.duration + Duration::from_secs(600);
-    // Ctrl-C drops the run, and with it the backend, which kills the
-    // nodes and removes the firewall rules.
+    // Ctrl-C or SIGTERM drops the run, and with it the backend, which
+    // stops the members and removes their rules, networks and containers.
     let outcome = runtime.block_on(async {
         tokio::select! {
             r = tokio::time::timeout(watchdog, chaos::runner::run(&scenario, &options)) => Some(r.unwrap_or_else(|_| {
                 Err(chaos::runner::RunError::Cluster(format!("the run took longer than {watchdog:?}; gave up")))
             })),
             _ = tokio::signal::ctrl_c() => None,
+            _ = terminated() => None,
         }
     });
     let report = match outcome {
@@ -273,6 +285,17 @@ fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathB
         Verdict::Valid => ExitCode::SUCCESS,
         Verdict::Invalid => ExitCode::from(1),
         Verdict::Unknown => ExitCode::from(2),
+    }
+}
+
+/// Resolves on SIGTERM (`kill`, `timeout`, a CI job cancelled): a run so
+/// ended cleans up as on Ctrl-C. Never resolves when no handler can be set.
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut sigterm) => {
+            sigterm.recv().await;
+        }
+        Err(_) => std::future::pending().await,
     }
 }
 

@@ -49,6 +49,11 @@ pub fn is_subnet_taken(e: &bollard::errors::Error) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { message, .. } if message.contains("overlaps"))
 }
 
+/// Whether the daemon said there is no such object (any more).
+fn is_gone(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+}
+
 impl Engine {
     /// Connects to the daemon (DOCKER_HOST, or the local socket) and agrees
     /// on an API version with it; the error is one line saying where.
@@ -109,8 +114,12 @@ impl Engine {
         self.docker.create_network(request).await.map(|_| ())
     }
 
+    /// Removes a network; one already gone is not an error.
     pub async fn remove_network(&self, name: &str) -> Result<(), BackendError> {
-        self.docker.remove_network(name).await.map_err(|e| failed(format!("removing network {name}"), e))
+        match self.docker.remove_network(name).await {
+            Err(e) if !is_gone(&e) => Err(failed(format!("removing network {name}"), e)),
+            _ => Ok(()),
+        }
     }
 
     pub async fn create_container(&self, spec: &ContainerSpec) -> Result<(), BackendError> {
@@ -191,10 +200,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes a container, running or not, with its anonymous volumes.
+    /// Removes a container, running or not, with its anonymous volumes;
+    /// one already gone (`chaos clean` and a dying run may race) is not an
+    /// error.
     pub async fn remove_container(&self, name: &str) -> Result<(), BackendError> {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        self.docker.remove_container(name, Some(options)).await.map_err(|e| failed(format!("removing {name}"), e))
+        match self.docker.remove_container(name, Some(options)).await {
+            Err(e) if !is_gone(&e) => Err(failed(format!("removing {name}"), e)),
+            _ => Ok(()),
+        }
     }
 
     /// Writes the container's whole log (stdout and stderr, as json-file

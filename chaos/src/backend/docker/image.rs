@@ -27,7 +27,8 @@ fn static_target_dir() -> PathBuf {
     target.join("static")
 }
 
-/// Builds raft-node as a static binary (release) and returns its path.
+/// Builds raft-node as a static binary (release, with failpoints) and
+/// returns its path.
 /// Cargo rebuilds only what changed, so this is quick the second time.
 pub fn build_static_binary() -> Result<PathBuf, BackendError> {
     // An explicit --target keeps build scripts and proc-macros dynamic:
@@ -35,7 +36,9 @@ pub fn build_static_binary() -> Result<PathBuf, BackendError> {
     let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     let target_dir = static_target_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let args = ["build", "--release", "--target", &triple, "-p", "node", "--bin", "raft-node"];
+    // With the failpoints chaos drives, as in the chaos build.
+    let args =
+        ["build", "--release", "--target", &triple, "-p", "node", "--features", "failpoints", "--bin", "raft-node"];
     eprintln!("... building a static raft-node: cargo {} (in {})", args.join(" "), target_dir.display());
     let out = Command::new(&cargo)
         .args(args)

@@ -21,14 +21,17 @@ pub mod image;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 pub use engine::Engine;
 use engine::{ContainerSpec, is_subnet_taken};
 
-use super::{BackendError, Firewall, NodeId};
+use futures_util::future::BoxFuture;
+
+use super::{Backend, BackendCapability, BackendError, CutMechanism, Firewall, NodeId, Placement};
+use crate::system::Launch;
 
 /// Every container and network of a run carries it, valued with the run id.
 pub const RUN_LABEL: &str = "raftstorm.run";
@@ -196,54 +199,8 @@ impl DockerBackend {
         self.options.run_dir.join(format!("node-{id}"))
     }
 
-    /// Its data directory as the member sees it.
-    pub fn data_dir() -> PathBuf {
-        PathBuf::from(DATA_IN_CONTAINER)
-    }
-
-    pub fn log_path(&self, id: NodeId) -> PathBuf {
-        self.options.run_dir.join(format!("node-{id}.log"))
-    }
-
     fn member(&self, id: NodeId) -> Result<&Member, BackendError> {
         self.members.get(&id).ok_or(BackendError::UnknownNode(id))
-    }
-
-    /// Creates and starts member `id`'s container running `program` (a
-    /// static binary, packaged into an image the first time) with `args`.
-    pub async fn start(
-        &mut self,
-        id: NodeId,
-        program: &Path,
-        args: &[String],
-        env: &[(String, String)],
-    ) -> Result<(), BackendError> {
-        if id > 250 {
-            return Err(BackendError::Action { id, action: "start", why: "ids above 250 do not fit the /24".into() });
-        }
-        let image = match self.images.get(program) {
-            Some(tag) => tag.clone(),
-            None => {
-                let (tag, _) = image::ensure(&self.engine, program).await?;
-                self.images.insert(program.to_path_buf(), tag.clone());
-                tag
-            }
-        };
-        let host_dir = self.host_data_dir(id);
-        std::fs::create_dir_all(&host_dir)?;
-        let spec = ContainerSpec {
-            name: self.container(id),
-            image,
-            args: args.to_vec(),
-            env: env.to_vec(),
-            labels: labels(&self.run_id),
-            network: self.network.clone(),
-            ip: self.ip(id),
-            bind: (host_dir, Self::data_dir()),
-        };
-        self.engine.create_container(&spec).await?;
-        self.members.insert(id, Member { container: spec.name, firewall: None, logs: None });
-        self.boot(id).await
     }
 
     /// Starts the member's container and sets up what a start loses: its
@@ -269,26 +226,6 @@ impl DockerBackend {
         Ok(())
     }
 
-    /// SIGKILL to every one of them at once, then waits until all are gone.
-    pub async fn kill(&mut self, ids: &[NodeId]) -> Result<(), BackendError> {
-        let mut containers = Vec::new();
-        for &id in ids {
-            if self.is_running(id).await? {
-                containers.push(self.member(id)?.container.clone());
-            }
-        }
-        // All at once: Docker answers a SIGKILL only once the container is
-        // gone, and none should see another die before it is hit.
-        let engine = &self.engine;
-        let kills = futures_util::future::join_all(containers.iter().map(|c| engine.kill(c))).await;
-        kills.into_iter().collect::<Result<Vec<()>, _>>()?;
-        for c in &containers {
-            engine.wait_stopped(c, Duration::from_secs(10)).await?;
-        }
-        self.forget_namespaces(ids);
-        Ok(())
-    }
-
     /// The network namespaces of members that went down went with them,
     /// and their rules too.
     fn forget_namespaces(&mut self, ids: &[NodeId]) {
@@ -299,61 +236,9 @@ impl DockerBackend {
         }
     }
 
-    /// SIGTERM, then SIGKILL after 5 s.
-    pub async fn stop(&mut self, id: NodeId) -> Result<(), BackendError> {
-        if !self.is_running(id).await? {
-            return Ok(());
-        }
-        let container = self.member(id)?.container.clone();
-        self.engine.stop(&container, STOP_GRACE).await?;
-        self.engine.wait_stopped(&container, STOP_GRACE + Duration::from_secs(5)).await?;
-        self.forget_namespaces(&[id]);
-        Ok(())
-    }
-
-    /// Starts the same container again, on its data; nothing if it runs.
-    pub async fn restart(&mut self, id: NodeId) -> Result<(), BackendError> {
-        if self.is_running(id).await? {
-            return Ok(());
-        }
-        self.forget_namespaces(&[id]);
-        self.boot(id).await
-    }
-
-    pub async fn pause(&mut self, id: NodeId) -> Result<(), BackendError> {
-        self.engine.pause(&self.member(id)?.container).await
-    }
-
-    pub async fn resume(&mut self, id: NodeId) -> Result<(), BackendError> {
-        self.engine.unpause(&self.member(id)?.container).await
-    }
-
-    /// Drops what `from` sends to `to`'s port; kept and applied again
-    /// whenever `from` starts.
-    pub async fn cut(&mut self, from: NodeId, to: NodeId) -> Result<(), BackendError> {
-        self.member(to)?;
-        if !self.cuts.insert((from, to)) {
-            return Ok(());
-        }
-        match &self.member(from)?.firewall {
-            Some(fw) => fw.cut(self.ip(from), self.ip(to), self.options.port),
-            None => Ok(()),
-        }
-    }
-
-    pub async fn uncut(&mut self, from: NodeId, to: NodeId) -> Result<(), BackendError> {
-        if !self.cuts.remove(&(from, to)) {
-            return Ok(());
-        }
-        match &self.member(from)?.firewall {
-            Some(fw) => fw.uncut(self.ip(from), self.ip(to), self.options.port),
-            None => Ok(()),
-        }
-    }
-
-    pub async fn heal(&mut self) -> Result<(), BackendError> {
-        self.cuts.clear();
-        self.members.values().filter_map(|m| m.firewall.as_ref()).try_for_each(Firewall::heal)
+    /// Whether the container runs (a paused one does).
+    async fn running(&self, id: NodeId) -> Result<bool, BackendError> {
+        Ok(self.engine.pid(&self.member(id)?.container).await?.is_some())
     }
 
     /// Packets `from`'s cuts dropped so far (0 while it is down).
@@ -361,24 +246,169 @@ impl DockerBackend {
         self.member(from)?.firewall.as_ref().map_or(Ok(0), Firewall::dropped_packets)
     }
 
-    /// Whether `from` opens a TCP connection to `to`'s port within 500 ms,
-    /// tried from inside `from`'s network namespace.
-    pub async fn probe(&mut self, from: NodeId, to: NodeId) -> Result<bool, BackendError> {
-        let container = self.member(from)?.container.clone();
-        let Some(pid) = self.engine.pid(&container).await? else {
-            return Err(BackendError::Action { id: from, action: "probe", why: "not running".into() });
-        };
-        connects_from_netns_of(pid, self.address(to)).await
-    }
-
-    /// Whether the container runs (a paused one does).
-    pub async fn is_running(&self, id: NodeId) -> Result<bool, BackendError> {
-        Ok(self.engine.pid(&self.member(id)?.container).await?.is_some())
-    }
-
     /// The engine, for callers that need another call (tests).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+}
+
+impl Backend for DockerBackend {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn capabilities(&self) -> BTreeSet<BackendCapability> {
+        BTreeSet::from([BackendCapability::PacketCuts, BackendCapability::Pause, BackendCapability::PowerLoss])
+    }
+
+    fn cut_mechanism(&self) -> Option<CutMechanism> {
+        Some(CutMechanism::Iptables)
+    }
+
+    fn place(&mut self, id: NodeId) -> Result<Placement, BackendError> {
+        if id > 250 {
+            return Err(BackendError::Action { id, action: "place", why: "ids above 250 do not fit a /24".into() });
+        }
+        Ok(Placement {
+            harness_address: self.address(id),
+            peer_address: self.address(id),
+            data_dir: PathBuf::from(DATA_IN_CONTAINER),
+            host_data_dir: Some(self.host_data_dir(id)),
+        })
+    }
+
+    /// Creates and starts the member's container; its program (a static
+    /// binary) is packaged into an image the first time.
+    fn start<'a>(&'a mut self, id: NodeId, launch: &'a Launch) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let image = match self.images.get(&launch.program) {
+                Some(tag) => tag.clone(),
+                None => {
+                    let (tag, _) = image::ensure(&self.engine, &launch.program).await?;
+                    self.images.insert(launch.program.clone(), tag.clone());
+                    tag
+                }
+            };
+            let host_dir = self.host_data_dir(id);
+            std::fs::create_dir_all(&host_dir)?;
+            let spec = ContainerSpec {
+                name: self.container(id),
+                image,
+                args: launch.args.clone(),
+                env: launch.env.clone(),
+                labels: labels(&self.run_id),
+                network: self.network.clone(),
+                ip: self.ip(id),
+                bind: (host_dir, PathBuf::from(DATA_IN_CONTAINER)),
+            };
+            self.engine.create_container(&spec).await?;
+            self.members.insert(id, Member { container: spec.name, firewall: None, logs: None });
+            self.boot(id).await
+        })
+    }
+
+    fn kill<'a>(&'a mut self, ids: &'a [NodeId]) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let mut containers = Vec::new();
+            for &id in ids {
+                if self.running(id).await? {
+                    containers.push(self.member(id)?.container.clone());
+                }
+            }
+            // All at once: Docker answers a SIGKILL only once its container
+            // is gone, and none should see another die before it is hit.
+            let engine = &self.engine;
+            let kills = futures_util::future::join_all(containers.iter().map(|c| engine.kill(c))).await;
+            kills.into_iter().collect::<Result<Vec<()>, _>>()?;
+            for c in &containers {
+                engine.wait_stopped(c, Duration::from_secs(10)).await?;
+            }
+            self.forget_namespaces(ids);
+            Ok(())
+        })
+    }
+
+    fn stop(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            if !self.running(id).await? {
+                return Ok(());
+            }
+            let container = self.member(id)?.container.clone();
+            self.engine.stop(&container, STOP_GRACE).await?;
+            self.engine.wait_stopped(&container, STOP_GRACE + Duration::from_secs(5)).await?;
+            self.forget_namespaces(&[id]);
+            Ok(())
+        })
+    }
+
+    fn restart(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            if self.running(id).await? {
+                return Ok(());
+            }
+            self.forget_namespaces(&[id]);
+            self.boot(id).await
+        })
+    }
+
+    fn pause(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move { self.engine.pause(&self.member(id)?.container).await })
+    }
+
+    fn resume(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move { self.engine.unpause(&self.member(id)?.container).await })
+    }
+
+    /// Kept, and applied again whenever `from` starts.
+    fn cut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.member(to)?;
+            if !self.cuts.insert((from, to)) {
+                return Ok(());
+            }
+            match &self.member(from)?.firewall {
+                Some(fw) => fw.cut(self.ip(from), self.ip(to), self.options.port),
+                None => Ok(()),
+            }
+        })
+    }
+
+    fn uncut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            if !self.cuts.remove(&(from, to)) {
+                return Ok(());
+            }
+            match &self.member(from)?.firewall {
+                Some(fw) => fw.uncut(self.ip(from), self.ip(to), self.options.port),
+                None => Ok(()),
+            }
+        })
+    }
+
+    fn heal(&mut self) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.cuts.clear();
+            self.members.values().filter_map(|m| m.firewall.as_ref()).try_for_each(Firewall::heal)
+        })
+    }
+
+    /// Tried from inside `from`'s network namespace.
+    fn probe(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<bool, BackendError>> {
+        Box::pin(async move {
+            let container = self.member(from)?.container.clone();
+            let Some(pid) = self.engine.pid(&container).await? else {
+                return Err(BackendError::Action { id: from, action: "probe", why: "not running".into() });
+            };
+            connects_from_netns_of(pid, self.address(to)).await
+        })
+    }
+
+    fn log_path(&self, id: NodeId) -> PathBuf {
+        self.options.run_dir.join(format!("node-{id}.log"))
+    }
+
+    fn is_running(&mut self, id: NodeId) -> BoxFuture<'_, bool> {
+        Box::pin(async move { self.running(id).await.unwrap_or(false) })
     }
 }
 
@@ -424,10 +454,12 @@ impl Drop for DockerBackend {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async move {
                 let engine = Engine::connect().await?;
+                // Each one tried, whatever happened to the one before.
+                let mut outcome = Ok(());
                 for c in &containers {
-                    engine.remove_container(c).await?;
+                    outcome = outcome.and(engine.remove_container(c).await);
                 }
-                engine.remove_network(&network).await
+                outcome.and(engine.remove_network(&network).await)
             })
         });
         match removal.join() {
