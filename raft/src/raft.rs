@@ -36,29 +36,34 @@ pub struct Durable {
     pub entries: Vec<Entry>,
 }
 
-/// Proof that the cluster lost entries this node had committed: a leader of
-/// `term` sent an entry (or a log position) at `index`, at or below our
-/// commit index `committed`, whose term differs from ours. By leader
-/// completeness this cannot happen in a cluster whose voters keep their
-/// disks; it is what a voter restarted on an emptied data directory causes.
+/// Proof that the cluster lost committed entries. By leader completeness
+/// neither can happen in a cluster whose voters keep their disks; both are
+/// what a voter restarted on an emptied data directory causes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LostCommits {
-    pub leader: NodeId,
-    pub term: u64,
-    pub index: u64,
-    pub our_term: u64,
-    pub leader_term_at_index: u64,
-    pub committed: u64,
+pub enum LostCommits {
+    /// A leader of `term` sent an entry (or a log position) at `index`, at
+    /// or below our commit index `committed`, whose term differs from ours.
+    Contradicted { leader: NodeId, term: u64, index: u64, our_term: u64, leader_term_at_index: u64, committed: u64 },
+    /// As leader, we heard `follower` acknowledge `index`, past our last
+    /// index `last`: it holds committed entries we lack.
+    AckedBeyondLog { follower: NodeId, index: u64, last: u64 },
 }
 
 impl std::fmt::Display for LostCommits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the cluster lost committed entries: leader {} of term {} has term {} at index {} where this node \
-             committed term {} (commit index {}); refusing to follow it",
-            self.leader, self.term, self.leader_term_at_index, self.index, self.our_term, self.committed
-        )
+        match self {
+            LostCommits::Contradicted { leader, term, index, our_term, leader_term_at_index, committed } => write!(
+                f,
+                "the cluster lost committed entries: leader {leader} of term {term} has term {leader_term_at_index} \
+                 at index {index} where this node committed term {our_term} (commit index {committed}); refusing to \
+                 follow it"
+            ),
+            LostCommits::AckedBeyondLog { follower, index, last } => write!(
+                f,
+                "the cluster lost committed entries: follower {follower} acknowledged index {index}, past this \
+                 leader's last index {last}; ignoring its acknowledgements"
+            ),
+        }
     }
 }
 

@@ -116,6 +116,14 @@ impl Raft {
             }
             return;
         }
+        if index > self.log.last_index() {
+            // A follower's acknowledged prefix is ours (it took it from us,
+            // or it was committed, and a leader holds every committed entry).
+            let last = self.log.last_index();
+            self.lost_commits.get_or_insert(crate::raft::LostCommits::AckedBeyondLog { follower: from, index, last });
+            return;
+        }
+        let Some(pr) = self.progress.get_mut(&from) else { return };
         if !pr.maybe_update(index) {
             return;
         }
@@ -199,7 +207,7 @@ impl Raft {
         entries: &[crate::types::Entry],
         commit: u64,
     ) {
-        if self.lost_commits.is_some() {
+        if matches!(self.lost_commits, Some(crate::raft::LostCommits::Contradicted { .. })) {
             return;
         }
         if prev_index < self.log.committed {
@@ -245,7 +253,7 @@ impl Raft {
             .take_while(|&(index, _)| index <= committed)
             .find_map(|(index, leader_term)| {
                 let ours = self.log.term(index)?;
-                (index > 0 && ours != leader_term).then_some(crate::raft::LostCommits {
+                (index > 0 && ours != leader_term).then_some(crate::raft::LostCommits::Contradicted {
                     leader,
                     term: self.term,
                     index,

@@ -260,6 +260,14 @@ impl KvState {
     }
 }
 
+/// The member a logged command records as started, if it is a MemberStarted.
+pub fn member_started(data: &[u8]) -> Option<u64> {
+    match pb::Command::decode(data).ok()?.op? {
+        Op::MemberStarted(m) => Some(m.id),
+        _ => None,
+    }
+}
+
 /// Encodes a client write for the log.
 pub fn encode_command(session: pb::Session, op: Op) -> Bytes {
     pb::Command { session: Some(session), op: Some(op) }.encode_to_vec().into()

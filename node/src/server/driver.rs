@@ -742,6 +742,23 @@ impl Driver {
         }
     }
 
+    /// Members known to have taken part: those the state machine records,
+    /// and those that MemberStarted entries in the log not applied yet name
+    /// (a restarted node answers before it applied, or even learned the
+    /// commit index of, what its log holds; a logged note is evidence
+    /// enough, committed or not).
+    fn started_members(&self) -> Vec<u64> {
+        let mut ids = self.kv.started().clone();
+        for index in self.kv.applied() + 1..=self.raft.last_index() {
+            if let Some(Entry { payload: Payload::Command(data), .. }) = self.raft.entry(index)
+                && let Some(id) = crate::kv::member_started(data)
+            {
+                ids.insert(id);
+            }
+        }
+        ids.into_iter().collect()
+    }
+
     /// What is wrong with this node for good, if anything.
     fn alarm(&self) -> String {
         let disk = self.disk_failed.as_ref().map(|why| format!("disk failed: {why}"));
@@ -785,7 +802,7 @@ impl Driver {
             alarm: self.alarm(),
             failpoints: crate::failpoints::active(),
             failpoints_built: crate::failpoints::BUILT_IN,
-            started_members: self.kv.started().iter().copied().collect(),
+            started_members: self.started_members(),
             election_timeout_ms: tick_ms * u64::from(self.raft.election_tick()),
         }
     }
