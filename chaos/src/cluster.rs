@@ -379,8 +379,10 @@ impl Drop for Cluster {
     }
 }
 
-/// Polls `check` every 100 ms for at most `limit`.
-pub async fn wait_until<F: AsyncFnMut() -> bool>(limit: Duration, mut check: F) -> bool {
+/// Polls `check` every 100 ms for at most `limit`. (A closure returning a
+/// future rather than an async closure: futures that hold one of those
+/// are not `Send` for every lifetime, which boxed fault futures need.)
+pub async fn wait_until<F: FnMut() -> Fut, Fut: Future<Output = bool>>(limit: Duration, mut check: F) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if check().await {

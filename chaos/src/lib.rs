@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod check;
 pub mod cluster;
+pub mod fault;
 pub mod nemesis;
 pub mod report;
 pub mod runner;

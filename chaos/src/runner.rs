@@ -21,6 +21,7 @@ use crate::check::{
     check_split_brain, lost_writes, recovery_times,
 };
 use crate::cluster::{Cluster, ClusterSpec, wait_until, wall_ns};
+use crate::fault::Abilities;
 use crate::nemesis::{self, InjectedFault};
 use crate::scenario::{BackendKind, CheckKind, Scenario, SystemKind};
 use crate::system::{RaftNode, RaftNodeOptions, System};
@@ -43,6 +44,10 @@ pub enum RunError {
     Backend(#[from] BackendError),
     #[error("{0}")]
     Cluster(String),
+    /// The scenario asks for what the system or backend cannot do; nothing
+    /// was started.
+    #[error("{0}")]
+    Refused(String),
     #[error("writing results: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -93,17 +98,37 @@ pub async fn backend_for(kind: BackendKind, options: &RunOptions) -> Result<Box<
     }
 }
 
+/// Refuses faults and planted bugs that the system or backend cannot do.
+fn refuse_unsupported(scenario: &Scenario, system: &dyn System, backend: &dyn Backend) -> Result<(), RunError> {
+    let refused = |why: String| RunError::Refused(format!("{}: {why}", scenario.path.display()));
+    let abilities = Abilities {
+        system: system.name(),
+        system_can: system.capabilities(),
+        backend: backend.name(),
+        backend_can: backend.capabilities(),
+    };
+    abilities.refuse_unsupported(&scenario.file).map_err(refused)?;
+    for bug in &scenario.file.cluster.unsafe_bugs {
+        system
+            .check_bug(bug)
+            .map_err(|e| refused(format!("cluster.unsafe_bugs: the {} system: {e}", system.name())))?;
+    }
+    Ok(())
+}
+
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport, RunError> {
     let file = &scenario.file;
     let system = system_for(file.cluster.system, scenario, options);
     let backend = backend_for(file.backend, options).await?;
+    refuse_unsupported(scenario, system.as_ref(), backend.as_ref())?;
     let spec = ClusterSpec {
         size: file.cluster.size,
         identity: format!("{}-{:x}-{:x}", file.name, std::process::id(), wall_ns() / 1_000_000),
         planted_bugs: file.cluster.unsafe_bugs.clone(),
     };
     let cluster = Cluster::start(system, backend, spec).await?;
-    if !wait_until(Duration::from_secs(30), async || cluster.find_leader().await.is_some()).await {
+    let leads = || async { cluster.find_leader().await.is_some() };
+    if !wait_until(Duration::from_secs(30), leads).await {
         return Err(RunError::Cluster("no leader was elected within 30 s of starting the cluster".into()));
     }
     for id in cluster.members() {

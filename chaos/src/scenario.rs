@@ -134,7 +134,8 @@ pub struct Cluster {
     /// Extra flags for every node (timeouts...).
     #[serde(default)]
     pub node_args: Vec<String>,
-    /// Planted bugs (`--unsafe-inject-bug`), to show the checks catch them.
+    /// Planted bugs (`--unsafe-inject-bug`), to show the checks catch them;
+    /// names the system knows (a run with others is refused).
     #[serde(default)]
     pub unsafe_bugs: Vec<String>,
 }
@@ -303,6 +304,8 @@ impl<'de> Deserialize<'de> for WorkloadSpec {
 /// A scenario with its workload loaded.
 #[derive(Debug)]
 pub struct Scenario {
+    /// Where it was read from, for messages.
+    pub path: PathBuf,
     pub file: ScenarioFile,
     pub workload: Workload,
 }
@@ -317,9 +320,6 @@ impl Scenario {
         let invalid = |field, message: String| WorkloadError::Invalid { file: path.into(), field, message };
         if !(1..=7).contains(&file.cluster.size) {
             return Err(invalid("cluster.size", "must be between 1 and 7".into()));
-        }
-        for bug in &file.cluster.unsafe_bugs {
-            bug.parse::<raft::UnsafeBug>().map_err(|e| invalid("cluster.unsafe_bugs", e))?;
         }
         let mut workload = match &file.workload {
             WorkloadSpec::File(name) => Workload::load(&path.parent().unwrap_or(Path::new(".")).join(name))?,
@@ -353,6 +353,6 @@ impl Scenario {
                 return Err(invalid("faults", message));
             }
         }
-        Ok(Scenario { file, workload })
+        Ok(Scenario { path: path.to_path_buf(), file, workload })
     }
 }

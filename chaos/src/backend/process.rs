@@ -39,7 +39,6 @@ pub struct ProcessBackend {
 
 impl ProcessBackend {
     pub fn new(options: ProcessOptions) -> Result<ProcessBackend, BackendError> {
-        std::fs::create_dir_all(&options.run_dir)?;
         let firewall = if options.use_iptables && Firewall::available() { Some(Firewall::new()?) } else { None };
         Ok(ProcessBackend { options, nodes: BTreeMap::new(), firewall })
     }
@@ -57,6 +56,7 @@ impl ProcessBackend {
     }
 
     fn spawn(&mut self, id: NodeId) -> Result<(), BackendError> {
+        std::fs::create_dir_all(&self.options.run_dir)?;
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(id))?;
         let node = self.nodes.get_mut(&id).ok_or(BackendError::UnknownNode(id))?;
         let child = Command::new(&node.launch.program)

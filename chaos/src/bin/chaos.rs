@@ -63,7 +63,7 @@ enum Command {
         /// it: stale-lease-read, ack-before-persist, leader-self-ack,
         /// forget-vote, commit-old-term. The report says so loudly.
         #[arg(long = "unsafe-inject-bug", value_name = "NAME")]
-        unsafe_bugs: Vec<raft::UnsafeBug>,
+        unsafe_bugs: Vec<String>,
     },
     /// Check a recorded history (JSON Lines, as loadgen and chaos run write).
     ///
@@ -145,7 +145,7 @@ struct Choice {
     seed: Option<u64>,
     system: Option<String>,
     backend: Option<String>,
-    unsafe_bugs: Vec<raft::UnsafeBug>,
+    unsafe_bugs: Vec<String>,
 }
 
 impl Choice {
@@ -160,7 +160,7 @@ impl Choice {
         if let Some(name) = self.backend {
             file.backend = name.parse().map_err(|e| format!("--backend: {e}"))?;
         }
-        file.cluster.unsafe_bugs.extend(self.unsafe_bugs.iter().map(|b| b.to_string()));
+        file.cluster.unsafe_bugs.extend(self.unsafe_bugs);
         Ok(())
     }
 }
@@ -235,6 +235,10 @@ fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathB
     });
     let report = match outcome {
         Some(Ok(r)) => r,
+        Some(Err(e @ chaos::runner::RunError::Refused(_))) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
         Some(Err(e)) => {
             eprintln!("error: harness: {e}");
             return ExitCode::from(2);
