@@ -71,6 +71,18 @@ impl Cluster {
         for &id in &ids {
             placements.insert(id, backend.place(id)?);
         }
+        // Another run on these addresses would be driven, faulted and
+        // judged in place of ours: refuse to start beside it.
+        for p in placements.values() {
+            let asked = tokio::time::timeout(Duration::from_millis(500), system.status(p.harness_address)).await;
+            if let Ok(Ok(s)) = asked {
+                return Err(RunError::Cluster(format!(
+                    "{} already answers as node {} of cluster {:?}: another run uses these addresses \
+                     (choose others: --ip-base, --port)",
+                    p.harness_address, s.id, s.cluster
+                )));
+            }
+        }
         let peers: Vec<(NodeId, SocketAddr)> = placements.iter().map(|(&id, p)| (id, p.peer_address)).collect();
         for &id in &ids {
             let launch = system.launch(&member_spec(&spec, id, &placements[&id], Bootstrap::Peers(peers.clone())));
@@ -90,6 +102,22 @@ impl Cluster {
             events: Arc::new(Mutex::new(Vec::new())),
             watchers: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// Every member answers as a member of this run's cluster.
+    pub async fn check_identity(&self) -> Result<(), RunError> {
+        for id in self.members() {
+            let s = self.status(id).await.ok_or_else(|| RunError::Cluster(format!("node {id} does not answer")))?;
+            if s.cluster != self.spec.identity {
+                return Err(RunError::Cluster(format!(
+                    "{} answers as a member of cluster {:?}, not this run's {:?}",
+                    self.address(id),
+                    s.cluster,
+                    self.spec.identity
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub fn system(&self) -> &dyn System {

@@ -131,6 +131,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
     if !wait_until(Duration::from_secs(30), leads).await {
         return Err(RunError::Cluster("no leader was elected within 30 s of starting the cluster".into()));
     }
+    cluster.check_identity().await?;
     for id in cluster.members() {
         cluster.watch(id);
     }

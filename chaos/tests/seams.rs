@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+
 /// Runs `chaos run ARGS` into `out`: exit code and stderr.
 fn chaos_run(out: &Path, args: &[&str]) -> (i32, String) {
     let smoke = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/smoke.yaml");
@@ -42,4 +44,34 @@ fn a_bug_the_system_cannot_plant_is_refused_before_anything_starts() {
         "{err}"
     );
     assert!(!dir.path().join("nodes").exists(), "nothing was started");
+}
+
+#[test]
+fn a_second_run_on_the_same_addresses_stops_and_the_first_stays_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/mixed.yaml"), dir.path().join("mixed.yaml"))
+        .unwrap();
+    let scenario = dir.path().join("short.yaml");
+    std::fs::write(
+        &scenario,
+        "name: short\ncluster: {size: 3, node_args: [\"--tick-ms\", \"20\", \"--election-ticks\", \"10\"]}\n\
+         workload: mixed.yaml\nduration: 15s\nfaults:\n  - {at: 9s, for: 2s, kind: kill_leader}\n",
+    )
+    .unwrap();
+    let run = |out: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chaos"));
+        command.arg("run").arg(&scenario).arg("--out").arg(dir.path().join(out));
+        command.args(["--binary", &common::raft_node().to_string_lossy(), "--ip-base", "140", "--port", "17811"]);
+        command
+    };
+    let mut first = run("first").stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Let the first run elect its leader and start its workload.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(first.stderr.take().unwrap()));
+    assert!(lines.by_ref().take(50).flatten().any(|l| l.contains("[")), "the first run never got going");
+    let second = run("second").output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(err.contains("already answers as node") && err.contains("another run uses these addresses"), "{err}");
+    lines.for_each(drop);
+    assert!(first.wait().unwrap().success(), "the first run stays valid");
 }
