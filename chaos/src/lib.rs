@@ -3,6 +3,7 @@
 //! the history, and the run that ties them together.
 
 pub mod backend;
+pub mod build;
 pub mod check;
 pub mod cluster;
 pub mod fault;

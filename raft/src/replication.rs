@@ -103,7 +103,9 @@ impl Raft {
     }
 
     pub(crate) fn handle_append_resp(&mut self, from: NodeId, index: u64, reject: Option<RejectHint>) {
-        let Some(pr) = self.progress.get_mut(&from) else { return };
+        if !self.progress.contains_key(&from) {
+            return;
+        }
         if let Some(hint) = reject {
             let next_probe =
                 if hint.term > 0 { self.log.find_conflict_by_term(hint.index, hint.term).index } else { hint.index };

@@ -196,7 +196,13 @@ fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathB
                 }
             }
         }
-        None => std::env::current_exe().unwrap_or_default().with_file_name("raft-node"),
+        None => match chaos::build::raft_node() {
+            Ok(binary) => binary,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     if !binary.exists() {
         eprintln!("error: {} not found: build it (cargo build --release -p node) or pass --binary", binary.display());

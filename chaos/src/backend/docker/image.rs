@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
@@ -15,15 +14,11 @@ pub const REPOSITORY: &str = "raftstorm-node";
 /// Every image this module builds carries it (`docker images -f label=...`).
 pub const IMAGE_LABEL: &str = "raftstorm.image";
 
-/// The workspace this chaos was built from.
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("chaos/ sits in the workspace").to_path_buf()
-}
-
 /// A target directory of its own, so the static build does not throw away
 /// the normal build's artefacts (the flags differ).
 fn static_target_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| crate::build::workspace().join("target"), PathBuf::from);
     target.join("static")
 }
 
@@ -35,24 +30,14 @@ pub fn build_static_binary() -> Result<PathBuf, BackendError> {
     // only the node itself is linked statically.
     let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     let target_dir = static_target_dir();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // With the failpoints chaos drives, as in the chaos build.
-    let args =
-        ["build", "--release", "--target", &triple, "-p", "node", "--features", "failpoints", "--bin", "raft-node"];
-    eprintln!("... building a static raft-node: cargo {} (in {})", args.join(" "), target_dir.display());
-    let out = Command::new(&cargo)
-        .args(args)
-        .current_dir(workspace())
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .map_err(|e| image_error(format!("cannot run {}: {e}", cargo.to_string_lossy())))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
-        return Err(image_error(format!("the static build of raft-node failed: {last}")));
-    }
+    let args = ["--release", "--target", &triple, "-p", "node", "--features", "failpoints", "--bin", "raft-node"];
+    let env = [
+        ("CARGO_TARGET_DIR", target_dir.as_os_str().to_owned()),
+        ("RUSTFLAGS", "-C target-feature=+crt-static".into()),
+    ];
+    crate::build::cargo_build(&args, &env)
+        .map_err(|why| image_error(format!("the static build of raft-node failed: {why}")))?;
     Ok(target_dir.join(triple).join("release").join("raft-node"))
 }
 
