@@ -51,9 +51,11 @@ enum Command {
         /// backend, a static build made as `chaos image build` does).
         #[arg(long)]
         binary: Option<PathBuf>,
-        /// Node n listens on 127.0.0.(ip-base + n):port.
-        #[arg(long, default_value_t = 60)]
-        ip_base: u8,
+        /// Node n listens on 127.0.0.(ip-base + n):port (default: the first of
+        /// 60, 70, ... 240 whose addresses are free on that port, so runs
+        /// started side by side take different ones).
+        #[arg(long)]
+        ip_base: Option<u8>,
         #[arg(long, default_value_t = 17500)]
         port: u16,
         /// Keep the nodes' data directories (their logs are always kept).
@@ -135,6 +137,10 @@ fn main() -> ExitCode {
         Command::Clean => clean(),
         Command::Run { scenario, out, seed, system, backend, binary, ip_base, port, keep, unsafe_bugs } => {
             let choice = Choice { seed, system, backend, unsafe_bugs };
+            let Some(ip_base) = ip_base.or_else(|| free_ip_base(port)) else {
+                eprintln!("error: every address block 127.0.0.61-249 is busy on port {port}: give --ip-base or --port");
+                return ExitCode::from(2);
+            };
             run(scenario, out, choice, binary, RunPlace { ip_base, port, keep })
         }
     }
@@ -170,6 +176,14 @@ struct RunPlace {
     ip_base: u8,
     port: u16,
     keep: bool,
+}
+
+/// The first block of ten loopback addresses (from 127.0.0.61) where
+/// nothing listens on `port`: ids 1 to 9 fit.
+fn free_ip_base(port: u16) -> Option<u8> {
+    (60..=240u8).step_by(10).find(|base| {
+        (1..=9u8).all(|n| std::net::TcpListener::bind((std::net::Ipv4Addr::new(127, 0, 0, base + n), port)).is_ok())
+    })
 }
 
 fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathBuf>, place: RunPlace) -> ExitCode {
