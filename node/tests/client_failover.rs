@@ -18,10 +18,7 @@ fn signal(cluster: &Cluster, id: u64, signal: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_go_on_while_the_leader_is_frozen() {
     let mut cluster = Cluster::new(50, 17151);
-    let peers = cluster.peers(&[1, 2, 3]);
-    for id in 1..=3 {
-        cluster.start(id, &["--peers".into(), peers.clone()]);
-    }
+    cluster.bootstrap(&[1, 2, 3]);
     let client = cluster.client(&[1, 2, 3]);
     let leader = eventually("a leader", &cluster, || leader_of(&cluster, &client, &[1, 2, 3])).await;
     // A client that never asked for a status learns the election timeout

@@ -17,10 +17,7 @@ fn value(i: usize) -> Bytes {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_kill_9_of_the_leader_and_membership_changes() {
     let mut cluster = Cluster::new(10, 17101);
-    let peers = cluster.peers(&[1, 2, 3]);
-    for id in 1..=3 {
-        cluster.start(id, &["--peers".into(), peers.clone()]);
-    }
+    cluster.bootstrap(&[1, 2, 3]);
     let endpoints: Vec<String> = (1..=3).map(|id| cluster.address(id)).collect();
     let client = Arc::new(Client::new(endpoints.clone(), None));
     let first_leader = eventually("a leader", &cluster, || leader_of(&cluster, &client, &[1, 2, 3])).await;

@@ -34,10 +34,7 @@ async fn puts(client: &Client, range: std::ops::Range<usize>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_errors_fence_a_node_off_and_crash_sites_lose_nothing() {
     let mut cluster = Cluster::new(60, 17161);
-    let peers = cluster.peers(&[1, 2, 3]);
-    for id in 1..=3 {
-        cluster.start(id, &["--peers".into(), peers.clone()]);
-    }
+    cluster.bootstrap(&[1, 2, 3]);
     let client = cluster.client(&[1, 2, 3]);
     let leader = eventually("a leader", &cluster, || leader_of(&cluster, &client, &[1, 2, 3])).await;
     puts(&client, 0..10).await;

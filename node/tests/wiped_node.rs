@@ -26,10 +26,7 @@ async fn started_everywhere(cluster: &Cluster, ids: &[u64]) {
 
 /// Three nodes, node 3 stopped, `KEYS` puts acknowledged by nodes 1 and 2.
 async fn writes_without_node_3(cluster: &mut Cluster) {
-    let peers = cluster.peers(&[1, 2, 3]);
-    for id in 1..=3 {
-        cluster.start(id, &["--peers".into(), peers.clone()]);
-    }
+    cluster.bootstrap(&[1, 2, 3]);
     started_everywhere(cluster, &[1, 2, 3]).await;
     cluster.kill(3);
     let client = cluster.client(&[1, 2]);

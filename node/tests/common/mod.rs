@@ -65,6 +65,14 @@ impl Cluster {
         self.nodes.insert(id, child);
     }
 
+    /// Starts nodes `ids` as the founding members of one cluster.
+    pub fn bootstrap(&mut self, ids: &[u64]) {
+        let peers = self.peers(ids);
+        for &id in ids {
+            self.start(id, &["--peers".into(), peers.clone()]);
+        }
+    }
+
     pub fn kill(&mut self, id: u64) {
         let mut child = self.nodes.remove(&id).expect("running");
         child.kill().unwrap();
