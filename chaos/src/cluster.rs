@@ -240,6 +240,22 @@ impl Cluster {
         backend.restart(id).await
     }
 
+    /// An error naming every member that is down although every fault has
+    /// healed (so it exited by itself), with its log's last line: a harness
+    /// problem, never a verdict about the cluster.
+    pub async fn check_all_running(&self) -> Result<(), RunError> {
+        let mut backend = self.backend().await;
+        let mut down = Vec::new();
+        for id in self.members() {
+            if !backend.is_running(id).await {
+                let log = std::fs::read_to_string(backend.log_path(id)).unwrap_or_default();
+                let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("(empty log)").to_string();
+                down.push(format!("node {id} exited though no fault stopped it; its last log line: {last}"));
+            }
+        }
+        if down.is_empty() { Ok(()) } else { Err(RunError::Cluster(down.join("; "))) }
+    }
+
     pub async fn pause(&self, id: NodeId) -> Result<(), BackendError> {
         self.backend().await.pause(id).await
     }

@@ -176,6 +176,9 @@ async fn drive_and_judge<D: Driver>(
     };
     let ((recorder, rate), faults) = tokio::join!(load, faults);
     let faults = faults?;
+    // Every fault healed itself, restarting what it killed: a member down
+    // now went down by itself.
+    cluster.check_all_running().await?;
 
     progress("healing every fault and restarting every member");
     cluster.heal().await?;

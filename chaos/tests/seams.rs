@@ -75,3 +75,51 @@ fn a_second_run_on_the_same_addresses_stops_and_the_first_stays_valid() {
     lines.for_each(drop);
     assert!(first.wait().unwrap().success(), "the first run stays valid");
 }
+
+#[test]
+fn a_member_that_exits_by_itself_is_a_harness_error_not_a_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/mixed.yaml"), dir.path().join("mixed.yaml"))
+        .unwrap();
+    let scenario = dir.path().join("quiet.yaml");
+    std::fs::write(
+        &scenario,
+        "name: quiet\ncluster: {size: 3, node_args: [\"--tick-ms\", \"20\", \"--election-ticks\", \"10\"]}\n\
+         workload: mixed.yaml\nduration: 8s\nfaults: []\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_chaos"))
+        .arg("run")
+        .arg(&scenario)
+        .args(["--ip-base", "170", "--port", "17821", "--out"])
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once the workload runs, one member dies with no fault to blame: only
+    // this run's nodes have its directory on their command line.
+    let node_2 = out.join("nodes/node-2");
+    let mut killed = false;
+    for _ in 0..300 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // Elected means started; the 8 s workload is under way 2 s later.
+        let log = std::fs::read_to_string(out.join("nodes/node-2.log")).unwrap_or_default();
+        if !log.contains("leader=1") && !log.contains("leader=2") && !log.contains("leader=3") {
+            continue;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let status =
+            Command::new("pkill").args(["-KILL", "-f", "--", &format!("--data {}( |$)", node_2.display())]).status();
+        if status.is_ok_and(|s| s.success()) {
+            killed = true;
+            break;
+        }
+    }
+    let result = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(killed, "no node 2 process to kill: {stderr}");
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("node 2 exited though no fault stopped it; its last log line:"), "{stderr}");
+}
