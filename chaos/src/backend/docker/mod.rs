@@ -128,8 +128,10 @@ fn routed_on_host(subnet: Ipv4Addr, routes: &[(u32, u32)]) -> bool {
 impl DockerBackend {
     /// Connects to Docker and makes the run's network. The error is one
     /// line: Docker missing or down, no free subnet...
-    pub async fn new(options: DockerOptions) -> Result<DockerBackend, BackendError> {
+    pub async fn new(mut options: DockerOptions) -> Result<DockerBackend, BackendError> {
         std::fs::create_dir_all(&options.run_dir)?;
+        // Docker takes a relative bind-mount source for a volume name.
+        options.run_dir = std::path::absolute(&options.run_dir)?;
         let engine = Engine::connect().await?;
         let n = NEXT_RUN.fetch_add(1, Ordering::Relaxed);
         let stamp = crate::cluster::wall_ns() / 1_000_000_000;
