@@ -128,7 +128,11 @@ pub fn check_registers(events: &[Event], budget: Budget) -> CheckResult {
 }
 
 enum KeyOutcome {
-    /// The key's operations as searched (failed ones left out), and the result.
+    /// The key's operations (failed ones left out), and the result of
+    /// searching the relevant ones. Shrinking starts again from all of
+    /// them: which are relevant depends on which are trusted (an unknown
+    /// write nobody observes becomes relevant once an acknowledged
+    /// operation that observes its value is relaxed).
     Checked(Vec<(usize, KeyOp)>, Outcome),
     /// The key's operations could not be read, or the search panicked.
     Unreadable(String),
@@ -179,24 +183,24 @@ fn check_key(ops: &[Operation], limits: &Limits) -> KeyOutcome {
         Err(why) => return KeyOutcome::Unreadable(why),
     };
     let plain: Vec<KeyOp> = all.iter().map(|(_, op)| *op).collect();
-    let searched: Vec<(usize, KeyOp)> = model::relevant(&plain).into_iter().map(|(j, op)| (all[j].0, op)).collect();
-    let outcome = search::search(&searched.iter().map(|(_, op)| *op).collect::<Vec<_>>(), limits);
-    KeyOutcome::Checked(searched, outcome)
+    let searched: Vec<KeyOp> = model::relevant(&plain).into_iter().map(|(_, op)| op).collect();
+    let outcome = search::search(&searched, limits);
+    KeyOutcome::Checked(all, outcome)
 }
 
 /// The shrunk proof for one key, with the writes of the values it read as
 /// context.
-fn finding(events: &[Event], key: &str, ops: &[Operation], searched: &[(usize, KeyOp)], limits: &Limits) -> Finding {
-    let plain: Vec<KeyOp> = searched.iter().map(|(_, op)| *op).collect();
+fn finding(events: &[Event], key: &str, ops: &[Operation], key_ops: &[(usize, KeyOp)], limits: &Limits) -> Finding {
+    let plain: Vec<KeyOp> = key_ops.iter().map(|(_, op)| *op).collect();
     let proof = minimize::minimize(&plain, limits);
-    let essential: Vec<&Operation> = proof.essential.iter().map(|&j| &ops[searched[j].0]).collect();
-    let essential_at: HashSet<usize> = proof.essential.iter().map(|&j| searched[j].0).collect();
+    let essential: Vec<&Operation> = proof.essential.iter().map(|&j| &ops[key_ops[j].0]).collect();
+    let essential_at: HashSet<usize> = proof.essential.iter().map(|&j| key_ops[j].0).collect();
     let observed: HashSet<String> = proof
         .essential
         .iter()
         .filter_map(|&j| {
-            let op = &ops[searched[j].0];
-            match searched[j].1.step {
+            let op = &ops[key_ops[j].0];
+            match key_ops[j].1.step {
                 Step::Get(_) => Some(canonical(&op.output)),
                 Step::Cas(..) => op.input.get(0).map(canonical),
                 Step::Put(_) | Step::Delete => None,
