@@ -120,16 +120,17 @@ pub(super) fn relevant(ops: &[KeyOp]) -> Vec<(usize, KeyOp)> {
 
 /// For each value, the two operations observing it that may take effect
 /// latest (the two, so that an operation can ask about the others).
-struct LatestObservers(HashMap<State, [(u64, usize); 2]>);
+struct LatestObservers(HashMap<State, [Option<(u64, usize)>; 2]>);
 
 impl LatestObservers {
     fn of(ops: &[(usize, KeyOp)]) -> LatestObservers {
-        let mut latest: HashMap<State, [(u64, usize); 2]> = HashMap::new();
+        let mut latest: HashMap<State, [Option<(u64, usize)>; 2]> = HashMap::new();
         for &(i, op) in ops {
             let Some(v) = op.step.observed() else { continue };
             // An operation of unknown outcome may take effect at any time.
-            let candidate = (op.ret.unwrap_or(u64::MAX), i);
-            let top = latest.entry(v).or_insert([(0, usize::MAX); 2]);
+            let candidate = Some((op.ret.unwrap_or(u64::MAX), i));
+            // None sorts first, so any observer beats an empty slot.
+            let top = latest.entry(v).or_insert([None; 2]);
             if candidate > top[0] {
                 top[1] = top[0];
                 top[0] = candidate;
@@ -144,6 +145,28 @@ impl LatestObservers {
     /// effect at or after `time` (at equal times calls come first, so an
     /// observer returning when the write is called may still follow it).
     fn observed_since(&self, v: State, time: u64, op: usize) -> bool {
-        self.0.get(&v).is_some_and(|top| top.iter().any(|&(until, i)| i != op && i != usize::MAX && until >= time))
+        self.0.get(&v).is_some_and(|top| top.iter().flatten().any(|&(until, i)| i != op && until >= time))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_write_read_at_its_own_call_time_is_relevant() {
+        // The read returns at 0, when the writes are called: it may follow
+        // them. (An empty slot once outranked an observer returning at 0.)
+        let ops = [
+            KeyOp { step: Step::Put(1), call: 0, ret: None },
+            KeyOp { step: Step::Put(1), call: 0, ret: None },
+            KeyOp { step: Step::Get(1), call: 0, ret: Some(0) },
+        ];
+        let kept: Vec<usize> = relevant(&ops).into_iter().map(|(i, _)| i).collect();
+        assert_eq!(kept, [0, 1, 2]);
+        // A write nobody reads after its call is not.
+        let unread =
+            [KeyOp { step: Step::Get(1), call: 0, ret: Some(1) }, KeyOp { step: Step::Put(1), call: 2, ret: None }];
+        assert_eq!(relevant(&unread).len(), 1);
     }
 }
