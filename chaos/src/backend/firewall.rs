@@ -13,19 +13,29 @@
 //!
 //! The same chain can live in another network namespace (a container's),
 //! entered from the host with `nsenter`, so the container needs no tools.
+//!
+//! The jump into the chain carries its owner in a comment, so that a chain
+//! a killed chaos process left in the host's namespace can be told from
+//! one a live run still uses ([`remove_orphans`]).
 
 use std::net::Ipv4Addr;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::BackendError;
+use super::{BackendError, owner};
 
 pub struct Firewall {
     chain: String,
     /// A process whose network namespace holds the chain; the host's when
     /// `None`.
     netns_of: Option<u32>,
+    /// The comment on the jump into the chain: [`OWNER_COMMENT`] and the
+    /// owner.
+    owner: String,
 }
+
+const CHAIN_PREFIX: &str = "RSTORM-";
+const OWNER_COMMENT: &str = "raftstorm owner ";
 
 static NEXT_CHAIN: AtomicU32 = AtomicU32::new(0);
 
@@ -71,11 +81,16 @@ impl Firewall {
 
     fn create(netns_of: Option<u32>) -> Result<Firewall, BackendError> {
         let n = NEXT_CHAIN.fetch_add(1, Ordering::Relaxed);
-        let chain = format!("RSTORM-{}-{n}", std::process::id());
+        let chain = format!("{CHAIN_PREFIX}{}-{n}", std::process::id());
         iptables_in(netns_of, &["-N", &chain])?;
-        let fw = Firewall { chain, netns_of };
-        fw.run(&["-I", "OUTPUT", "-j", &fw.chain])?;
+        let fw = Firewall { chain, netns_of, owner: format!("{OWNER_COMMENT}{}", owner::this_process()) };
+        fw.run(&fw.hook("-I"))?;
         Ok(fw)
+    }
+
+    /// Inserts (`-I`) or deletes (`-D`) the jump from OUTPUT into the chain.
+    fn hook<'a>(&'a self, action: &'a str) -> [&'a str; 8] {
+        [action, "OUTPUT", "-m", "comment", "--comment", &self.owner, "-j", &self.chain]
     }
 
     fn run(&self, args: &[&str]) -> Result<String, BackendError> {
@@ -117,8 +132,62 @@ impl Firewall {
 
 impl Drop for Firewall {
     fn drop(&mut self) {
-        let _ = self.run(&["-D", "OUTPUT", "-j", &self.chain]);
-        let _ = self.run(&["-F", &self.chain]);
-        let _ = self.run(&["-X", &self.chain]);
+        let _ = self.run(&self.hook("-D"));
+        remove_chain(None, &self.chain);
+    }
+}
+
+fn remove_chain(netns_of: Option<u32>, chain: &str) {
+    let _ = iptables_in(netns_of, &["-F", chain]);
+    let _ = iptables_in(netns_of, &["-X", chain]);
+}
+
+/// Removes the chains (and their jumps) in the host's namespace whose
+/// chaos process is gone; returns their names. Chains in containers'
+/// namespaces go with the containers.
+pub fn remove_orphans() -> Result<Vec<String>, BackendError> {
+    if !Firewall::available() {
+        return Ok(Vec::new());
+    }
+    let mut removed = Vec::new();
+    for (owner, chain) in owned_jumps(&iptables_in(None, &["-S", "OUTPUT"])?) {
+        if owner::alive(&owner) {
+            continue;
+        }
+        let comment = format!("{OWNER_COMMENT}{owner}");
+        iptables_in(None, &["-D", "OUTPUT", "-m", "comment", "--comment", &comment, "-j", &chain])?;
+        remove_chain(None, &chain);
+        removed.push(chain);
+    }
+    Ok(removed)
+}
+
+/// (owner, chain) of each jump into one of our chains in an `iptables -S
+/// OUTPUT` listing, which prints the comment quoted:
+/// `-A OUTPUT -m comment --comment "raftstorm owner 12:34" -j RSTORM-12-0`.
+fn owned_jumps(listing: &str) -> Vec<(String, String)> {
+    listing
+        .lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(&format!("--comment \"{OWNER_COMMENT}"))?;
+            let (owner, rest) = rest.split_once('"')?;
+            let chain = rest.trim().strip_prefix("-j ")?.trim();
+            chain.starts_with(CHAIN_PREFIX).then(|| (owner.to_string(), chain.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jumps_into_our_chains_are_read_with_their_owners() {
+        let listing = "-P OUTPUT ACCEPT\n\
+            -A OUTPUT -m comment --comment \"raftstorm owner 12:34\" -j RSTORM-12-0\n\
+            -A OUTPUT -j DOCKER\n\
+            -A OUTPUT -m comment --comment \"someone else\" -j RSTORM-9-0\n\
+            -A OUTPUT -m comment --comment \"raftstorm owner 5:6\" -j OTHER\n";
+        assert_eq!(owned_jumps(listing), [("12:34".to_string(), "RSTORM-12-0".to_string())]);
     }
 }

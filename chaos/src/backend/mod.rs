@@ -7,6 +7,7 @@
 
 pub mod docker;
 mod firewall;
+mod owner;
 mod process;
 
 use std::collections::BTreeSet;
@@ -18,6 +19,12 @@ use serde::Serialize;
 
 pub use firewall::Firewall;
 pub use process::{ProcessBackend, ProcessOptions};
+
+/// What `chaos clean` removed of runs on the process backend whose chaos
+/// process is gone: member processes (by pid) and iptables chains.
+pub fn remove_process_orphans() -> Result<(Vec<u32>, Vec<String>), BackendError> {
+    Ok((process::kill_orphans()?, firewall::remove_orphans()?))
+}
 
 use crate::system::Launch;
 

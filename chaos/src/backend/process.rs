@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{Backend, BackendCapability, BackendError, CutMechanism, Firewall, NodeId, Placement};
+use super::{Backend, BackendCapability, BackendError, CutMechanism, Firewall, NodeId, Placement, owner};
 use crate::system::Launch;
 
 #[derive(Clone, Debug)]
@@ -62,6 +62,8 @@ impl ProcessBackend {
         let child = Command::new(&node.launch.program)
             .args(&node.launch.args)
             .envs(node.launch.env.iter().map(|(k, v)| (k, v)))
+            // So that `chaos clean` finds it if this process is killed.
+            .env(owner::OWNER_ENV, owner::this_process())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -230,4 +232,21 @@ impl Drop for ProcessBackend {
             }
         }
     }
+}
+
+/// SIGKILLs every member process whose chaos process is gone (found by the
+/// owner in its environment); returns their pids.
+pub(super) fn kill_orphans() -> Result<Vec<u32>, BackendError> {
+    let mut killed = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
+        if owner::of_process(pid).is_some_and(|o| !owner::alive(&o)) {
+            // SAFETY: kill(2) on a pid just read from /proc; at worst it has
+            // exited since, and the call fails.
+            if unsafe { libc::kill(pid as i32, libc::SIGKILL) } == 0 {
+                killed.push(pid);
+            }
+        }
+    }
+    Ok(killed)
 }

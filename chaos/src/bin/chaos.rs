@@ -100,9 +100,11 @@ enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
-    /// Remove what docker runs whose chaos process died left behind: their
-    /// containers (and the cut rules in their namespaces) and networks,
-    /// found by label. Runs still going are left alone.
+    /// Remove what runs whose chaos process died left behind: on the
+    /// process backend their member processes and iptables chains (found
+    /// by the owner they carry), under docker their containers (and the cut
+    /// rules in their namespaces) and networks (found by label). Runs still
+    /// going are left alone. Exit 2 if something could not be removed.
     Clean,
 }
 
@@ -342,22 +344,49 @@ fn build_image() -> ExitCode {
 
 fn clean() -> ExitCode {
     use chaos::backend::docker::{Engine, clean};
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let cleaned = match runtime.block_on(async { clean(&Engine::connect().await?).await }) {
-        Ok(cleaned) => cleaned,
+    let mut failed = false;
+    match chaos::backend::remove_process_orphans() {
+        Ok((processes, chains)) => {
+            println!(
+                "process runs: killed {} member processes, removed {} iptables chains",
+                processes.len(),
+                chains.len()
+            );
+            processes.iter().for_each(|pid| println!("  pid {pid}"));
+            chains.iter().for_each(|chain| println!("  {chain}"));
+        }
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
+            eprintln!("error: cleaning up process runs: {e}");
+            failed = true;
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let engine = match runtime.block_on(Engine::connect()) {
+        Ok(engine) => engine,
+        // Without Docker there are no docker runs to clean up.
+        Err(why) => {
+            println!("docker runs: none ({why})");
+            return if failed { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
-    println!("removed {} containers and {} networks", cleaned.containers.len(), cleaned.networks.len());
-    for name in cleaned.containers.iter().chain(&cleaned.networks) {
-        println!("  {name}");
+    match runtime.block_on(clean(&engine)) {
+        Ok(cleaned) => {
+            println!(
+                "docker runs: removed {} containers and {} networks",
+                cleaned.containers.len(),
+                cleaned.networks.len()
+            );
+            cleaned.containers.iter().chain(&cleaned.networks).for_each(|name| println!("  {name}"));
+            for run in &cleaned.live_runs {
+                println!("left docker run {run} alone: its chaos process still runs");
+            }
+        }
+        Err(e) => {
+            eprintln!("error: cleaning up docker runs: {e}");
+            failed = true;
+        }
     }
-    for run in &cleaned.live_runs {
-        println!("left run {run} alone: its chaos process still runs");
-    }
-    ExitCode::SUCCESS
+    if failed { ExitCode::from(2) } else { ExitCode::SUCCESS }
 }
 
 fn check(history: &Path, model: Option<ModelArg>, json: bool, time_limit: f64) -> ExitCode {

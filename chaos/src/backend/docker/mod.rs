@@ -30,7 +30,7 @@ use engine::{ContainerSpec, is_subnet_taken};
 
 use futures_util::future::BoxFuture;
 
-use super::{Backend, BackendCapability, BackendError, CutMechanism, Firewall, NodeId, Placement};
+use super::{Backend, BackendCapability, BackendError, CutMechanism, Firewall, NodeId, Placement, owner};
 use crate::system::Launch;
 
 /// Every container and network of a run carries it, valued with the run id.
@@ -79,26 +79,6 @@ pub struct DockerBackend {
 }
 
 static NEXT_RUN: AtomicU32 = AtomicU32::new(0);
-
-/// The start time of process `pid` (in clock ticks since boot), which
-/// together with the pid names a process for good: pids are reused.
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 22; the command name (field 2, in parentheses) may hold spaces.
-    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
-}
-
-fn owner_of_this_process() -> String {
-    let pid = std::process::id();
-    format!("{pid}:{}", start_time(pid).unwrap_or(0))
-}
-
-/// Whether the process an owner label names still runs.
-fn owner_alive(owner: &str) -> bool {
-    let Some((pid, started)) = owner.split_once(':') else { return false };
-    let (Ok(pid), Ok(started)) = (pid.parse::<u32>(), started.parse::<u64>()) else { return false };
-    start_time(pid) == Some(started)
-}
 
 /// (network, mask) of every route the host has, default route aside.
 fn host_routes() -> Vec<(u32, u32)> {
@@ -415,7 +395,7 @@ impl Backend for DockerBackend {
 }
 
 fn labels(run_id: &str) -> HashMap<String, String> {
-    HashMap::from([(RUN_LABEL.to_string(), run_id.to_string()), (OWNER_LABEL.to_string(), owner_of_this_process())])
+    HashMap::from([(RUN_LABEL.to_string(), run_id.to_string()), (OWNER_LABEL.to_string(), owner::this_process())])
 }
 
 /// A TCP connect to `to` from inside the network namespace of process
@@ -489,7 +469,7 @@ pub async fn clean(engine: &Engine) -> Result<Cleaned, BackendError> {
     let owners: HashMap<String, String> = engine.containers_labelled(OWNER_LABEL).await?.into_iter().collect();
     let runs: HashMap<String, String> = engine.containers_labelled(RUN_LABEL).await?.into_iter().collect();
     for (container, run) in runs {
-        if owners.get(&container).is_some_and(|o| owner_alive(o)) {
+        if owners.get(&container).is_some_and(|o| owner::alive(o)) {
             cleaned.live_runs.insert(run);
             continue;
         }
@@ -498,7 +478,7 @@ pub async fn clean(engine: &Engine) -> Result<Cleaned, BackendError> {
     }
     let owners: HashMap<String, String> = engine.networks_labelled(OWNER_LABEL).await?.into_iter().collect();
     for (network, run) in engine.networks_labelled(RUN_LABEL).await? {
-        if owners.get(&network).is_some_and(|o| owner_alive(o)) {
+        if owners.get(&network).is_some_and(|o| owner::alive(o)) {
             cleaned.live_runs.insert(run);
             continue;
         }
@@ -533,14 +513,5 @@ mod tests {
         for (_, mask) in routes {
             assert_eq!(mask.leading_ones() + mask.trailing_zeros(), 32, "{mask:08x}");
         }
-    }
-
-    #[test]
-    fn an_owner_is_alive_only_while_its_process_runs_with_its_start_time() {
-        assert!(owner_alive(&owner_of_this_process()));
-        let pid = std::process::id();
-        let started = start_time(pid).unwrap();
-        assert!(!owner_alive(&format!("{pid}:{}", started + 1)), "a reused pid is another process");
-        assert!(!owner_alive("not-an-owner"));
     }
 }
