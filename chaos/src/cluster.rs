@@ -184,6 +184,20 @@ impl Cluster {
         None
     }
 
+    /// The leader, once one answers within `limit`.
+    pub async fn wait_for_leader(&self, limit: Duration) -> Option<NodeId> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(leader) = self.find_leader().await {
+                return Some(leader);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The voters the leader reports, if it answers.
     pub async fn voters(&self, leader: NodeId) -> Option<Vec<NodeId>> {
         let s = self.status(leader).await?;
@@ -278,6 +292,21 @@ impl Cluster {
             lost.push(format!("node {id} lost {bytes} unsynced bytes"));
         }
         Ok(lost)
+    }
+
+    /// A lost disk: `id` is killed, its data directory emptied, and it is
+    /// started again with its original arguments.
+    pub async fn wipe(&self, id: NodeId) -> Result<(), RunError> {
+        self.kill(&[id]).await?;
+        let placement = self.placement(id).expect("a started member");
+        let dir = placement
+            .host_data_dir
+            .ok_or_else(|| RunError::Cluster(format!("node {id}: the backend cannot reach its data directory")))?;
+        std::fs::remove_dir_all(&dir)
+            .and_then(|()| std::fs::create_dir_all(&dir))
+            .map_err(|e| RunError::Cluster(format!("node {id}: wiping {}: {e}", dir.display())))?;
+        self.restart(id).await?;
+        Ok(())
     }
 
     /// Drops what `from` sends to `to`, one direction only.

@@ -20,7 +20,7 @@ use crate::check::{
     Budget, CheckResult, FaultWindow, Recovery, Verdict, check_convergence, check_list_append, check_registers,
     check_split_brain, lost_writes, recovery_times,
 };
-use crate::cluster::{Cluster, ClusterSpec, wait_until, wall_ns};
+use crate::cluster::{Cluster, ClusterSpec, wall_ns};
 use crate::fault::Abilities;
 use crate::nemesis::{self, InjectedFault};
 use crate::scenario::{BackendKind, CheckKind, Scenario, SystemKind};
@@ -127,8 +127,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
         planted_bugs: file.cluster.unsafe_bugs.clone(),
     };
     let cluster = Cluster::start(system, backend, spec).await?;
-    let leads = || async { cluster.find_leader().await.is_some() };
-    if !wait_until(Duration::from_secs(30), leads).await {
+    if cluster.wait_for_leader(Duration::from_secs(30)).await.is_none() {
         return Err(RunError::Cluster("no leader was elected within 30 s of starting the cluster".into()));
     }
     cluster.check_identity().await?;

@@ -200,6 +200,11 @@ pub enum FaultKind {
     /// it had not synced. The followers come back at once, the old leader
     /// when the fault ends (so the others decide what survived).
     PowerLoss,
+    /// A follower loses its disk: SIGKILL, its data directory emptied, and
+    /// started again with its original arguments (a correct member refuses
+    /// to rejoin so). When the fault ends the old member is removed and the
+    /// machine joins under a new id, as its operator would bring it back.
+    WipeNode,
     /// SIGSTOP the leader; SIGCONT when the fault ends.
     PauseLeader,
     /// Cut the leader off from everyone, both ways.

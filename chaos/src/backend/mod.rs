@@ -49,8 +49,9 @@ pub enum BackendCapability {
     /// Freezing a member and thawing it.
     Pause,
     /// A member's data directory is reachable from the host while it is
-    /// down, so a power cut can drop what it had not synced.
-    PowerLoss,
+    /// down, so a power cut can drop what it had not synced, or a lost disk
+    /// can be wiped.
+    HostDataDir,
 }
 
 impl BackendCapability {
@@ -59,7 +60,7 @@ impl BackendCapability {
         match self {
             BackendCapability::PacketCuts => "packet cuts",
             BackendCapability::Pause => "pausing a member",
-            BackendCapability::PowerLoss => "a host-visible data directory for power loss",
+            BackendCapability::HostDataDir => "a host-visible data directory",
         }
     }
 }

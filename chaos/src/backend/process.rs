@@ -112,7 +112,7 @@ impl Backend for ProcessBackend {
     }
 
     fn capabilities(&self) -> BTreeSet<BackendCapability> {
-        let mut caps = BTreeSet::from([BackendCapability::Pause, BackendCapability::PowerLoss]);
+        let mut caps = BTreeSet::from([BackendCapability::Pause, BackendCapability::HostDataDir]);
         if self.firewall.is_some() {
             caps.insert(BackendCapability::PacketCuts);
         }

@@ -40,17 +40,7 @@ impl Family for Membership {
 async fn add_voters(count: u64, leader: NodeId, cluster: &Cluster) -> Result<(Vec<NodeId>, &'static str), RunError> {
     let mut added = Vec::new();
     for _ in 0..count {
-        let id = cluster.join(leader).await?;
-        let caught_up = wait_until(Duration::from_secs(30), || async move {
-            cluster.status(id).await.is_some_and(|s| s.applied > 0 && s.role == Role::Follower)
-        })
-        .await;
-        if !caught_up {
-            return Err(RunError::Cluster(format!("new node {id} did not catch up within 30 s")));
-        }
-        cluster.promote(id).await?;
-        cluster.add_member(id);
-        added.push(id);
+        added.push(add_voter(leader, cluster).await?);
     }
     let confirmed = match cluster.find_leader().await {
         Some(l) => cluster.voters(l).await.is_some_and(|v| added.iter().all(|a| v.contains(a))),
@@ -79,4 +69,20 @@ async fn transfer(leader: NodeId, to: NodeId, cluster: &Cluster) -> Result<(Vec<
     cluster.transfer_leader(to).await?;
     let moved = wait_until(Duration::from_secs(10), || async move { cluster.find_leader().await == Some(to) }).await;
     Ok((vec![leader, to], if moved { "the target leads" } else { "NOT confirmed: the target did not take over" }))
+}
+
+/// Starts a new node that joins through `leader`, waits for it to catch
+/// up, and promotes it; returns its id.
+pub(super) async fn add_voter(leader: NodeId, cluster: &Cluster) -> Result<NodeId, RunError> {
+    let id = cluster.join(leader).await?;
+    let caught_up = wait_until(Duration::from_secs(30), || async move {
+        cluster.status(id).await.is_some_and(|s| s.applied > 0 && s.role == Role::Follower)
+    })
+    .await;
+    if !caught_up {
+        return Err(RunError::Cluster(format!("new node {id} did not catch up within 30 s")));
+    }
+    cluster.promote(id).await?;
+    cluster.add_member(id);
+    Ok(id)
 }

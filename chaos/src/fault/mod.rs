@@ -1,5 +1,5 @@
 //! Faults as families (kill, pause, partition, clock, disk, membership,
-//! power). Each family injects its kinds of fault, shows that the fault
+//! power, wipe). Each family injects its kinds of fault, shows that the fault
 //! took effect, hands back what heals it, and states what it needs of the
 //! system and the backend, so that a scenario asking for what they cannot
 //! do is refused before anything runs. A new kind of fault is a variant of
@@ -13,6 +13,7 @@ mod membership;
 mod partition;
 mod pause;
 mod power;
+mod wipe;
 
 use std::collections::BTreeSet;
 
@@ -80,6 +81,7 @@ pub fn family(kind: FaultKind) -> &'static dyn Family {
         SlowFollowerDisks => &disk::Disk,
         AddVoters | RemoveVoters | TransferLeader => &membership::Membership,
         PowerLoss => &power::Power,
+        WipeNode => &wipe::Wipe,
     }
 }
 

@@ -15,7 +15,7 @@ pub struct Power;
 
 impl Family for Power {
     fn needs(&self, _: FaultKind) -> Vec<Need> {
-        vec![Need::System(SystemCapability::DurableWriteMarker), Need::Backend(BackendCapability::PowerLoss)]
+        vec![Need::System(SystemCapability::DurableWriteMarker), Need::Backend(BackendCapability::HostDataDir)]
     }
 
     fn inject<'a>(&'a self, _: &'a Fault, aim: Aim<'a>) -> BoxFuture<'a, Result<Injected, RunError>> {

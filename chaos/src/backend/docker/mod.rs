@@ -240,7 +240,7 @@ impl Backend for DockerBackend {
     }
 
     fn capabilities(&self) -> BTreeSet<BackendCapability> {
-        BTreeSet::from([BackendCapability::PacketCuts, BackendCapability::Pause, BackendCapability::PowerLoss])
+        BTreeSet::from([BackendCapability::PacketCuts, BackendCapability::Pause, BackendCapability::HostDataDir])
     }
 
     fn cut_mechanism(&self) -> Option<CutMechanism> {
