@@ -40,7 +40,7 @@ pub fn schedule(file: &ScenarioFile, duration: Duration) -> Vec<Fault> {
         while at + n.lasts + Duration::from_secs(1) < duration {
             let kind = kinds[rng.random_range(0..kinds.len())];
             let (count, skew, delay) = (scenario::one(), scenario::default_skew(), scenario::default_disk_delay());
-            faults.push(Fault { at, lasts: n.lasts, kind, count, skew, delay });
+            faults.push(Fault { at, lasts: n.lasts, kind, count, skew, delay, site: None });
             at += n.every;
         }
     }

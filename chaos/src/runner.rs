@@ -23,7 +23,7 @@ use crate::check::{
 use crate::cluster::{Cluster, ClusterSpec, wall_ns};
 use crate::fault::Abilities;
 use crate::nemesis::{self, InjectedFault};
-use crate::scenario::{BackendKind, CheckKind, Scenario, SystemKind};
+use crate::scenario::{BackendKind, CheckKind, FaultKind, Scenario, SystemKind};
 use crate::system::{RaftNode, RaftNodeOptions, System};
 use crate::thresholds::{self, quantile};
 
@@ -108,6 +108,21 @@ fn refuse_unsupported(scenario: &Scenario, system: &dyn System, backend: &dyn Ba
         backend_can: backend.capabilities(),
     };
     abilities.refuse_unsupported(&scenario.file).map_err(refused)?;
+    for (i, fault) in scenario.file.faults.iter().enumerate() {
+        let Some(site) = &fault.site else { continue };
+        if fault.kind != FaultKind::CrashAt {
+            return Err(refused(format!("faults[{i}]: `site` is for crash_at, not {}", fault.kind.name())));
+        }
+        let sites = system.crash_sites();
+        if !sites.iter().any(|(name, _)| name == site) {
+            let names: Vec<&str> = sites.iter().map(|(name, _)| *name).collect();
+            return Err(refused(format!(
+                "faults[{i}]: crash_at: the {} system has no crash site {site:?} (its sites: {})",
+                system.name(),
+                names.join(", ")
+            )));
+        }
+    }
     for bug in &scenario.file.cluster.unsafe_bugs {
         system
             .check_bug(bug)

@@ -160,6 +160,10 @@ pub struct Fault {
     /// slow_follower_disks: added to every fsync (default 50ms).
     #[serde(default = "default_disk_delay", deserialize_with = "duration")]
     pub delay: Duration,
+    /// crash_at: the failpoint site where the leader aborts, one of the
+    /// system's crash sites; drawn at random from them when not given.
+    #[serde(default)]
+    pub site: Option<String>,
 }
 
 pub(crate) fn default_disk_delay() -> Duration {
@@ -237,11 +241,24 @@ pub enum FaultKind {
     SkewLeaderClock,
     /// Every follower's disk takes `delay` longer for each fsync.
     SlowFollowerDisks,
+    /// The leader's log writes and syncs fail with EIO (a failpoint); it
+    /// must stop acknowledging and leading. Restarted when the fault ends.
+    DiskError,
+    /// The leader's log writes fail with ENOSPC (a failpoint), as
+    /// disk_error. Restarted when the fault ends.
+    DiskFull,
+    /// The leader's process aborts at a failpoint `site`; restarted on its
+    /// data when the fault ends.
+    CrashAt,
+    /// A follower is cut off until the leader has compacted its log past
+    /// it, so that it must catch up by snapshot; it aborts right after
+    /// installing it and is restarted when the fault ends.
+    SnapshotTransfer,
 }
 
 impl FaultKind {
     /// What a random nemesis draws from by default: every fault that heals.
-    pub const HEALING: [FaultKind; 15] = [
+    pub const HEALING: [FaultKind; 18] = [
         FaultKind::KillLeader,
         FaultKind::KillFollower,
         FaultKind::KillRandom,
@@ -257,6 +274,9 @@ impl FaultKind {
         FaultKind::SkewLeaderClock,
         FaultKind::SlowFollowerDisks,
         FaultKind::PowerLoss,
+        FaultKind::DiskError,
+        FaultKind::DiskFull,
+        FaultKind::CrashAt,
     ];
 
     /// Changes that stay: no heal at the end of the window.

@@ -2,21 +2,30 @@
 //! backend: its fault takes effect (confirmed) and the run stays valid.
 
 use chaos::check::Verdict;
+use chaos::runner::RunReport;
 use chaos::scenario::Scenario;
+use tempfile::TempDir;
 
 mod common;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wiped_follower_refuses_to_rejoin_and_its_machine_comes_back_under_a_new_id() {
+/// Runs `workloads/faults/NAME.yaml`, asserts every check valid and every
+/// fault confirmed, and hands back the report and the run directory.
+async fn runs_valid_with_its_faults_confirmed(name: &str, ip_base: u8, port: u16) -> (RunReport, TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = Scenario::load(&common::workloads().join("faults/wipe-node.yaml")).unwrap();
-    let out = dir.path().join("out");
-    let report = common::run_scenario(&scenario, 220, 17911, &out).await;
+    let scenario = Scenario::load(&common::workloads().join(format!("faults/{name}.yaml"))).unwrap();
+    let report = common::run_scenario(&scenario, ip_base, port, &dir.path().join("out")).await;
     for c in &report.checks {
-        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
+        assert_eq!(c.verdict, Verdict::Valid, "{name}: {}: {}", c.checker, c.reason);
     }
     let unconfirmed = common::unconfirmed_faults(&report);
-    assert!(unconfirmed.is_empty(), "faults not shown to take effect: {unconfirmed:#?}");
+    assert!(unconfirmed.is_empty(), "{name}: faults not shown to take effect: {unconfirmed:#?}");
+    (report, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_follower_refuses_to_rejoin_and_its_machine_comes_back_under_a_new_id() {
+    let (report, dir) = runs_valid_with_its_faults_confirmed("wipe-node", 220, 17981).await;
+    let out = dir.path().join("out");
     let [wiped] = report.faults[0].target[..] else { panic!("one node wiped: {:?}", report.faults) };
     assert!(report.faults[0].confirmed.contains("refused to bootstrap"), "{:?}", report.faults[0]);
     let log = std::fs::read_to_string(out.join(format!("nodes/node-{wiped}.log"))).unwrap();
@@ -25,4 +34,34 @@ async fn a_wiped_follower_refuses_to_rejoin_and_its_machine_comes_back_under_a_n
     let convergence = report.checks.iter().find(|c| c.checker == "convergence").unwrap();
     assert!(convergence.reason.starts_with("3 nodes"), "{}", convergence.reason);
     assert!(out.join("nodes/node-4.log").exists(), "no node joined under a new id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_disk_fails_or_fills_stops_taking_part_and_the_rest_carry_on() {
+    let (report, dir) = runs_valid_with_its_faults_confirmed("disk-error", 225, 17984).await;
+    for fault in &report.faults {
+        assert!(fault.confirmed.contains("its disk failed"), "{fault:?}");
+        let log = std::fs::read_to_string(dir.path().join(format!("out/nodes/node-{}.log", fault.target[0]))).unwrap();
+        let errno = if fault.kind == "disk_full" { "the disk is full" } else { "Input/output error" };
+        assert!(log.contains(errno), "{}: node {}'s log says why: {log}", fault.kind, fault.target[0]);
+    }
+    // Each time a new leader took over.
+    assert!(report.recoveries.iter().all(|r| r.to_first_write_ns.is_some()), "{:?}", report.recoveries);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_aborts_at_each_crash_site_loses_nothing() {
+    let (report, _dir) = runs_valid_with_its_faults_confirmed("crash-at", 200, 17987).await;
+    let sites: Vec<&str> = report.faults.iter().filter_map(|f| f.confirmed.rsplit(" at ").next()).collect();
+    assert_eq!(sites, ["crash-before-wal-sync", "crash-after-wal-sync", "crash-before-apply"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_that_aborts_right_after_a_snapshot_install_comes_back_consistent() {
+    let (report, dir) = runs_valid_with_its_faults_confirmed("snapshot-transfer", 205, 17990).await;
+    let follower = report.faults[0].target[0];
+    let log = std::fs::read_to_string(dir.path().join(format!("out/nodes/node-{follower}.log"))).unwrap();
+    let install = log.find("installing the leader's snapshot").expect("the follower installed a snapshot");
+    let abort = log.find("failpoint: aborting").expect("and aborted");
+    assert!(install < abort, "{log}");
 }

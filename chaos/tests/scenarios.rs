@@ -57,7 +57,7 @@ fn every_scenario_and_workload_under_workloads_loads() {
     for name in ["smoke.yaml", "nemesis.yaml"] {
         assert!(scenarios.iter().any(|s| s == name), "{name} is not among the scenarios {scenarios:?}");
     }
-    for dir in ["failover/", "bugs/"] {
+    for dir in ["failover/", "bugs/", "faults/"] {
         assert!(scenarios.iter().any(|s| s.starts_with(dir)), "no scenario under {dir} in {scenarios:?}");
     }
     for name in ["mixed.yaml", "ycsb-a.yaml", "bugs/writes.yaml"] {

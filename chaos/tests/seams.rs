@@ -123,3 +123,33 @@ fn a_member_that_exits_by_itself_is_a_harness_error_not_a_verdict() {
     assert_eq!(result.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("node 2 exited though no fault stopped it; its last log line:"), "{stderr}");
 }
+
+#[test]
+fn a_crash_site_the_system_lacks_is_refused_naming_its_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/mixed.yaml"), dir.path().join("mixed.yaml"))
+        .unwrap();
+    let refusal = |fault: &str| {
+        let scenario = dir.path().join("crash.yaml");
+        std::fs::write(&scenario, format!("name: crash\ncluster: {{size: 3}}\nworkload: mixed.yaml\nfaults:\n  - {fault}\n"))
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_chaos"))
+            .arg("run")
+            .arg(&scenario)
+            .args(["--port", "17802", "--out"])
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(!dir.path().join("out/nodes").exists(), "nothing was started");
+        String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default().to_string()
+    };
+    let e = refusal("{at: 1s, for: 1s, kind: crash_at, site: crash-in-the-kitchen}");
+    assert!(
+        e.contains("faults[0]: crash_at: the raft-node system has no crash site \"crash-in-the-kitchen\"")
+            && e.contains("crash-before-wal-sync"),
+        "{e}"
+    );
+    let e = refusal("{at: 1s, for: 1s, kind: kill_leader, site: crash-before-apply}");
+    assert!(e.contains("faults[0]: `site` is for crash_at, not kill_leader"), "{e}");
+}

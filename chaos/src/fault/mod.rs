@@ -1,5 +1,5 @@
-//! Faults as families (kill, pause, partition, clock, disk, membership,
-//! power, wipe). Each family injects its kinds of fault, shows that the fault
+//! Faults as families (kill, pause, partition, clock, disk, failpoint,
+//! membership, power, snapshot, wipe). Each family injects its kinds of fault, shows that the fault
 //! took effect, hands back what heals it, and states what it needs of the
 //! system and the backend, so that a scenario asking for what they cannot
 //! do is refused before anything runs. A new kind of fault is a variant of
@@ -8,11 +8,13 @@
 
 mod clock;
 mod disk;
+mod failpoint;
 mod kill;
 mod membership;
 mod partition;
 mod pause;
 mod power;
+mod snapshot;
 mod wipe;
 
 use std::collections::BTreeSet;
@@ -82,6 +84,8 @@ pub fn family(kind: FaultKind) -> &'static dyn Family {
         AddVoters | RemoveVoters | TransferLeader => &membership::Membership,
         PowerLoss => &power::Power,
         WipeNode => &wipe::Wipe,
+        DiskError | DiskFull | CrashAt => &failpoint::Failpoints,
+        SnapshotTransfer => &snapshot::SnapshotTransfer,
     }
 }
 

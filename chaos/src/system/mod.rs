@@ -40,6 +40,9 @@ pub enum SystemCapability {
     /// Members that join as learners, promoting and removing them.
     Membership,
     LeaderTransfer,
+    /// Named points where the member's disk fails or its process aborts,
+    /// set at run time ([`System::set_failpoint`]).
+    Failpoints,
 }
 
 impl SystemCapability {
@@ -53,6 +56,7 @@ impl SystemCapability {
             SystemCapability::LeaseReadEvents => "lease-read events",
             SystemCapability::Membership => "membership changes",
             SystemCapability::LeaderTransfer => "leader transfer",
+            SystemCapability::Failpoints => "failpoints",
         }
     }
 }
@@ -111,6 +115,11 @@ pub struct MemberStatus {
     /// The leader it knows of.
     pub leader: Option<NodeId>,
     pub applied: u64,
+    /// The last index its log holds (applied or not).
+    pub last_index: u64,
+    /// The last index its log compacted into a snapshot (0 if none, or if
+    /// the system does not say).
+    pub snapshot_index: u64,
     /// The membership it knows of, as (id, voter).
     pub members: Vec<(NodeId, bool)>,
     /// The cluster identity its data belongs to.
@@ -172,4 +181,31 @@ pub trait System: Send + Sync {
     /// After a power cut, drops from a stopped member's data (on the host)
     /// what it had not synced; returns how many bytes went.
     fn drop_unsynced(&self, host_data_dir: &Path) -> Result<u64, SystemError>;
+    /// The sites where [`Failpoint::CrashAt`] can abort a member, with
+    /// what each is; none unless the system has
+    /// [`SystemCapability::Failpoints`].
+    fn crash_sites(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+    /// Arms (or, with `on` false, disarms) a failpoint in the member at
+    /// `at`. A restarted member starts with none armed.
+    fn set_failpoint(&self, at: SocketAddr, failpoint: Failpoint, on: bool) -> BoxFuture<'_, Result<(), SystemError>> {
+        let _ = (at, on);
+        let why = format!("the {} system has no failpoints ({failpoint:?})", self.name());
+        Box::pin(async move { Err(SystemError(why)) })
+    }
+}
+
+/// What a failpoint does to a member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failpoint {
+    /// Its log's writes and syncs fail with EIO.
+    DiskError,
+    /// Its log's writes fail with ENOSPC.
+    DiskFull,
+    /// Its process aborts at this site (one of [`System::crash_sites`]).
+    CrashAt(String),
+    /// Its process aborts right after it installed a snapshot from the
+    /// leader and made it durable.
+    CrashAfterSnapshotInstall,
 }

@@ -10,8 +10,8 @@ use node::client::{Client, ClientError};
 use tokio_stream::StreamExt;
 
 use super::{
-    Bootstrap, Digest, FaultHooks, Launch, MemberEvent, MemberSpec, MemberStatus, Role, System, SystemCapability,
-    SystemError,
+    Bootstrap, Digest, Failpoint, FaultHooks, Launch, MemberEvent, MemberSpec, MemberStatus, Role, System,
+    SystemCapability, SystemError,
 };
 use crate::backend::NodeId;
 use crate::check::NodeEventKind;
@@ -61,6 +61,7 @@ impl System for RaftNode {
             SystemCapability::LeaseReadEvents,
             SystemCapability::Membership,
             SystemCapability::LeaderTransfer,
+            SystemCapability::Failpoints,
         ])
     }
 
@@ -112,6 +113,8 @@ impl System for RaftNode {
                 term: s.term,
                 leader: (s.leader != 0).then_some(s.leader),
                 applied: s.applied,
+                last_index: s.last_index,
+                snapshot_index: s.snapshot_index,
                 members: s.members.iter().map(|m| (m.id, m.voter)).collect(),
                 cluster: s.cluster,
             })
@@ -169,5 +172,26 @@ impl System for RaftNode {
         node::storage::power_loss::drop_unsynced(host_data_dir)
             .map(|dropped| dropped.bytes_cut)
             .map_err(|e| SystemError(format!("{}: {e}", host_data_dir.display())))
+    }
+
+    fn crash_sites(&self) -> Vec<(&'static str, &'static str)> {
+        node::failpoints::SITES.iter().copied().filter(|(name, _)| name.starts_with("crash-")).collect()
+    }
+
+    fn set_failpoint(&self, at: SocketAddr, failpoint: Failpoint, on: bool) -> BoxFuture<'_, Result<(), SystemError>> {
+        Box::pin(async move {
+            // The fail crate's actions; a crash site aborts the first time.
+            let sites: Vec<(String, &str)> = match failpoint {
+                Failpoint::DiskError => vec![("wal-write".into(), "return(eio)"), ("wal-sync".into(), "return(eio)")],
+                Failpoint::DiskFull => vec![("wal-write".into(), "return(enospc)")],
+                Failpoint::CrashAt(site) => vec![(site, "return")],
+                Failpoint::CrashAfterSnapshotInstall => vec![("crash-after-snapshot-install".into(), "return")],
+            };
+            for (site, actions) in sites {
+                let actions = if on { actions } else { "off" };
+                self.client.set_failpoint(&at.to_string(), &site, actions).await.map_err(failed)?;
+            }
+            Ok(())
+        })
     }
 }

@@ -5,7 +5,7 @@
 //! port, listed here, so tests running in parallel never collide:
 //! backend.rs 40+/17301, run.rs 70+/17601, seams.rs 17801 (nothing
 //! listens: refused before start), 140+/17811 and 170+/17821, planted_bugs.rs 100+/17701,
-//! 110+/17711, 120+/17721 and 130+/17731, clean.rs 210+/17901, faults.rs 220+/17911. docker.rs needs no range: each docker run
+//! 110+/17711, 120+/17721 and 130+/17731, clean.rs 210+/17901, faults.rs 220+/17981, 225+/17984, 200+/17987 and 205+/17990. docker.rs needs no range: each docker run
 //! makes a network with a /24 of its own (10.213.x.0), on DOCKER_PORT.
 
 #![allow(dead_code)] // each test file uses its own part
@@ -37,7 +37,7 @@ pub async fn run_scenario(scenario: &Scenario, ip_base: u8, port: u16, out: &Pat
     let options = RunOptions { raft_node: raft_node(), out: out.to_path_buf(), ip_base, port, keep_data: false };
     match run(scenario, &options).await {
         Ok(report) => report,
-        Err(e) => panic!("the run failed: {e}; its files are in {}", out.display()),
+        Err(e) => panic!("the run failed: {e}; its files are in {}", keep(out).display()),
     }
 }
 
@@ -49,4 +49,18 @@ pub fn unconfirmed_faults(report: &RunReport) -> Vec<&InjectedFault> {
         .iter()
         .filter(|f| f.confirmed.starts_with("skipped") || f.confirmed.contains("NOT confirmed"))
         .collect()
+}
+
+/// Moves a failed run's directory out of its test's temporary directory,
+/// which is removed when the test panics; returns where it went.
+pub fn keep(out: &Path) -> PathBuf {
+    let kept = std::env::temp_dir().join(format!(
+        "raftstorm-failed-{}-{}",
+        out.parent().and_then(Path::file_name).map_or("run".into(), |n| n.to_string_lossy().into_owned()),
+        std::process::id()
+    ));
+    match std::fs::rename(out, &kept) {
+        Ok(()) => kept,
+        Err(_) => out.to_path_buf(),
+    }
 }

@@ -450,12 +450,7 @@ impl Driver {
     /// takes no peer message, answers no client, and says why in status.
     fn fence_after_disk_failure(&mut self, why: String) {
         error!(%why, "the disk failed: this node no longer takes part, serves or acknowledges anything");
-        for (_, (_, reply)) in self.pending_writes.drain() {
-            let _ = reply.send(Err(KvError::Ambiguous(format!("the leader's disk failed ({why})"))));
-        }
-        for (_, (_, reply)) in self.pending_changes.drain() {
-            let _ = reply.send(Err(KvError::Ambiguous(format!("the leader's disk failed ({why})"))));
-        }
+        self.fail_pending_proposals(&format!("the leader's disk failed ({why})"));
         for (_, read) in self.pending_reads.drain() {
             let _ = read.reply.send(Err(KvError::Unavailable(format!("the disk failed ({why})"))));
         }
@@ -626,16 +621,21 @@ impl Driver {
         }
     }
 
+    /// Answers every write and membership change still waiting to commit:
+    /// ambiguous, since each may yet commit under another leader.
+    fn fail_pending_proposals(&mut self, why: &str) {
+        for (_, (_, reply)) in self.pending_writes.drain() {
+            let _ = reply.send(Err(KvError::Ambiguous(why.to_string())));
+        }
+        for (_, (_, reply)) in self.pending_changes.drain() {
+            let _ = reply.send(Err(KvError::Ambiguous(why.to_string())));
+        }
+    }
+
     fn on_role_change(&mut self, ss: raft::SoftState) {
         info!(role = ?ss.role, term = ss.term, leader = ss.leader, "role changed");
         if ss.role != Role::Leader {
-            // Proposals still pending may yet commit under the next leader.
-            for (_, (_, reply)) in self.pending_writes.drain() {
-                let _ = reply.send(Err(KvError::Ambiguous("leadership changed before the write committed".into())));
-            }
-            for (_, (_, reply)) in self.pending_changes.drain() {
-                let _ = reply.send(Err(KvError::Ambiguous("leadership changed before the change committed".into())));
-            }
+            self.fail_pending_proposals("leadership changed before it committed");
         } else {
             self.record_missing_addresses();
         }

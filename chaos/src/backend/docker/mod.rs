@@ -218,6 +218,16 @@ impl DockerBackend {
         }
     }
 
+    /// The cut chain of `id`'s namespace while its container runs; a
+    /// container that exited by itself (a member that refused to start, or
+    /// aborted at a failpoint) took its namespace with it.
+    async fn live_firewall(&mut self, id: NodeId) -> Result<Option<&Firewall>, BackendError> {
+        if !self.running(id).await? {
+            self.forget_namespaces(&[id]);
+        }
+        Ok(self.member(id)?.firewall.as_ref())
+    }
+
     /// Whether the container runs (a paused one does).
     async fn running(&self, id: NodeId) -> Result<bool, BackendError> {
         Ok(self.engine.pid(&self.member(id)?.container).await?.is_some())
@@ -348,8 +358,9 @@ impl Backend for DockerBackend {
             if !self.cuts.insert((from, to)) {
                 return Ok(());
             }
-            match &self.member(from)?.firewall {
-                Some(fw) => fw.cut(self.ip(from), self.ip(to), self.options.port),
+            let (from_ip, to_ip, port) = (self.ip(from), self.ip(to), self.options.port);
+            match self.live_firewall(from).await? {
+                Some(fw) => fw.cut(from_ip, to_ip, port),
                 None => Ok(()),
             }
         })
@@ -360,8 +371,9 @@ impl Backend for DockerBackend {
             if !self.cuts.remove(&(from, to)) {
                 return Ok(());
             }
-            match &self.member(from)?.firewall {
-                Some(fw) => fw.uncut(self.ip(from), self.ip(to), self.options.port),
+            let (from_ip, to_ip, port) = (self.ip(from), self.ip(to), self.options.port);
+            match self.live_firewall(from).await? {
+                Some(fw) => fw.uncut(from_ip, to_ip, port),
                 None => Ok(()),
             }
         })
@@ -370,7 +382,13 @@ impl Backend for DockerBackend {
     fn heal(&mut self) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
             self.cuts.clear();
-            self.members.values().filter_map(|m| m.firewall.as_ref()).try_for_each(Firewall::heal)
+            let ids: Vec<NodeId> = self.members.keys().copied().collect();
+            for id in ids {
+                if let Some(fw) = self.live_firewall(id).await? {
+                    fw.heal()?;
+                }
+            }
+            Ok(())
         })
     }
 
