@@ -294,19 +294,21 @@ impl Cluster {
         Ok(lost)
     }
 
-    /// A lost disk: `id` is killed, its data directory emptied, and it is
-    /// started again with its original arguments.
-    pub async fn wipe(&self, id: NodeId) -> Result<(), RunError> {
+    /// Kills `id`, does `what` to its data directory (on the host), and
+    /// starts it again with its original arguments; returns what `what`
+    /// says it did.
+    pub async fn while_down<F>(&self, id: NodeId, what: F) -> Result<String, RunError>
+    where
+        F: FnOnce(&std::path::Path) -> Result<String, RunError>,
+    {
         self.kill(&[id]).await?;
         let placement = self.placement(id).expect("a started member");
         let dir = placement
             .host_data_dir
             .ok_or_else(|| RunError::Cluster(format!("node {id}: the backend cannot reach its data directory")))?;
-        std::fs::remove_dir_all(&dir)
-            .and_then(|()| std::fs::create_dir_all(&dir))
-            .map_err(|e| RunError::Cluster(format!("node {id}: wiping {}: {e}", dir.display())))?;
+        let done = what(&dir)?;
         self.restart(id).await?;
-        Ok(())
+        Ok(done)
     }
 
     /// Drops what `from` sends to `to`, one direction only.

@@ -209,6 +209,12 @@ pub enum FaultKind {
     /// to rejoin so). When the fault ends the old member is removed and the
     /// machine joins under a new id, as its operator would bring it back.
     WipeNode,
+    /// A follower's newest WAL segment gets a flipped byte while it is down
+    /// (SIGKILL, flip, start): it must refuse to start, naming the file and
+    /// offset. Healed as wipe_node: removed, its machine joined anew.
+    CorruptWal,
+    /// As corrupt_wal, in the follower's newest snapshot.
+    CorruptSnapshot,
     /// SIGSTOP the leader; SIGCONT when the fault ends.
     PauseLeader,
     /// Cut the leader off from everyone, both ways.

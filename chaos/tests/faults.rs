@@ -27,7 +27,7 @@ async fn a_wiped_follower_refuses_to_rejoin_and_its_machine_comes_back_under_a_n
     let (report, dir) = runs_valid_with_its_faults_confirmed("wipe-node", 220, 17981).await;
     let out = dir.path().join("out");
     let [wiped] = report.faults[0].target[..] else { panic!("one node wiped: {:?}", report.faults) };
-    assert!(report.faults[0].confirmed.contains("refused to bootstrap"), "{:?}", report.faults[0]);
+    assert!(report.faults[0].confirmed.contains("refused to start: node"), "{:?}", report.faults[0]);
     let log = std::fs::read_to_string(out.join(format!("nodes/node-{wiped}.log"))).unwrap();
     assert!(log.contains("Refusing to start"), "node {wiped}'s log: {log}");
     // The heal joined the machine as node 4, which took part to the end.
@@ -64,4 +64,12 @@ async fn a_follower_that_aborts_right_after_a_snapshot_install_comes_back_consis
     let install = log.find("installing the leader's snapshot").expect("the follower installed a snapshot");
     let abort = log.find("failpoint: aborting").expect("and aborted");
     assert!(install < abort, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_with_a_damaged_wal_or_snapshot_refuses_to_start_naming_the_file() {
+    let (report, _dir) = runs_valid_with_its_faults_confirmed("corrupt-files", 240, 17993).await;
+    let [wal, snapshot] = &report.faults[..] else { panic!("two faults: {:?}", report.faults) };
+    assert!(wal.confirmed.contains(".wal: corrupt at byte"), "{wal:?}");
+    assert!(snapshot.confirmed.contains(".snap: corrupt at byte 8: checksum mismatch"), "{snapshot:?}");
 }

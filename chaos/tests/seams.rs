@@ -131,8 +131,11 @@ fn a_crash_site_the_system_lacks_is_refused_naming_its_sites() {
         .unwrap();
     let refusal = |fault: &str| {
         let scenario = dir.path().join("crash.yaml");
-        std::fs::write(&scenario, format!("name: crash\ncluster: {{size: 3}}\nworkload: mixed.yaml\nfaults:\n  - {fault}\n"))
-            .unwrap();
+        std::fs::write(
+            &scenario,
+            format!("name: crash\ncluster: {{size: 3}}\nworkload: mixed.yaml\nfaults:\n  - {fault}\n"),
+        )
+        .unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_chaos"))
             .arg("run")
             .arg(&scenario)

@@ -1,5 +1,5 @@
-//! Faults as families (kill, pause, partition, clock, disk, failpoint,
-//! membership, power, snapshot, wipe). Each family injects its kinds of fault, shows that the fault
+//! Faults as families (kill, pause, partition, clock, damage, disk,
+//! failpoint, membership, power, snapshot). Each family injects its kinds of fault, shows that the fault
 //! took effect, hands back what heals it, and states what it needs of the
 //! system and the backend, so that a scenario asking for what they cannot
 //! do is refused before anything runs. A new kind of fault is a variant of
@@ -7,6 +7,7 @@
 //! arm in [`family`]).
 
 mod clock;
+mod damage;
 mod disk;
 mod failpoint;
 mod kill;
@@ -15,7 +16,6 @@ mod partition;
 mod pause;
 mod power;
 mod snapshot;
-mod wipe;
 
 use std::collections::BTreeSet;
 
@@ -83,7 +83,7 @@ pub fn family(kind: FaultKind) -> &'static dyn Family {
         SlowFollowerDisks => &disk::Disk,
         AddVoters | RemoveVoters | TransferLeader => &membership::Membership,
         PowerLoss => &power::Power,
-        WipeNode => &wipe::Wipe,
+        WipeNode | CorruptWal | CorruptSnapshot => &damage::Damage,
         DiskError | DiskFull | CrashAt => &failpoint::Failpoints,
         SnapshotTransfer => &snapshot::SnapshotTransfer,
     }

@@ -43,6 +43,9 @@ pub enum SystemCapability {
     /// Named points where the member's disk fails or its process aborts,
     /// set at run time ([`System::set_failpoint`]).
     Failpoints,
+    /// Damaging a stopped member's files ([`System::damage`]), which it
+    /// refuses to start from.
+    FileCorruption,
 }
 
 impl SystemCapability {
@@ -57,6 +60,7 @@ impl SystemCapability {
             SystemCapability::Membership => "membership changes",
             SystemCapability::LeaderTransfer => "leader transfer",
             SystemCapability::Failpoints => "failpoints",
+            SystemCapability::FileCorruption => "damaging a member's files",
         }
     }
 }
@@ -187,6 +191,13 @@ pub trait System: Send + Sync {
     fn crash_sites(&self) -> Vec<(&'static str, &'static str)> {
         Vec::new()
     }
+    /// Flips a byte of a stopped member's `file` in its data directory on
+    /// the host, as bit rot would; says which file and where. Only with
+    /// [`SystemCapability::FileCorruption`].
+    fn damage(&self, host_data_dir: &Path, file: StoredFile) -> Result<String, SystemError> {
+        let _ = host_data_dir;
+        Err(SystemError(format!("the {} system cannot damage its {file:?}", self.name())))
+    }
     /// Arms (or, with `on` false, disarms) a failpoint in the member at
     /// `at`. A restarted member starts with none armed.
     fn set_failpoint(&self, at: SocketAddr, failpoint: Failpoint, on: bool) -> BoxFuture<'_, Result<(), SystemError>> {
@@ -208,4 +219,13 @@ pub enum Failpoint {
     /// Its process aborts right after it installed a snapshot from the
     /// leader and made it durable.
     CrashAfterSnapshotInstall,
+}
+
+/// A kind of file a member keeps, for [`System::damage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoredFile {
+    /// Its log (WAL).
+    Log,
+    /// Its newest snapshot.
+    Snapshot,
 }

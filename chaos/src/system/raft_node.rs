@@ -10,7 +10,7 @@ use node::client::{Client, ClientError};
 use tokio_stream::StreamExt;
 
 use super::{
-    Bootstrap, Digest, Failpoint, FaultHooks, Launch, MemberEvent, MemberSpec, MemberStatus, Role, System,
+    Bootstrap, Digest, Failpoint, FaultHooks, Launch, MemberEvent, MemberSpec, MemberStatus, Role, StoredFile, System,
     SystemCapability, SystemError,
 };
 use crate::backend::NodeId;
@@ -62,6 +62,7 @@ impl System for RaftNode {
             SystemCapability::Membership,
             SystemCapability::LeaderTransfer,
             SystemCapability::Failpoints,
+            SystemCapability::FileCorruption,
         ])
     }
 
@@ -172,6 +173,16 @@ impl System for RaftNode {
         node::storage::power_loss::drop_unsynced(host_data_dir)
             .map(|dropped| dropped.bytes_cut)
             .map_err(|e| SystemError(format!("{}: {e}", host_data_dir.display())))
+    }
+
+    fn damage(&self, host_data_dir: &Path, file: StoredFile) -> Result<String, SystemError> {
+        use node::storage::damage::{flip_snapshot_byte, flip_wal_byte};
+        let flipped = match file {
+            StoredFile::Log => flip_wal_byte(host_data_dir),
+            StoredFile::Snapshot => flip_snapshot_byte(host_data_dir),
+        };
+        let (path, offset) = flipped.map_err(|e| SystemError(e.to_string()))?;
+        Ok(format!("flipped byte {offset} of {}", path.file_name().unwrap_or_default().to_string_lossy()))
     }
 
     fn crash_sites(&self) -> Vec<(&'static str, &'static str)> {

@@ -19,6 +19,7 @@
 //! batch is there whole or not at all.
 
 mod batch;
+pub mod damage;
 mod error;
 mod identity;
 pub mod power_loss;
