@@ -13,6 +13,8 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use crate::backend::{Backend, BackendError, CutMechanism, NodeId, Placement};
+use reports::cluster::{ClusterChange, ClusterEvent};
+
 use crate::check::{FinalState, NodeEvent};
 use crate::runner::RunError;
 use crate::system::{Bootstrap, FaultHooks, MemberSpec, MemberStatus, Role, System, SystemError};
@@ -52,6 +54,9 @@ pub struct Cluster {
     hooks_sent: Mutex<BTreeMap<NodeId, FaultHooks>>,
     /// Every member's event stream, merged; times on the wall clock.
     events: Arc<Mutex<Vec<NodeEvent>>>,
+    /// What the runner saw and did to the members (`cluster.jsonl`); times
+    /// on the wall clock until [`Cluster::stop_watching`].
+    timeline: Mutex<Vec<ClusterEvent>>,
     watchers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -100,6 +105,7 @@ impl Cluster {
             hooks: Mutex::new(BTreeMap::new()),
             hooks_sent: Mutex::new(BTreeMap::new()),
             events: Arc::new(Mutex::new(Vec::new())),
+            timeline: Mutex::new(Vec::new()),
             watchers: Mutex::new(Vec::new()),
         }))
     }
@@ -118,6 +124,11 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// Notes `change` on the cluster timeline, now.
+    fn record(&self, change: ClusterChange) {
+        self.timeline.lock().expect("not poisoned").push(ClusterEvent { at_ns: wall_ns(), change });
     }
 
     pub fn system(&self) -> &dyn System {
@@ -219,6 +230,7 @@ impl Cluster {
         self.placements.lock().expect("not poisoned").insert(id, placement);
         backend.start(id, &launch).await?;
         drop(backend);
+        self.record(ClusterChange::Joined { node: id });
         self.watch(id);
         Ok(id)
     }
@@ -231,6 +243,7 @@ impl Cluster {
     pub async fn remove(&self, id: NodeId) -> Result<(), RunError> {
         self.system.remove(self.member_addresses(), id).await.map_err(system_error(format!("remove {id}")))?;
         self.remove_member(id);
+        self.record(ClusterChange::Removed { node: id });
         self.backend().await.stop(id).await?;
         Ok(())
     }
@@ -241,17 +254,24 @@ impl Cluster {
     }
 
     pub async fn kill(&self, ids: &[NodeId]) -> Result<(), BackendError> {
-        self.backend().await.kill(ids).await
+        self.backend().await.kill(ids).await?;
+        ids.iter().for_each(|&node| self.record(ClusterChange::Killed { node }));
+        Ok(())
     }
 
     /// Starts a member again on its data; its fault hooks start cleared.
     pub async fn restart(&self, id: NodeId) -> Result<(), BackendError> {
         let mut backend = self.backend().await;
-        if !backend.is_running(id).await {
+        let was_down = !backend.is_running(id).await;
+        if was_down {
             self.hooks.lock().expect("not poisoned").remove(&id);
             self.hooks_sent.lock().expect("not poisoned").remove(&id);
         }
-        backend.restart(id).await
+        backend.restart(id).await?;
+        if was_down {
+            self.record(ClusterChange::Restarted { node: id });
+        }
+        Ok(())
     }
 
     /// An error naming every member that is down although every fault has
@@ -271,11 +291,15 @@ impl Cluster {
     }
 
     pub async fn pause(&self, id: NodeId) -> Result<(), BackendError> {
-        self.backend().await.pause(id).await
+        self.backend().await.pause(id).await?;
+        self.record(ClusterChange::Paused { node: id });
+        Ok(())
     }
 
     pub async fn resume(&self, id: NodeId) -> Result<(), BackendError> {
-        self.backend().await.resume(id).await
+        self.backend().await.resume(id).await?;
+        self.record(ClusterChange::Resumed { node: id });
+        Ok(())
     }
 
     /// A power cut of these members at once: all killed, then each one's
@@ -314,18 +338,24 @@ impl Cluster {
     /// Drops what `from` sends to `to`, one direction only.
     pub async fn cut(&self, from: NodeId, to: NodeId) -> Result<(), RunError> {
         if self.packet_cuts.is_some() {
-            return Ok(self.backend().await.cut(from, to).await?);
+            self.backend().await.cut(from, to).await?;
+        } else {
+            self.hooks.lock().expect("not poisoned").entry(from).or_default().drop_to.insert(to);
+            self.set_hooks(from).await?;
         }
-        self.hooks.lock().expect("not poisoned").entry(from).or_default().drop_to.insert(to);
-        self.set_hooks(from).await
+        self.record(ClusterChange::Cut { from, to });
+        Ok(())
     }
 
     pub async fn uncut(&self, from: NodeId, to: NodeId) -> Result<(), RunError> {
         if self.packet_cuts.is_some() {
-            return Ok(self.backend().await.uncut(from, to).await?);
+            self.backend().await.uncut(from, to).await?;
+        } else {
+            self.hooks.lock().expect("not poisoned").entry(from).or_default().drop_to.remove(&to);
+            self.set_hooks(from).await?;
         }
-        self.hooks.lock().expect("not poisoned").entry(from).or_default().drop_to.remove(&to);
-        self.set_hooks(from).await
+        self.record(ClusterChange::Uncut { from, to });
+        Ok(())
     }
 
     /// Removes every cut, whichever way it was made.
@@ -340,6 +370,7 @@ impl Cluster {
         for id in cut {
             self.set_hooks(id).await?;
         }
+        self.record(ClusterChange::Healed);
         Ok(())
     }
 
@@ -399,9 +430,44 @@ impl Cluster {
         self.watchers.lock().expect("not poisoned").push(task);
     }
 
-    /// Stops watching and returns everything the members reported, with
-    /// times from `wall_origin` (earlier events at 0).
-    pub fn stop_watching(&self, wall_origin: u64) -> Vec<NodeEvent> {
+    /// Asks every member started so far for its status every `every`, for
+    /// the cluster timeline, until [`Cluster::stop_watching`]; a member
+    /// that does not answer within `every` is noted as not answering.
+    pub fn poll_status(self: &Arc<Self>, every: Duration) {
+        let cluster = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(cluster) = cluster.upgrade() else { return };
+                let ask = |node: NodeId| {
+                    let cluster = &cluster;
+                    async move {
+                        let asked = tokio::time::timeout(every, cluster.system.status(cluster.address(node))).await;
+                        match asked {
+                            Ok(Ok(s)) => ClusterChange::Status {
+                                node,
+                                role: format!("{:?}", s.role).to_lowercase(),
+                                term: s.term,
+                                leader: s.leader,
+                                members: s.members.iter().map(|(id, _)| *id).collect(),
+                            },
+                            _ => ClusterChange::NoAnswer { node },
+                        }
+                    }
+                };
+                let answers = futures_util::future::join_all(cluster.all_ids().into_iter().map(ask)).await;
+                answers.into_iter().for_each(|change| cluster.record(change));
+            }
+        });
+        self.watchers.lock().expect("not poisoned").push(task);
+    }
+
+    /// Stops watching and polling; returns everything the members reported
+    /// and the cluster timeline, with times from `wall_origin` (earlier
+    /// ones at 0).
+    pub fn stop_watching(&self, wall_origin: u64) -> (Vec<NodeEvent>, Vec<ClusterEvent>) {
         for w in self.watchers.lock().expect("not poisoned").drain(..) {
             w.abort();
         }
@@ -409,7 +475,11 @@ impl Cluster {
         for e in &mut events {
             e.wall_ns = e.wall_ns.saturating_sub(wall_origin);
         }
-        events
+        let mut timeline = self.timeline.lock().expect("not poisoned").clone();
+        for e in &mut timeline {
+            e.at_ns = e.at_ns.saturating_sub(wall_origin);
+        }
+        (events, timeline)
     }
 
     /// Waits (at most `limit`) for every member to report the same applied

@@ -8,7 +8,6 @@ pub mod check;
 pub mod cluster;
 pub mod fault;
 pub mod nemesis;
-pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod system;

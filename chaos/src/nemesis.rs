@@ -7,7 +7,6 @@ use std::time::Duration;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::backend::NodeId;
@@ -17,15 +16,7 @@ use crate::runner::RunError;
 use crate::scenario::{self, Fault, FaultKind, ScenarioFile};
 
 /// One injected fault, as the report shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct InjectedFault {
-    pub kind: String,
-    pub target: Vec<NodeId>,
-    pub start_ns: u64,
-    pub end_ns: u64,
-    /// How the injection was shown to have taken effect.
-    pub confirmed: String,
-}
+pub use reports::InjectedFault;
 
 /// The whole schedule: the listed faults, then the random nemesis's draws
 /// (from `seed` alone, so a seed always gives the same schedule), by time.

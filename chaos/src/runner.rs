@@ -11,7 +11,7 @@ use history::Function;
 use loadgen::driver::{Driver, Outcome, RaftDriver};
 use loadgen::target::Target;
 use loadgen::workload::Consistency;
-use serde::Serialize;
+use reports::{Reproduce, SCHEMA_VERSION, Summary};
 use tokio::time::Instant;
 
 use crate::backend::docker::{DockerBackend, DockerOptions};
@@ -22,7 +22,7 @@ use crate::check::{
 };
 use crate::cluster::{Cluster, ClusterSpec, wall_ns};
 use crate::fault::Abilities;
-use crate::nemesis::{self, InjectedFault};
+use crate::nemesis;
 use crate::scenario::{BackendKind, CheckKind, FaultKind, Scenario, SystemKind};
 use crate::system::{RaftNode, RaftNodeOptions, System};
 use crate::thresholds::{self, quantile};
@@ -50,28 +50,15 @@ pub enum RunError {
     Refused(String),
     #[error("writing results: {0}")]
     Io(#[from] std::io::Error),
+    #[error("rendering the results: {0}")]
+    Report(#[from] reports::ReadError),
 }
 
-/// `summary.json`.
-#[derive(Debug, Serialize)]
-pub struct RunReport {
-    pub scenario: String,
-    pub seed: u64,
-    pub verdict: Verdict,
-    pub system: String,
-    pub backend: String,
-    pub cut_mechanism: String,
-    pub unsafe_bugs: Vec<String>,
-    pub checks: Vec<CheckResult>,
-    pub thresholds: Vec<thresholds::Outcome>,
-    pub faults: Vec<InjectedFault>,
-    /// `recoveries[i]` belongs to `faults[i]`.
-    pub recoveries: Vec<Recovery>,
-    pub rate: loadgen::run::RateReport,
-    pub outcomes: BTreeMap<String, u64>,
-    /// Corrected latency of acknowledged operations, per operation.
-    pub latency_us: BTreeMap<String, loadgen::record::Percentiles>,
-}
+/// What a run found: `summary.json`, typed and versioned in `reports`.
+pub type RunReport = Summary;
+
+/// How often the members' status is polled for the cluster timeline.
+pub const STATUS_POLL: Duration = Duration::from_millis(250);
 
 /// The system the scenario names.
 pub fn system_for(kind: SystemKind, scenario: &Scenario, options: &RunOptions) -> Arc<dyn System> {
@@ -149,6 +136,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
     for id in cluster.members() {
         cluster.watch(id);
     }
+    cluster.poll_status(STATUS_POLL);
     // The one place a kind of loadgen target becomes a driver.
     match cluster.system().target(&cluster.member_addresses()) {
         Target::Raft(endpoints) => {
@@ -202,7 +190,7 @@ async fn drive_and_judge<D: Driver>(
     }
     progress("waiting (at most 60 s) for the members to converge");
     let finals = cluster.converge(Duration::from_secs(60)).await;
-    let events = cluster.stop_watching(wall_t0);
+    let (events, timeline) = cluster.stop_watching(wall_t0);
 
     let history = &recorder.history;
     progress(&format!("checking {} history events", history.len()));
@@ -231,14 +219,18 @@ async fn drive_and_judge<D: Driver>(
         faults.iter().map(|f| FaultWindow { name: f.kind.clone(), start_ns: f.start_ns, end_ns: f.end_ns }).collect();
     let recoveries = recovery_times(&windows, history, &events);
 
-    let latency_us: BTreeMap<String, loadgen::record::Percentiles> =
-        recorder.corrected.iter().map(|(op, h)| (op.to_string(), loadgen::record::Percentiles::of(h))).collect();
+    let latency_us: BTreeMap<String, reports::Percentiles> = recorder
+        .corrected
+        .iter()
+        .map(|(op, h)| (op.to_string(), percentiles(loadgen::record::Percentiles::of(h))))
+        .collect();
     let metrics = metrics(&recorder, &rate, &recoveries, lost);
     let threshold_outcomes = thresholds::evaluate(&file.thresholds, &metrics);
     if !threshold_outcomes.is_empty() {
         checks.push(threshold_check(&threshold_outcomes));
     }
-    let report = RunReport {
+    let report = Summary {
+        schema_version: SCHEMA_VERSION,
         scenario: file.name.clone(),
         seed: file.seed,
         verdict: CheckResult::merge(&checks),
@@ -246,15 +238,28 @@ async fn drive_and_judge<D: Driver>(
         backend: cluster.backend_name().into(),
         cut_mechanism: format!("{:?}", cluster.cut_mechanism()),
         unsafe_bugs: file.cluster.unsafe_bugs.clone(),
+        reproduce: Reproduce {
+            scenario_path: scenario.path.display().to_string(),
+            seed: file.seed,
+            system: cluster.system().name().into(),
+            backend: cluster.backend_name().into(),
+            unsafe_bugs: file.cluster.unsafe_bugs.clone(),
+        },
         checks,
         thresholds: threshold_outcomes,
         faults,
         recoveries,
-        rate,
+        rate: reports::Rate {
+            target_rate: rate.target_rate,
+            achieved_rate: rate.achieved_rate,
+            rate_error: rate.rate_error,
+            measured_seconds: rate.measured_seconds,
+        },
         outcomes: recorder.counts.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         latency_us,
+        status_poll_ms: STATUS_POLL.as_millis() as u64,
     };
-    write_results(options, &report, &recorder, &events)?;
+    write_results(options, &report, &recorder, &events, &timeline)?;
     let started = cluster.all_ids();
     drop(cluster);
     if !options.keep_data {
@@ -273,20 +278,35 @@ fn progress(what: &str) {
     eprintln!("... {what}");
 }
 
+/// loadgen's percentiles as the summary keeps them.
+fn percentiles(p: loadgen::record::Percentiles) -> reports::Percentiles {
+    reports::Percentiles {
+        count: p.count,
+        mean: p.mean,
+        p50: p.p50,
+        p90: p.p90,
+        p99: p.p99,
+        p999: p.p999,
+        p9999: p.p9999,
+        max: p.max,
+    }
+}
+
 fn write_results(
     options: &RunOptions,
-    report: &RunReport,
+    report: &Summary,
     recorder: &loadgen::record::Recorder,
     events: &[crate::check::NodeEvent],
+    timeline: &[reports::cluster::ClusterEvent],
 ) -> Result<(), RunError> {
     let out = &options.out;
     std::fs::create_dir_all(out)?;
     loadgen::output::write_recording(out, recorder)?;
-    let events: String = events.iter().map(|r| serde_json::to_string(r).expect("serializes") + "\n").collect();
-    std::fs::write(out.join("events.jsonl"), events)?;
-    std::fs::write(out.join("summary.json"), serde_json::to_string_pretty(report).expect("serializes") + "\n")?;
-    std::fs::write(out.join("junit.xml"), junit(report))?;
-    crate::report::write_html(out)?;
+    reports::write_lines(&out.join("events.jsonl"), events)?;
+    reports::write_lines(&out.join("cluster.jsonl"), timeline)?;
+    reports::write_summary(out, report)?;
+    // Rendered from the summary as written, as `chaos report` would.
+    reports::render(out)?;
     Ok(())
 }
 
@@ -382,26 +402,4 @@ async fn rpo_check(read_back: &impl Driver, history: &[history::Event]) -> (Chec
         }
         Err(e) => (CheckResult::new("lost-writes", Verdict::Unknown, e.to_string(), vec![]), None),
     }
-}
-
-/// One test case per check, for CI systems.
-fn junit(report: &RunReport) -> String {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
-    let failures = report.checks.iter().filter(|c| c.verdict == Verdict::Invalid).count();
-    let errors = report.checks.iter().filter(|c| c.verdict == Verdict::Unknown).count();
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"chaos.{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">\n",
-        esc(&report.scenario),
-        report.checks.len()
-    );
-    for c in &report.checks {
-        out += &format!("  <testcase classname=\"chaos.{}\" name=\"{}\">", esc(&report.scenario), esc(&c.checker));
-        match c.verdict {
-            Verdict::Valid => {}
-            Verdict::Invalid => out += &format!("<failure message=\"{}\"/>", esc(&c.reason)),
-            Verdict::Unknown => out += &format!("<error message=\"{}\"/>", esc(&c.reason)),
-        }
-        out += "</testcase>\n";
-    }
-    out + "</testsuite>\n"
 }

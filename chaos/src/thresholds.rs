@@ -126,14 +126,7 @@ fn parse_value(text: &str, unit: Unit) -> Result<f64, String> {
 }
 
 /// A threshold's outcome, as the report shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct Outcome {
-    pub expr: String,
-    /// The measured value, with its unit (None: the run did not produce it).
-    pub actual: Option<String>,
-    /// None when there was nothing to compare.
-    pub passed: Option<bool>,
-}
+pub use reports::ThresholdOutcome as Outcome;
 
 pub fn evaluate(thresholds: &[Threshold], metrics: &BTreeMap<&'static str, f64>) -> Vec<Outcome> {
     thresholds

@@ -34,13 +34,21 @@ async fn a_short_scenario_with_a_kill_and_a_one_way_cut_is_valid() {
     let unconfirmed = common::unconfirmed_faults(&report);
     assert!(unconfirmed.is_empty(), "faults not shown to take effect: {unconfirmed:#?}");
     assert!(report.recoveries.iter().all(|r| r.to_first_write_ns.is_some()), "{:?}", report.recoveries);
-    let files = ["summary.json", "junit.xml", "report.html", "timeline.csv", "history.jsonl", "events.jsonl"];
+    let files =
+        ["summary.json", "junit.xml", "report.html", "timeline.csv", "history.jsonl", "events.jsonl", "cluster.jsonl"];
     for file in files.iter().chain(&["nodes/node-1.log", "read.hgrm", "update.hgrm", "read.uncorrected.hgrm"]) {
         assert!(out.join(file).exists(), "{file} missing");
     }
     assert!(!out.join("nodes/node-1").exists(), "data directories are removed without --keep");
-    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
-    assert!(junit.contains("failures=\"0\""), "{junit}");
+    common::assert_summary_matches_schema(&out);
+    let junit = common::parse_junit(&out);
+    let suite = &junit.suites[0];
+    assert_eq!((suite.tests, suite.failures, suite.errors), (5, 0, 0), "a case per check");
+    assert!(suite.cases.iter().all(|c| c.status.is_success()));
+    let cluster: Vec<reports::cluster::ClusterEvent> = reports::read_lines(&out, "cluster.jsonl").unwrap();
+    let killed = cluster.iter().filter(|e| matches!(e.change, reports::cluster::ClusterChange::Killed { .. }));
+    assert_eq!(killed.count(), 1, "the kill is on the cluster timeline");
+    assert!(cluster.iter().any(|e| matches!(e.change, reports::cluster::ClusterChange::Cut { .. })), "so is the cut");
 }
 
 /// Loads `yaml` as the scenario file `scenario.yaml`; errors as text.

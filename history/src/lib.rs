@@ -27,6 +27,7 @@ pub use validate::{InvalidHistory, Pair, pair, validate};
 
 /// What happened to an operation at this point of the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum EventType {
     Invoke,
@@ -37,6 +38,7 @@ pub enum EventType {
 
 /// The operation's function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Function {
     Put,
@@ -69,12 +71,14 @@ impl std::fmt::Display for Function {
 
 /// One line of a history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Event {
     pub process: u64,
     #[serde(rename = "type")]
     pub kind: EventType,
     pub f: Function,
     #[serde(deserialize_with = "key_from_string_or_integer")]
+    #[cfg_attr(feature = "schema", schemars(with = "KeySchema"))]
     pub key: String,
     /// put: the value written; get: null on invoke, the value read (or null
     /// for an absent key) on ok; cas: `[expected, new]`; append: the value
@@ -85,6 +89,16 @@ pub struct Event {
     /// Fields this crate does not interpret, kept so a rewrite loses nothing.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a key may be written as: the schema of what the reader accepts.
+#[cfg(feature = "schema")]
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // a schema only: never built
+enum KeySchema {
+    Text(String),
+    Integer(i64),
 }
 
 fn key_from_string_or_integer<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

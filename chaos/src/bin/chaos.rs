@@ -95,6 +95,26 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = positive_seconds)]
         time_limit: f64,
     },
+    /// Render a run directory again: report.html and junit.xml from its
+    /// summary.json (and cluster.jsonl, events.jsonl, history.jsonl,
+    /// timeline.csv and *.hgrm where present).
+    Report {
+        /// A directory `chaos run` wrote (its --out).
+        run_dir: PathBuf,
+    },
+    /// Put several runs on one page (before/after a change, one system
+    /// against another): verdicts, throughput and latency timelines on one
+    /// time axis over the fault schedule, percentile curves overlaid, and
+    /// the recovery from each fault side by side. Writes DIR/compare.html.
+    Compare {
+        /// Two or more directories `chaos run` wrote, labelled A, B, ... in
+        /// this order.
+        #[arg(required = true, num_args = 2..)]
+        run_dirs: Vec<PathBuf>,
+        /// Where to write compare.html.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// The container image docker runs use.
     Image {
         #[command(subcommand)]
@@ -137,6 +157,8 @@ fn main() -> ExitCode {
         Command::Check { history, model, json, time_limit } => check(&history, model, json, time_limit),
         Command::Image { command: ImageCommand::Build } => build_image(),
         Command::Clean => clean(),
+        Command::Report { run_dir } => report_again(&run_dir),
+        Command::Compare { run_dirs, out } => compare(&run_dirs, &out),
         Command::Run { scenario, out, seed, system, backend, binary, ip_base, port, keep, unsafe_bugs } => {
             let choice = Choice { seed, system, backend, unsafe_bugs };
             let Some(ip_base) = ip_base.or_else(|| free_ip_base(port)) else {
@@ -168,7 +190,12 @@ impl Choice {
         if let Some(name) = self.backend {
             file.backend = name.parse().map_err(|e| format!("--backend: {e}"))?;
         }
-        file.cluster.unsafe_bugs.extend(self.unsafe_bugs);
+        // Each once: the reproducing command names the scenario's own too.
+        for bug in self.unsafe_bugs {
+            if !file.cluster.unsafe_bugs.contains(&bug) {
+                file.cluster.unsafe_bugs.push(bug);
+            }
+        }
         Ok(())
     }
 }
@@ -270,47 +297,45 @@ fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathB
             return ExitCode::from(2);
         }
     };
-    println!(
-        "scenario {} (seed {}): {} on {}, partitions by {}",
-        report.scenario, report.seed, report.system, report.backend, report.cut_mechanism
-    );
-    if !report.unsafe_bugs.is_empty() {
-        println!("UNSAFE BUGS PLANTED: {:?}", report.unsafe_bugs);
-    }
-    for f in &report.faults {
-        let (s, e) = (f.start_ns as f64 / 1e9, f.end_ns as f64 / 1e9);
-        println!("fault {:<16} nodes {:?} {s:>6.1}s-{e:>6.1}s  {}", f.kind, f.target, f.confirmed);
-    }
-    for r in &report.recoveries {
-        let ms = |v: Option<u64>| v.map_or("never".to_string(), |ns| format!("{:.0} ms", ns as f64 / 1e6));
-        println!(
-            "recovery {:<13} first write after {}, first leader after {}",
-            r.fault,
-            ms(r.to_first_write_ns),
-            ms(r.to_first_leader_ns)
-        );
-    }
-    println!("load: {:.0} ops/s, outcomes {:?}", report.rate.achieved_rate, report.outcomes);
-    for (op, p) in &report.latency_us {
-        let ms = |us: u64| us as f64 / 1e3;
-        println!("latency {op:<8} p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", ms(p.p50), ms(p.p99), ms(p.max));
-    }
-    for t in &report.thresholds {
-        let verdict = match t.passed {
-            Some(true) => "met",
-            Some(false) => "FAILED",
-            None => "no value",
-        };
-        println!("threshold {:<24} {verdict} (was {})", t.expr, t.actual.as_deref().unwrap_or("-"));
-    }
-    for c in &report.checks {
-        println!("{:<22} {:?}: {}", c.checker, c.verdict, c.reason);
-    }
-    println!("verdict: {:?}; results in {}", report.verdict, out.display());
+    print!("{}", reports::text::render(&report, &out));
     match report.verdict {
         Verdict::Valid => ExitCode::SUCCESS,
         Verdict::Invalid => ExitCode::from(1),
         Verdict::Unknown => ExitCode::from(2),
+    }
+}
+
+/// `chaos report`: exit 0 once written, 2 with one line if the directory
+/// or its summary cannot be read.
+fn report_again(dir: &Path) -> ExitCode {
+    match reports::render(dir) {
+        Ok(summary) => {
+            println!(
+                "wrote {} and {} (verdict: {:?})",
+                dir.join("report.html").display(),
+                dir.join("junit.xml").display(),
+                summary.verdict
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `chaos compare`: exit 0 once written, 2 with one line if a run cannot be read.
+fn compare(dirs: &[PathBuf], out: &Path) -> ExitCode {
+    match reports::compare::write_page(dirs, out) {
+        Ok(page) => {
+            println!("wrote {}", page.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -7,35 +7,7 @@ use std::collections::BTreeMap;
 use history::{Event, Function};
 use serde::{Deserialize, Serialize};
 
-use super::{CheckResult, Verdict};
-
-/// What a node reported on its admin `Events` stream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeEvent {
-    pub node: u64,
-    #[serde(default)]
-    pub kind: NodeEventKind,
-    pub role: String,
-    pub term: u64,
-    /// Nanoseconds on the run's clock (the nodes share the host's wall clock).
-    pub wall_ns: u64,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeEventKind {
-    /// The node took `role` in `term` (or, first on a stream, held it).
-    #[default]
-    Role,
-    /// The node served reads from its lease in `term`, the last at `wall_ns`.
-    LeaseRead,
-}
-
-impl NodeEvent {
-    pub fn is_leader(&self) -> bool {
-        self.kind == NodeEventKind::Role && self.role == "Leader"
-    }
-}
+use super::{CheckResult, NodeEvent, NodeEventKind, Recovery, Verdict};
 
 fn result(checker: &str, verdict: Verdict, reason: String) -> CheckResult {
     CheckResult::new(checker, verdict, reason, vec![])
@@ -161,16 +133,6 @@ pub struct FaultWindow {
     pub name: String,
     pub start_ns: u64,
     pub end_ns: u64,
-}
-
-/// Recovery after one fault.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Recovery {
-    pub fault: String,
-    /// From injection to the first write acknowledged after it.
-    pub to_first_write_ns: Option<u64>,
-    /// From injection to the first leader elected after it.
-    pub to_first_leader_ns: Option<u64>,
 }
 
 /// RTO per fault: from injection to the completion of the first write

@@ -26,75 +26,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use history::{Event, Function};
 use serde::Serialize;
 
-pub use cluster::{
-    FaultWindow, FinalState, NodeEvent, NodeEventKind, Recovery, check_convergence, check_split_brain, lost_writes,
-    recovery_times,
-};
+pub use cluster::{FaultWindow, FinalState, check_convergence, check_split_brain, lost_writes, recovery_times};
 pub use history::InvalidHistory;
 pub use linearizable::{Budget, Registers, check_registers};
 pub use list_append::{ListAppend, check_list_append};
 pub use ops::{Operation, operations};
-
-/// How a check came out. The order is the merge priority.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Valid,
-    Unknown,
-    Invalid,
-}
-
-impl Verdict {
-    /// The more severe of two verdicts: invalid > unknown > valid.
-    pub fn merge(self, other: Verdict) -> Verdict {
-        self.max(other)
-    }
-}
-
-/// A checker's answer.
-#[derive(Clone, Debug, Serialize)]
-pub struct CheckResult {
-    pub checker: String,
-    pub verdict: Verdict,
-    /// One sentence a person can act on.
-    pub reason: String,
-    /// When invalid: the smallest set of events found that proves it (the
-    /// first finding's), in history order.
-    pub counterexample: Vec<Event>,
-    /// When invalid: each violation found (a bounded number), with its events.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub findings: Vec<Finding>,
-}
-
-/// One violation and the events that show it.
-#[derive(Clone, Debug, Serialize)]
-pub struct Finding {
-    pub key: String,
-    pub what: String,
-    /// The proof, in history order.
-    pub events: Vec<Event>,
-    /// Events that help a reader but are not part of the proof (for a
-    /// register: the writes of the values the proof's reads returned).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub context: Vec<Event>,
-}
-
-impl CheckResult {
-    pub fn new(checker: &str, verdict: Verdict, reason: String, counterexample: Vec<Event>) -> CheckResult {
-        CheckResult { checker: checker.into(), verdict, reason, counterexample, findings: vec![] }
-    }
-
-    /// An invalid result; the counterexample is the first finding's events.
-    fn invalid(checker: &str, reason: String, findings: Vec<Finding>) -> CheckResult {
-        let counterexample = findings.first().map(|f| f.events.clone()).unwrap_or_default();
-        CheckResult { checker: checker.into(), verdict: Verdict::Invalid, reason, counterexample, findings }
-    }
-
-    /// The most severe of several results: invalid > unknown > valid.
-    pub fn merge(results: &[CheckResult]) -> Verdict {
-        results.iter().map(|r| r.verdict).fold(Verdict::Valid, Verdict::merge)
-    }
-}
+pub use reports::cluster::{NodeEvent, NodeEventKind};
+pub use reports::{CheckResult, Finding, Recovery, Verdict};
 
 /// Judges a history.
 pub trait Checker: Send + Sync {

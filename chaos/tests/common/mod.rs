@@ -41,6 +41,29 @@ pub async fn run_scenario(scenario: &Scenario, ip_base: u8, port: u16, out: &Pat
     }
 }
 
+/// `out/summary.json` validates against the schema kept in the repository.
+pub fn assert_summary_matches_schema(out: &Path) {
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/summary.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let errors: Vec<String> =
+        validator.iter_errors(&summary).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "summary.json does not match reports/summary.schema.json: {errors:#?}");
+}
+
+/// `out/junit.xml`, read by a JUnit parser.
+pub fn parse_junit(out: &Path) -> junit_parser::TestSuites {
+    let file = std::fs::File::open(out.join("junit.xml")).unwrap();
+    junit_parser::from_reader(std::io::BufReader::new(file)).expect("junit.xml parses as JUnit")
+}
+
+/// Each `<svg ...>...</svg>` in a page, in order.
+pub fn charts(html: &str) -> Vec<&str> {
+    html.match_indices("<svg").map(|(start, _)| &html[start..start + html[start..].find("</svg>").unwrap()]).collect()
+}
+
 /// The faults of `report` that were not shown to take effect: skipped for
 /// want of a target, or injected without the confirmation that they bit.
 pub fn unconfirmed_faults(report: &RunReport) -> Vec<&InjectedFault> {

@@ -4,18 +4,40 @@
 
 use std::path::Path;
 
+use super::omitted;
 use super::svg::{Axis, Chart, PALETTE, Plot, Series, render};
 
 /// One file's curve: (1/(1-p), latency in ms) in file order.
-pub struct Curve {
-    pub name: String,
-    pub points: Vec<(f64, f64)>,
+struct Curve {
+    name: String,
+    points: Vec<(f64, f64)>,
+}
+
+/// The curves of every run in `runs` (label, directory) on one chart, each
+/// named by its label and its file; a line for each file that could not be
+/// used.
+pub fn section(runs: &[(String, &Path)]) -> String {
+    let (mut curves, mut notes) = (Vec::new(), String::new());
+    for (label, dir) in runs {
+        let (found, missing) = read_all(dir);
+        let named = |name: String| if label.is_empty() { name } else { format!("{label} {name}") };
+        curves.extend(found.into_iter().map(|c| Curve { name: named(c.name), points: c.points }));
+        notes += &missing.iter().map(|note| omitted(&named(note.clone()))).collect::<String>();
+    }
+    if curves.is_empty() {
+        return notes + &omitted("No .hgrm files with data; percentile curve omitted.");
+    }
+    notes + &chart(&curves)
 }
 
 /// Every `.hgrm` in `dir` with data, by file name, and a note for each one
 /// that could not be used.
-pub fn read_all(dir: &Path) -> std::io::Result<(Vec<Curve>, Vec<String>)> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)?
+fn read_all(dir: &Path) -> (Vec<Curve>, Vec<String>) {
+    let listing = match std::fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(e) => return (vec![], vec![format!("could not list {}: {e}", dir.display())]),
+    };
+    let mut paths: Vec<_> = listing
         .filter_map(|entry| Some(entry.ok()?.path()))
         .filter(|path| path.extension().is_some_and(|e| e == "hgrm"))
         .collect();
@@ -32,7 +54,7 @@ pub fn read_all(dir: &Path) -> std::io::Result<(Vec<Curve>, Vec<String>)> {
             Err(e) => notes.push(format!("could not read {file}: {e}")),
         }
     }
-    Ok((curves, notes))
+    (curves, notes)
 }
 
 /// The data rows: `value percentile total_count [1/(1-percentile)]`.
@@ -58,7 +80,7 @@ fn percentile_label(decade: i32) -> String {
     format!("{:.*}%", (decade - 2).max(0) as usize, 100.0 * (1.0 - 10f64.powi(-decade)))
 }
 
-pub fn chart(curves: &[Curve]) -> String {
+fn chart(curves: &[Curve]) -> String {
     let all = || curves.iter().flat_map(|c| c.points.iter());
     let widest = all().map(|p| p.0).fold(1.0, f64::max);
     let slowest = all().map(|p| p.1).fold(0.0, f64::max);

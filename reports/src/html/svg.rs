@@ -47,9 +47,14 @@ impl Axis {
         Axis { label: label.into(), log: true, min: 10f64.powi(first), max: 10f64.powi(last), ticks }
     }
 
+    /// The ticks: (value, label).
+    pub fn ticks(&self) -> &[(f64, String)] {
+        &self.ticks
+    }
+
     /// Where `value` falls between the axis ends (0 to 1); none for a
     /// value a log axis cannot show.
-    fn fraction(&self, value: f64) -> Option<f64> {
+    pub fn fraction(&self, value: f64) -> Option<f64> {
         if !self.log {
             return Some((value - self.min) / (self.max - self.min));
         }

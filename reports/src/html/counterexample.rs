@@ -1,0 +1,228 @@
+//! A counterexample on a time axis: a row per process, each operation a
+//! bar from its invocation to its completion (open-ended when the outcome
+//! is unknown), the proof's operations in colour and the context's
+//! dimmed. Overlapping bars are what make an order impossible, so seeing
+//! them beats reading timestamps.
+//!
+//! A checker's events may hold only one end of an operation; the other is
+//! looked up in the run's history when there is one.
+
+use std::collections::BTreeMap;
+
+use history::{Event, EventType};
+
+use super::escape;
+
+const WIDTH: f64 = 960.0;
+const LEFT: f64 = 90.0;
+const RIGHT: f64 = 24.0;
+const PLOT_WIDTH: f64 = WIDTH - LEFT - RIGHT;
+const TOP: f64 = 40.0;
+const ROW: f64 = 30.0;
+const BAR: f64 = 20.0;
+const BOTTOM: f64 = 36.0;
+
+/// One operation as drawn.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bar {
+    pub process: u64,
+    pub invoke_ns: u64,
+    /// None: it never completed, or completed as `info` (unknown).
+    pub complete_ns: Option<u64>,
+    pub label: String,
+    pub proof: bool,
+    /// The completion said `fail`: certainly not applied.
+    pub failed: bool,
+}
+
+/// The operations of `proof` and `context`, each once, in invocation order.
+pub fn bars(proof: &[Event], context: &[Event], history: Option<&[Event]>) -> Vec<Bar> {
+    let mut found: BTreeMap<(u64, u64), Bar> = BTreeMap::new();
+    for (events, proof) in [(proof, true), (context, false)] {
+        for e in events {
+            let (invoke, completion) = ends(e, events, history);
+            let invoke_ns = invoke.map_or(e.time_ns, |i| i.time_ns);
+            let done = completion.filter(|c| c.kind != EventType::Info);
+            let label = label(invoke.unwrap_or(e), completion);
+            let bar = Bar {
+                process: e.process,
+                invoke_ns,
+                complete_ns: done.map(|c| c.time_ns),
+                label,
+                proof,
+                failed: done.is_some_and(|c| c.kind == EventType::Fail),
+            };
+            // An operation in the proof and the context is proof.
+            found.entry((e.process, invoke_ns)).and_modify(|b| b.proof |= proof).or_insert(bar);
+        }
+    }
+    let mut bars: Vec<Bar> = found.into_values().collect();
+    bars.sort_by_key(|b| (b.invoke_ns, b.process));
+    bars
+}
+
+/// The invocation and completion `e` belongs to, from `events` first and
+/// then the history.
+fn ends<'a>(e: &'a Event, events: &'a [Event], history: Option<&'a [Event]>) -> (Option<&'a Event>, Option<&'a Event>) {
+    let sources = [Some(events), history];
+    let same = |o: &&Event| o.process == e.process && o.f == e.f && o.key == e.key;
+    if e.kind == EventType::Invoke {
+        let completion = sources
+            .iter()
+            .flatten()
+            .find_map(|list| list.iter().filter(same).find(|o| o.kind != EventType::Invoke && o.time_ns >= e.time_ns));
+        (Some(e), completion)
+    } else {
+        let invoke = sources
+            .iter()
+            .flatten()
+            .find_map(|list| list.iter().filter(same).rfind(|o| o.kind == EventType::Invoke && o.time_ns <= e.time_ns));
+        (invoke, Some(e))
+    }
+}
+
+/// "put k1 = v3", "get k1 -> v2", "cas k1 v1 -> v2 (fail)", "... ?".
+fn label(invoke: &Event, completion: Option<&Event>) -> String {
+    let value = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let base = format!("{} {}", invoke.f, invoke.key);
+    let shown = match invoke.f {
+        history::Function::Get | history::Function::Read => match completion {
+            Some(c) if c.kind == EventType::Ok => format!("{base} \u{2192} {}", value(&c.value)),
+            _ => base,
+        },
+        history::Function::Delete => base,
+        _ => format!("{base} {}", value(&invoke.value)),
+    };
+    match completion.map(|c| c.kind) {
+        Some(EventType::Fail) => format!("{shown} (fail)"),
+        Some(EventType::Ok) => shown,
+        _ => format!("{shown} ?"),
+    }
+}
+
+/// The chart, or nothing when there is nothing to draw.
+pub fn chart(proof: &[Event], context: &[Event], history: Option<&[Event]>) -> String {
+    let bars = bars(proof, context, history);
+    if bars.is_empty() {
+        return String::new();
+    }
+    let first = bars.iter().map(|b| b.invoke_ns).min().unwrap_or(0);
+    let last = bars.iter().map(|b| b.complete_ns.unwrap_or(b.invoke_ns)).max().unwrap_or(first);
+    // Room after the last end for open-ended bars to show they go on.
+    let span = ((last - first) as f64 * 1.15).max(1_000.0);
+    let x = |ns: u64| LEFT + (ns - first) as f64 / span * PLOT_WIDTH;
+    let mut processes: Vec<u64> = bars.iter().map(|b| b.process).collect();
+    processes.sort_unstable();
+    processes.dedup();
+    let row_top = |p: u64| TOP + processes.iter().position(|&q| q == p).unwrap_or(0) as f64 * ROW;
+    let height = TOP + ROW * processes.len() as f64 + BOTTOM;
+    let mut svg = format!(
+        "<svg class=\"chart counterexample\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"counterexample\">\n\
+         <text x=\"{LEFT}\" y=\"18\" font-size=\"13\" font-weight=\"bold\">The counterexample in time: \
+         proof in colour, context dimmed, ? = outcome unknown</text>\n"
+    );
+    for &p in &processes {
+        svg += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">process {p}</text>\n",
+            LEFT - 6.0,
+            row_top(p) + BAR / 2.0 + 4.0
+        );
+    }
+    for bar in &bars {
+        let start = x(bar.invoke_ns);
+        let end = bar.complete_ns.map_or(LEFT + PLOT_WIDTH, x);
+        let (fill, opacity, class) = match (bar.proof, bar.failed) {
+            (true, false) => ("#e03131", "0.85", "proof"),
+            (true, true) => ("#f783ac", "0.85", "proof"),
+            (false, _) => ("#adb5bd", "0.5", "context"),
+        };
+        // An open end fades out: the operation may have taken effect any time after.
+        let dash = if bar.complete_ns.is_none() { " stroke-dasharray=\"4 3\"" } else { "" };
+        let completion =
+            bar.complete_ns.map_or("never completed (unknown)".to_string(), |c| format!("completed at {c} ns"));
+        svg += &format!(
+            "<g class=\"op {class}\"><title>process {}: {}, invoked at {} ns, {completion}</title>\
+             <rect x=\"{start:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{BAR}\" rx=\"3\" fill=\"{fill}\" fill-opacity=\"{opacity}\" stroke=\"{fill}\"{dash}/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\">{}</text></g>\n",
+            bar.process,
+            escape(&bar.label),
+            bar.invoke_ns,
+            row_top(bar.process),
+            (end - start).max(2.0),
+            start + 3.0,
+            row_top(bar.process) + BAR / 2.0 + 4.0,
+            escape(&bar.label),
+        );
+    }
+    let bottom = TOP + ROW * processes.len() as f64;
+    let span_ms = span / 1e6;
+    let step = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0].into_iter().find(|s| span_ms / s <= 8.0);
+    let step = step.unwrap_or(100000.0);
+    let mut tick = 0.0;
+    while tick <= span_ms {
+        let px = LEFT + tick / span_ms * PLOT_WIDTH;
+        svg += &format!(
+            "<line x1=\"{px:.1}\" y1=\"{bottom}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#868e96\"/>\
+             <text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+            bottom + 5.0,
+            bottom + 17.0,
+            trim(tick)
+        );
+        tick += step;
+    }
+    svg += &format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">ms after the first invocation shown ({:.3} s into the run)</text>\n",
+        LEFT + PLOT_WIDTH / 2.0,
+        height - 4.0,
+        first as f64 / 1e9
+    );
+    svg + "</svg>\n"
+}
+
+fn trim(ms: f64) -> String {
+    let text = format!("{ms:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(process: u64, kind: EventType, f: history::Function, value: serde_json::Value, time_ns: u64) -> Event {
+        Event { process, kind, f, key: "k".into(), value, time_ns, extra: Default::default() }
+    }
+
+    #[test]
+    fn each_operation_is_one_bar_with_its_other_end_taken_from_the_history() {
+        use history::Function::{Get, Put};
+        use serde_json::json;
+        let history = [
+            event(1, EventType::Invoke, Put, json!("a"), 10),
+            event(2, EventType::Invoke, Get, json!(null), 20),
+            event(1, EventType::Ok, Put, json!("a"), 30),
+            event(2, EventType::Ok, Get, json!("b"), 40),
+            event(3, EventType::Invoke, Put, json!("b"), 50),
+            event(3, EventType::Info, Put, json!("b"), 60),
+        ];
+        // The proof names the get by its completion only; the context the
+        // put of "b" by its invocation.
+        let bars = bars(
+            &history[..1].iter().chain(&history[2..4]).cloned().collect::<Vec<_>>(),
+            &history[4..5],
+            Some(&history),
+        );
+        let shown: Vec<(u64, u64, Option<u64>, &str, bool)> =
+            bars.iter().map(|b| (b.process, b.invoke_ns, b.complete_ns, b.label.as_str(), b.proof)).collect();
+        assert_eq!(
+            shown,
+            [
+                (1, 10, Some(30), "put k a", true),
+                (2, 20, Some(40), "get k \u{2192} b", true),
+                (3, 50, None, "put k b ?", false)
+            ]
+        );
+    }
+}
