@@ -13,6 +13,8 @@ const TOP: f64 = 52.0;
 const BOTTOM: f64 = 44.0;
 const PLOT_WIDTH: f64 = WIDTH - LEFT - RIGHT;
 const PLOT_HEIGHT: f64 = HEIGHT - TOP - BOTTOM;
+/// Each further row of the legend.
+const LEGEND_ROW: f64 = 16.0;
 
 /// Colours for series that have no meaning of their own (one per `.hgrm`).
 pub const PALETTE: [&str; 6] = ["#1c7ed6", "#e8590c", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599"];
@@ -108,19 +110,23 @@ pub struct Chart {
 }
 
 pub fn render(chart: &Chart) -> String {
+    let (legend, rows) = legend(&chart.plot);
+    // A legend of more rows than one pushes the chart down by as many.
+    let shift = LEGEND_ROW * rows.saturating_sub(1) as f64;
     let mut svg = format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{title}\">\n\
-         <text x=\"{LEFT}\" y=\"18\" font-size=\"13\" font-weight=\"bold\">{title}</text>\n",
+        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {}\" role=\"img\" aria-label=\"{title}\">\n\
+         <text x=\"{LEFT}\" y=\"18\" font-size=\"13\" font-weight=\"bold\">{title}</text>\n{legend}\
+         <g transform=\"translate(0 {shift})\">\n",
+        HEIGHT + shift,
         title = escape(&chart.title)
     );
-    svg += &legend(&chart.plot);
     svg += &bands(chart);
     svg += &axes(&chart.x, &chart.y);
     svg += &match &chart.plot {
         Plot::Lines(series) => series.iter().map(|s| line(s, &chart.x, &chart.y)).collect(),
         Plot::StackedAreas { x, layers } => stacked_areas(x, layers, &chart.x, &chart.y),
     };
-    svg + "</svg>\n"
+    svg + "</g>\n</svg>\n"
 }
 
 fn x_position(axis: &Axis, value: f64) -> Option<f64> {
@@ -131,24 +137,31 @@ fn y_position(axis: &Axis, value: f64) -> Option<f64> {
     axis.fraction(value).map(|f| TOP + PLOT_HEIGHT - f.clamp(0.0, 1.0) * PLOT_HEIGHT)
 }
 
-fn legend(plot: &Plot) -> String {
+/// The legend, in as many rows as it takes to fit the width; and how many.
+fn legend(plot: &Plot) -> (String, usize) {
     let entries: Vec<(&str, &str)> = match plot {
         Plot::Lines(series) => series.iter().map(|s| (s.name.as_str(), s.colour)).collect(),
         Plot::StackedAreas { layers, .. } => layers.iter().map(|l| (l.name, l.colour)).collect(),
     };
-    let mut x = LEFT;
+    let (mut x, mut row) = (LEFT, 0);
     let mut svg = String::new();
     for (name, colour) in entries {
+        // No text metrics without a browser: budget ~7 px per character.
+        let width = 28.0 + 7.0 * name.chars().count() as f64;
+        if x > LEFT && x + width > WIDTH - RIGHT {
+            (x, row) = (LEFT, row + 1);
+        }
+        let y = 30.0 + LEGEND_ROW * row as f64;
         svg += &format!(
-            "<rect x=\"{x:.1}\" y=\"30\" width=\"12\" height=\"12\" fill=\"{colour}\"/>\
-             <text x=\"{:.1}\" y=\"40\">{}</text>\n",
+            "<rect x=\"{x:.1}\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"{colour}\"/>\
+             <text x=\"{:.1}\" y=\"{}\">{}</text>\n",
             x + 16.0,
+            y + 10.0,
             escape(name)
         );
-        // No text metrics without a browser: budget ~7 px per character.
-        x += 28.0 + 7.0 * name.chars().count() as f64;
+        x += width;
     }
-    svg
+    (svg, row + 1)
 }
 
 fn bands(chart: &Chart) -> String {
@@ -247,4 +260,36 @@ fn stacked_areas(xs: &[f64], layers: &[Layer], x: &Axis, y: &Axis) -> String {
         below = above;
     }
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart(series: usize) -> String {
+        let series = (0..series)
+            .map(|i| Series { name: format!("series number {i}"), colour: PALETTE[0], points: vec![(1.0, Some(1.0))] })
+            .collect();
+        render(&Chart {
+            title: "t".into(),
+            x: Axis::linear("x", 1.0),
+            y: Axis::linear("y", 1.0),
+            plot: Plot::Lines(series),
+            bands: vec![],
+        })
+    }
+
+    #[test]
+    fn a_legend_too_wide_for_one_row_wraps_and_the_chart_grows_to_hold_it() {
+        assert!(chart(2).contains(&format!("viewBox=\"0 0 {WIDTH} {HEIGHT}\"")));
+        // 20 entries of ~150 px: 6 to a row of 864 px, so 4 rows.
+        let wide = chart(20);
+        assert!(wide.contains(&format!("viewBox=\"0 0 {WIDTH} {}\"", HEIGHT + 3.0 * LEGEND_ROW)), "{wide}");
+        assert!(wide.contains(&format!("translate(0 {})", 3.0 * LEGEND_ROW)));
+        let rightmost = wide
+            .match_indices("<rect x=\"")
+            .map(|(i, m)| &wide[i + m.len()..])
+            .filter_map(|rest| rest.split('"').next()?.parse::<f64>().ok());
+        assert!(rightmost.fold(0.0, f64::max) < WIDTH - RIGHT, "no entry starts past the edge");
+    }
 }
