@@ -155,3 +155,16 @@ fn a_broken_cluster_timeline_costs_its_section_and_names_the_line() {
     assert!(html.contains(&format!("cluster.jsonl:{line}:")), "{html}");
     assert!(html.contains("the cluster lanes are omitted."));
 }
+
+#[test]
+fn the_glance_shortens_a_long_reason_and_evidence_needs_events() {
+    let mut summary = summary();
+    let long = format!("{} end", "word ".repeat(100));
+    summary.checks.push(CheckResult::new("convergence", Verdict::Invalid, long.clone(), vec![]));
+    let html = report(run_dir(&summary, true).path());
+    let glance = &html[..html.find("<section>").unwrap()];
+    assert!(glance.contains("<b>convergence</b>: word word") && glance.contains(" \u{2026}</li>"), "{glance}");
+    assert!(!glance.contains(" end</li>"));
+    assert!(html.contains(&format!("<td>{long}</td>")), "the checks table has it whole");
+    assert_eq!(html.matches("<details>").count(), 1, "an invalid check without events has nothing to unfold");
+}

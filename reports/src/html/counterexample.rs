@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use history::{Event, EventType};
 
 use super::escape;
+use super::svg::Axis;
 
 const WIDTH: f64 = 960.0;
 const LEFT: f64 = 90.0;
@@ -114,6 +115,10 @@ pub fn chart(proof: &[Event], context: &[Event], history: Option<&[Event]>) -> S
     // Room after the last end for open-ended bars to show they go on.
     let span = ((last - first) as f64 * 1.15).max(1_000.0);
     let x = |ns: u64| LEFT + (ns - first) as f64 / span * PLOT_WIDTH;
+    // Labels of bars that start far right end at their start instead, inside the chart.
+    let label_at = |start: f64| {
+        if start > LEFT + 0.7 * PLOT_WIDTH { (start - 3.0, "end") } else { (start + 3.0, "start") }
+    };
     let mut processes: Vec<u64> = bars.iter().map(|b| b.process).collect();
     processes.sort_unstable();
     processes.dedup();
@@ -146,32 +151,29 @@ pub fn chart(proof: &[Event], context: &[Event], history: Option<&[Event]>) -> S
         svg += &format!(
             "<g class=\"op {class}\"><title>process {}: {}, invoked at {} ns, {completion}</title>\
              <rect x=\"{start:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{BAR}\" rx=\"3\" fill=\"{fill}\" fill-opacity=\"{opacity}\" stroke=\"{fill}\"{dash}/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\">{}</text></g>\n",
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"{}\">{}</text></g>\n",
             bar.process,
             escape(&bar.label),
             bar.invoke_ns,
             row_top(bar.process),
             (end - start).max(2.0),
-            start + 3.0,
+            label_at(start).0,
             row_top(bar.process) + BAR / 2.0 + 4.0,
+            label_at(start).1,
             escape(&bar.label),
         );
     }
     let bottom = TOP + ROW * processes.len() as f64;
-    let span_ms = span / 1e6;
-    let step = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0].into_iter().find(|s| span_ms / s <= 8.0);
-    let step = step.unwrap_or(100000.0);
-    let mut tick = 0.0;
-    while tick <= span_ms {
-        let px = LEFT + tick / span_ms * PLOT_WIDTH;
+    let axis = Axis::linear("ms", span / 1e6);
+    for (value, label) in axis.ticks() {
+        let Some(px) = axis.fraction(*value).filter(|f| *f <= 1.0).map(|f| LEFT + f * PLOT_WIDTH) else { continue };
         svg += &format!(
             "<line x1=\"{px:.1}\" y1=\"{bottom}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#868e96\"/>\
              <text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
             bottom + 5.0,
             bottom + 17.0,
-            trim(tick)
+            escape(label)
         );
-        tick += step;
     }
     svg += &format!(
         "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">ms after the first invocation shown ({:.3} s into the run)</text>\n",
@@ -180,11 +182,6 @@ pub fn chart(proof: &[Event], context: &[Event], history: Option<&[Event]>) -> S
         first as f64 / 1e9
     );
     svg + "</svg>\n"
-}
-
-fn trim(ms: f64) -> String {
-    let text = format!("{ms:.3}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]

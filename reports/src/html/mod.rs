@@ -73,7 +73,7 @@ h1 { margin-bottom: 0.2em; }
 .banner { background: #c92a2a; color: #fff; font-size: 1.4em; font-weight: bold; padding: 0.6em 1em; border-radius: 4px; }
 .glance { font-size: 1.1em; list-style: none; border-left: 4px solid #adb5bd; padding-left: 0.8em; }
 .glance li { margin: 0.2em 0; }
-pre.command { font-family: ui-monospace, monospace; background: #212529; color: #f8f9fa; padding: 0.6em; overflow-x: auto; }
+pre.command { font-family: ui-monospace, monospace; background: #212529; color: #f8f9fa; padding: 0.6em; white-space: pre-wrap; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: 0.3em 0.6em; border-bottom: 1px solid #dee2e6; }
 td.pass { color: #2b8a3e; font-weight: bold; } td.fail { color: #c92a2a; font-weight: bold; }
@@ -153,6 +153,20 @@ fn header(summary: &Summary) -> String {
     )
 }
 
+/// How much of a failing check's reason the glance shows (the whole is in
+/// the checks table).
+const GLANCE_REASON: usize = 200;
+
+/// `text`, cut at a word boundary to at most about `most` characters.
+fn shortened(text: &str, most: usize) -> String {
+    if text.chars().count() <= most {
+        return text.into();
+    }
+    let cut: String = text.chars().take(most).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
+    format!("{cut} \u{2026}")
+}
+
 /// The few lines a reader needs first: what failed, and how bad the
 /// worst recovery was.
 fn glance(summary: &Summary) -> String {
@@ -162,7 +176,7 @@ fn glance(summary: &Summary) -> String {
             "{} <b>{}</b>: {}",
             verdict_badge(check.verdict, ""),
             escape(&check.checker),
-            escape(&check.reason)
+            escape(&shortened(&check.reason, GLANCE_REASON))
         ));
     }
     if lines.is_empty() {
@@ -220,7 +234,8 @@ fn checks(summary: &Summary, history: Option<&[history::Event]>) -> String {
                 verdict_badge(check.verdict, ""),
                 escape(&check.reason),
             );
-            if check.verdict == Verdict::Invalid { row + &evidence(check, history) } else { row }
+            let has_evidence = !check.counterexample.is_empty() || !check.findings.is_empty();
+            if check.verdict == Verdict::Invalid && has_evidence { row + &evidence(check, history) } else { row }
         })
         .collect();
     table(&["checker", "verdict", "reason"], rows)
