@@ -57,6 +57,8 @@ pub struct Cluster {
     /// What the runner saw and did to the members (`cluster.jsonl`); times
     /// on the wall clock until [`Cluster::stop_watching`].
     timeline: Mutex<Vec<ClusterEvent>>,
+    /// The status poll for the timeline, while the workload runs.
+    poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
     watchers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -106,6 +108,7 @@ impl Cluster {
             hooks_sent: Mutex::new(BTreeMap::new()),
             events: Arc::new(Mutex::new(Vec::new())),
             timeline: Mutex::new(Vec::new()),
+            poller: Mutex::new(None),
             watchers: Mutex::new(Vec::new()),
         }))
     }
@@ -431,8 +434,8 @@ impl Cluster {
     }
 
     /// Asks every member started so far for its status every `every`, for
-    /// the cluster timeline, until [`Cluster::stop_watching`]; a member
-    /// that does not answer within `every` is noted as not answering.
+    /// the cluster timeline, until [`Cluster::stop_polling`]; a member that
+    /// does not answer within `every` is noted as not answering.
     pub fn poll_status(self: &Arc<Self>, every: Duration) {
         let cluster = Arc::downgrade(self);
         let task = tokio::spawn(async move {
@@ -461,13 +464,24 @@ impl Cluster {
                 answers.into_iter().for_each(|change| cluster.record(change));
             }
         });
-        self.watchers.lock().expect("not poisoned").push(task);
+        if let Some(earlier) = self.poller.lock().expect("not poisoned").replace(task) {
+            earlier.abort();
+        }
+    }
+
+    /// Stops the status poll (the workload is over: what the final heal
+    /// and convergence do is not part of the run's picture).
+    pub fn stop_polling(&self) {
+        if let Some(poller) = self.poller.lock().expect("not poisoned").take() {
+            poller.abort();
+        }
     }
 
     /// Stops watching and polling; returns everything the members reported
     /// and the cluster timeline, with times from `wall_origin` (earlier
     /// ones at 0).
     pub fn stop_watching(&self, wall_origin: u64) -> (Vec<NodeEvent>, Vec<ClusterEvent>) {
+        self.stop_polling();
         for w in self.watchers.lock().expect("not poisoned").drain(..) {
             w.abort();
         }
@@ -518,6 +532,7 @@ fn member_spec(spec: &ClusterSpec, id: NodeId, placement: &Placement, bootstrap:
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        self.stop_polling();
         for w in self.watchers.get_mut().expect("not poisoned").drain(..) {
             w.abort();
         }

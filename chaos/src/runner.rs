@@ -177,6 +177,7 @@ async fn drive_and_judge<D: Driver>(
         done
     };
     let ((recorder, rate), faults) = tokio::join!(load, faults);
+    cluster.stop_polling();
     let faults = faults?;
     // Every fault healed itself, restarting what it killed: a member down
     // now went down by itself.

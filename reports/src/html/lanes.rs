@@ -6,7 +6,8 @@
 //! Roles come from each node's own event stream (`events.jsonl`: every
 //! change, however short); the runner's view (`cluster.jsonl`: kills,
 //! pauses, cuts, and status polls that went unanswered) overrides them,
-//! since a killed node's last word is stale.
+//! since a killed node's last word is stale. The lanes end where the
+//! runner's timeline does: with the workload and the final heal.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,7 +24,8 @@ const PLOT_WIDTH: f64 = WIDTH - LEFT - RIGHT;
 const TOP: f64 = 52.0;
 const LANE: f64 = 26.0;
 const BAR: f64 = 18.0;
-const BOTTOM: f64 = 40.0;
+/// Room for the time axis and three staggered rows of fault labels.
+const BOTTOM: f64 = 64.0;
 
 /// What a node was doing, as drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,8 +150,13 @@ enum Change<'a> {
 /// Works out the lanes. The founding members are the nodes seen before
 /// any joined; a node that joins starts its lane there.
 pub fn lanes(cluster: &[ClusterEvent], events: &[NodeEvent]) -> Lanes {
+    // The runner's timeline ends with the workload (and the final heal):
+    // what nodes said while converging afterwards is not drawn.
+    let last_runner = cluster.iter().map(|e| e.at_ns).max();
     let mut changes: Vec<(u64, Change)> = cluster.iter().map(|e| (e.at_ns, Change::Runner(&e.change))).collect();
-    changes.extend(events.iter().filter(|e| e.kind == NodeEventKind::Role).map(|e| (e.wall_ns, Change::Node(e))));
+    let roles =
+        events.iter().filter(|e| e.kind == NodeEventKind::Role && last_runner.is_none_or(|end| e.wall_ns <= end));
+    changes.extend(roles.map(|e| (e.wall_ns, Change::Node(e))));
     // Stable: what one source says at one instant keeps its order.
     changes.sort_by_key(|(at, _)| *at);
 
@@ -341,7 +348,7 @@ fn render(lanes: &Lanes, faults: &[Band]) -> String {
             band.end,
             (end - start).max(1.0),
             start + 3.0,
-            TOP + plot_height + 30.0 + (i % 2) as f64 * 10.0,
+            TOP + plot_height + 30.0 + (i % 3) as f64 * 11.0,
         );
     }
     for &node in &lanes.nodes {
@@ -476,6 +483,15 @@ mod tests {
         );
         assert_eq!(lanes.led, [(1, 0, 1), (2, 200, 2)]);
         assert_eq!(lanes.membership, [(600, "+3".to_string())]);
+    }
+
+    #[test]
+    fn what_nodes_say_after_the_runner_stopped_looking_is_not_drawn() {
+        let cluster = [at(0, status(1)), at(100, status(1))];
+        let lanes = lanes(&cluster, &[role(1, "Leader", 2, 50), role(1, "Follower", 3, 5_000)]);
+        assert_eq!(lanes.end_ns, 100);
+        let shown: Vec<(u64, u64, Shown)> = lanes.segments.iter().map(|s| (s.start_ns, s.end_ns, s.shown)).collect();
+        assert_eq!(shown, [(0, 50, Shown::Follower), (50, 100, Shown::Leader)]);
     }
 
     #[test]
