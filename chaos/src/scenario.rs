@@ -150,7 +150,8 @@ pub struct Fault {
     #[serde(rename = "for", default, deserialize_with = "duration")]
     pub lasts: Duration,
     pub kind: FaultKind,
-    /// Nodes to add or remove (add_voters, remove_voters); 1 by default.
+    /// Nodes to add or remove (add_voters, remove_voters), or whose disks
+    /// fail (disk_error, disk_full, the leader first); 1 by default.
     #[serde(default = "one")]
     pub count: u64,
     /// skew_leader_clock: how much faster the clock runs, e.g. `+20%` (the
@@ -247,11 +248,12 @@ pub enum FaultKind {
     SkewLeaderClock,
     /// Every follower's disk takes `delay` longer for each fsync.
     SlowFollowerDisks,
-    /// The leader's log writes and syncs fail with EIO (a failpoint); it
-    /// must stop acknowledging and leading. Restarted when the fault ends.
+    /// The WAL fsyncs of `count` members, the leader first, fail with EIO
+    /// (a failpoint); each must stop acknowledging and leading. Restarted
+    /// when the fault ends.
     DiskError,
-    /// The leader's log writes fail with ENOSPC (a failpoint), as
-    /// disk_error. Restarted when the fault ends.
+    /// The WAL writes of `count` members, the leader first, fail with
+    /// ENOSPC (a failpoint), as disk_error. Restarted when the fault ends.
     DiskFull,
     /// The leader's process aborts at a failpoint `site`; restarted on its
     /// data when the fault ends.

@@ -83,3 +83,38 @@ async fn the_correct_node_loses_no_acknowledged_write_in_the_same_power_cuts() {
     assert!(ran.contains(&"lost-writes") && ran.contains(&"thresholds"), "the read-back ran and was judged: {ran:?}");
     assert!(report.unsafe_bugs.is_empty());
 }
+
+fn fsync_error_scenario() -> Scenario {
+    Scenario::load(&common::workloads().join("bugs/ignore-fsync-error.yaml")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_that_take_a_failed_fsync_for_durable_lose_acknowledged_writes_in_a_power_cut() {
+    let mut scenario = fsync_error_scenario();
+    scenario.file.cluster.unsafe_bugs.push("ignore-fsync-error".into());
+    let dir = tempfile::tempdir().unwrap();
+    let report = common::run_scenario(&scenario, 140, 17741, dir.path()).await;
+    assert_every_fault_confirmed(&report, &scenario);
+    assert!(report.faults[0].confirmed.contains("it carried on (UNSAFE)"), "{:?}", report.faults[0]);
+    assert_eq!(report.verdict, Verdict::Invalid, "{:#?}", report.checks);
+    let caught: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Invalid)
+        .map(|c| c.checker.as_str())
+        .filter(|c| ["linearizable-register", "convergence", "lost-writes"].contains(c))
+        .collect();
+    assert!(!caught.is_empty(), "{:#?}", report.checks);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn correct_nodes_stop_at_a_failed_fsync_and_lose_nothing_in_the_same_power_cut() {
+    let scenario = fsync_error_scenario();
+    let dir = tempfile::tempdir().unwrap();
+    let report = common::run_scenario(&scenario, 150, 17751, dir.path()).await;
+    assert_every_fault_confirmed(&report, &scenario);
+    assert!(report.faults[0].confirmed.contains("it stopped taking part"), "{:?}", report.faults[0]);
+    for c in &report.checks {
+        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
+    }
+}

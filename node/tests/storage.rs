@@ -22,7 +22,7 @@ fn batch(entries: impl IntoIterator<Item = StoredEntry>, hard_state: Option<Stor
 }
 
 fn small_segments() -> WalOptions {
-    WalOptions { segment_bytes: 300, sync: true, track_durable: false }
+    WalOptions { segment_bytes: 300, ..WalOptions::default() }
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
@@ -267,7 +267,7 @@ mod model {
         /// what the model holds.
         #[test]
         fn the_wal_agrees_with_the_model(ops in prop::collection::vec(op(), 1..40)) {
-            let mut disk = Disk::new(WalOptions { segment_bytes: 200, sync: true, track_durable: false });
+            let mut disk = Disk::new(WalOptions { segment_bytes: 200, ..WalOptions::default() });
             let mut memory = Memory::default();
             for (step, op) in ops.into_iter().enumerate() {
                 let next = memory.log.last_index() + 1;
@@ -632,7 +632,7 @@ fn a_simulated_power_cut_keeps_exactly_the_synced_batches() {
     let data = tempfile::tempdir().unwrap();
     let wal_dir = data.path().join("wal");
     let batches: Vec<Batch> = (1..=12).map(|i| batch([entry(i, 1)], Some(hard_state(1, i - 1)))).collect();
-    let synced = WalOptions { segment_bytes: 200, sync: true, track_durable: true };
+    let synced = WalOptions { segment_bytes: 200, track_durable: true, ..WalOptions::default() };
     let (mut wal, _) = Wal::open(&wal_dir, synced.clone()).unwrap();
     for b in &batches[..5] {
         wal.append(b).unwrap();

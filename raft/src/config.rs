@@ -128,15 +128,19 @@ pub enum UnsafeBug {
     ForgetVote,
     /// Entries of earlier terms are committed by counting replicas (Raft §5.4.2).
     CommitOldTerm,
+    /// The node's storage takes a failed fsync for a durable one and lets
+    /// the batch be acknowledged (the core never sees it: node-level).
+    IgnoreFsyncError,
 }
 
 impl UnsafeBug {
-    pub const ALL: [UnsafeBug; 5] = [
+    pub const ALL: [UnsafeBug; 6] = [
         UnsafeBug::StaleLeaseRead,
         UnsafeBug::AckBeforePersist,
         UnsafeBug::LeaderSelfAck,
         UnsafeBug::ForgetVote,
         UnsafeBug::CommitOldTerm,
+        UnsafeBug::IgnoreFsyncError,
     ];
 
     pub fn name(self) -> &'static str {
@@ -146,6 +150,7 @@ impl UnsafeBug {
             UnsafeBug::LeaderSelfAck => "leader-self-ack",
             UnsafeBug::ForgetVote => "forget-vote",
             UnsafeBug::CommitOldTerm => "commit-old-term",
+            UnsafeBug::IgnoreFsyncError => "ignore-fsync-error",
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Failpoints armed in the leader at run time: its disk fails (disk_error:
-//! EIO on log writes and syncs; disk_full: ENOSPC on log writes), or its
-//! process aborts at a named site (crash_at). A node whose disk failed
+//! Failpoints armed at run time: disks fail (disk_error: EIO on WAL
+//! fsyncs; disk_full: ENOSPC on WAL writes) in `count` members, the leader
+//! first, or the leader's process aborts at a named site (crash_at). A node whose disk failed
 //! must stop acknowledging and leading, and say why; the others elect a
 //! new leader and carry on. Each is confirmed by what the node logs, and
 //! healed by restarting the node on its data (which disarms everything).
@@ -31,10 +31,34 @@ impl Family for Failpoints {
     fn inject<'a>(&'a self, fault: &'a Fault, aim: Aim<'a>) -> BoxFuture<'a, Result<Injected, RunError>> {
         Box::pin(async move {
             let cluster = aim.cluster;
-            let leader = aim.leader;
-            let (failpoint, heal): (Failpoint, Box<dyn Heal>) = match fault.kind {
-                FaultKind::DiskError => (Failpoint::DiskError, Box::new(KillAndRestart(leader))),
-                FaultKind::DiskFull => (Failpoint::DiskFull, Box::new(KillAndRestart(leader))),
+            let leader_first: Vec<NodeId> = std::iter::once(aim.leader).chain(aim.others.iter().copied()).collect();
+            match fault.kind {
+                FaultKind::DiskError | FaultKind::DiskFull => {
+                    let failpoint =
+                        if fault.kind == FaultKind::DiskError { Failpoint::DiskError } else { Failpoint::DiskFull };
+                    let targets: Vec<NodeId> = leader_first.into_iter().take(fault.count as usize).collect();
+                    // The leader last: its next batch then reaches every
+                    // armed disk, its own and its followers'.
+                    for &id in targets.iter().rev() {
+                        arm(cluster, id, failpoint.clone()).await?;
+                    }
+                    let mut seen = Vec::new();
+                    for &id in &targets {
+                        seen.push((id, disk_failure_seen(cluster, id).await));
+                    }
+                    // A member that no write reached since (the others
+                    // stopped first) never tries its disk: armed is all it is.
+                    let fired = seen.iter().any(|(_, what)| what.is_some());
+                    let said: Vec<String> = seen
+                        .iter()
+                        .map(|(id, what)| match what {
+                            Some(what) => format!("node {id}: {what}"),
+                            None => format!("node {id}: armed, no write reached its disk"),
+                        })
+                        .collect();
+                    let confirmed = if fired { said.join("; ") } else { format!("NOT confirmed: {}", said.join("; ")) };
+                    Ok(Injected { target: targets.clone(), confirmed, heal: Some(Box::new(KillAndRestart(targets))) })
+                }
                 FaultKind::CrashAt => {
                     let site = match &fault.site {
                         Some(site) => site.clone(),
@@ -43,24 +67,20 @@ impl Family for Failpoints {
                             sites[aim.rng.random_range(0..sites.len())].0.to_string()
                         }
                     };
-                    (Failpoint::CrashAt(site), Box::new(Restart(vec![leader])))
+                    arm(cluster, aim.leader, Failpoint::CrashAt(site.clone())).await?;
+                    let confirmed = confirm_aborted(cluster, aim.leader, Some(&site), FIRES_WITHIN).await;
+                    Ok(Injected {
+                        target: vec![aim.leader],
+                        confirmed,
+                        heal: Some(Box::new(Restart(vec![aim.leader]))),
+                    })
                 }
                 other => unreachable!("{other:?} is not a failpoint"),
-            };
-            arm(cluster, leader, failpoint.clone()).await?;
-            let confirmed = match &failpoint {
-                Failpoint::CrashAt(site) => confirm_aborted(cluster, leader, Some(site), FIRES_WITHIN).await,
-                _ => {
-                    confirm_logged(cluster, leader, "the disk failed", "its disk failed: it stopped taking part").await
-                }
-            };
-            Ok(Injected { target: vec![leader], confirmed, heal: Some(heal) })
+            }
         })
     }
 }
 
-/// Arms `failpoint` in `id`, trying a few times: the first call on a
-/// connection to a member that restarted since may fail.
 pub(super) async fn arm(cluster: &Cluster, id: NodeId, failpoint: Failpoint) -> Result<(), RunError> {
     let mut tries = 0;
     loop {
@@ -75,11 +95,24 @@ pub(super) async fn arm(cluster: &Cluster, id: NodeId, failpoint: Failpoint) -> 
     }
 }
 
-/// `ok` once `id`'s log has a line containing `needle`, within
-/// [`FIRES_WITHIN`].
-async fn confirm_logged(cluster: &Cluster, id: NodeId, needle: &str, ok: &str) -> String {
-    let logged = wait_until(FIRES_WITHIN, || async move { last_line_with(cluster, id, needle).await.is_some() }).await;
-    if logged { format!("node {id}: {ok}") } else { format!("NOT confirmed: node {id} never logged {needle:?}") }
+/// What `id`'s log shows of its disk failing within [`FIRES_WITHIN`]: it
+/// fenced itself off, or (with the planted bug `ignore-fsync-error`) it
+/// carried on regardless.
+async fn disk_failure_seen(cluster: &Cluster, id: NodeId) -> Option<&'static str> {
+    const SIGNS: [(&str, &str); 2] = [
+        ("the disk failed", "its disk failed: it stopped taking part"),
+        ("ignoring a failed fsync", "its fsync failed: it carried on (UNSAFE)"),
+    ];
+    let sign = || async move {
+        for (needle, what) in SIGNS {
+            if last_line_with(cluster, id, needle).await.is_some() {
+                return Some(what);
+            }
+        }
+        None
+    };
+    wait_until(FIRES_WITHIN, || async move { sign().await.is_some() }).await;
+    sign().await
 }
 
 /// Whether `id` exited at an armed failpoint (at `site`, when given)
@@ -100,14 +133,17 @@ async fn last_line_with(cluster: &Cluster, id: NodeId, needle: &str) -> Option<S
     log.lines().rev().find(|l| l.contains(needle)).map(str::to_string)
 }
 
-/// Kills a member that stopped taking part and starts it again on its data.
-struct KillAndRestart(NodeId);
+/// Kills members that stopped taking part and starts them again on their
+/// data.
+struct KillAndRestart(Vec<NodeId>);
 
 impl Heal for KillAndRestart {
     fn heal(self: Box<Self>, cluster: &Cluster) -> BoxFuture<'_, Result<(), RunError>> {
         Box::pin(async move {
-            cluster.kill(&[self.0]).await?;
-            cluster.restart(self.0).await?;
+            cluster.kill(&self.0).await?;
+            for id in self.0 {
+                cluster.restart(id).await?;
+            }
             Ok(())
         })
     }

@@ -210,7 +210,7 @@ pub trait System: Send + Sync {
 /// What a failpoint does to a member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failpoint {
-    /// Its log's writes and syncs fail with EIO.
+    /// Its log's fsyncs fail with EIO (what was written may not be on disk).
     DiskError,
     /// Its log's writes fail with ENOSPC.
     DiskFull,

@@ -193,7 +193,7 @@ impl System for RaftNode {
         Box::pin(async move {
             // The fail crate's actions; a crash site aborts the first time.
             let sites: Vec<(String, &str)> = match failpoint {
-                Failpoint::DiskError => vec![("wal-write".into(), "return(eio)"), ("wal-sync".into(), "return(eio)")],
+                Failpoint::DiskError => vec![("wal-sync".into(), "return(eio)")],
                 Failpoint::DiskFull => vec![("wal-write".into(), "return(enospc)")],
                 Failpoint::CrashAt(site) => vec![(site, "return")],
                 Failpoint::CrashAfterSnapshotInstall => vec![("crash-after-snapshot-install".into(), "return")],

@@ -5,7 +5,7 @@
 //! port, listed here, so tests running in parallel never collide:
 //! backend.rs 40+/17301, run.rs 70+/17601, seams.rs 17801 (nothing
 //! listens: refused before start), 140+/17811 and 170+/17821, planted_bugs.rs 100+/17701,
-//! 110+/17711, 120+/17721 and 130+/17731, clean.rs 210+/17901, faults.rs 220+/17981, 225+/17984, 200+/17987, 205+/17990 and 240+/17993. docker.rs needs no range: each docker run
+//! 110+/17711, 120+/17721, 130+/17731, 140+/17741 and 150+/17751, clean.rs 210+/17901, faults.rs 220+/17981, 225+/17984, 200+/17987, 205+/17990 and 240+/17993. docker.rs needs no range: each docker run
 //! makes a network with a /24 of its own (10.213.x.0), on DOCKER_PORT.
 
 #![allow(dead_code)] // each test file uses its own part

@@ -36,7 +36,8 @@ struct Args {
     seed: Option<u64>,
     /// Plant a deliberate bug in every node, to show the invariants catch it
     /// (repeatable). Known: stale-lease-read, ack-before-persist,
-    /// leader-self-ack, forget-vote, commit-old-term.
+    /// leader-self-ack, forget-vote, commit-old-term (ignore-fsync-error is
+    /// a storage bug: chaos catches it, the simulation has no storage).
     #[arg(long = "unsafe-bug", value_name = "NAME")]
     unsafe_bugs: Vec<UnsafeBug>,
     /// Ticks of faults under load before everything heals.
@@ -80,6 +81,13 @@ fn main() -> ExitCode {
         Some(seed) => (seed, 1),
         None => (args.first_seed, args.seeds),
     };
+    if args.unsafe_bugs.contains(&UnsafeBug::IgnoreFsyncError) {
+        eprintln!(
+            "error: --unsafe-bug ignore-fsync-error is planted in the node's storage, which the simulation does not \
+             have; `chaos run workloads/bugs/ignore-fsync-error.yaml --unsafe-inject-bug ignore-fsync-error` catches it"
+        );
+        return ExitCode::from(2);
+    }
     if !args.unsafe_bugs.is_empty() {
         let names: Vec<String> = args.unsafe_bugs.iter().map(|b| b.to_string()).collect();
         eprintln!("WARNING: UNSAFE BUGS PLANTED IN EVERY NODE: {} (violations are expected)", names.join(", "));

@@ -160,7 +160,12 @@ struct Opened {
 fn open_storage(cfg: &NodeConfig) -> anyhow::Result<Opened> {
     check_identity(&cfg.data, &cfg.cluster, cfg.id)?;
     let snapshots = SnapshotStore::open(&cfg.data)?;
-    let options = WalOptions { sync: cfg.fsync, track_durable: cfg.track_durable, ..Default::default() };
+    let options = WalOptions {
+        sync: cfg.fsync,
+        track_durable: cfg.track_durable,
+        unsafe_ignore_sync_errors: cfg.unsafe_bugs.contains(&UnsafeBug::IgnoreFsyncError),
+        ..Default::default()
+    };
     let (mut wal, recovered) = Wal::open(&cfg.data, options)?;
     let snapshot = snapshots.load_latest()?;
     let fresh = snapshot.is_none() && recovered.entries.is_empty() && recovered.hard_state == Default::default();

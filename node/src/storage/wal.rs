@@ -23,11 +23,15 @@ pub struct WalOptions {
     /// Note how far the log is durable, for tests that simulate a power cut
     /// (see `storage::power_loss`).
     pub track_durable: bool,
+    /// The planted bug `ignore-fsync-error`: a failed fdatasync is logged
+    /// and the batch treated as durable (it is not: the durable marker stays
+    /// where the last good sync left it). NEVER outside tests.
+    pub unsafe_ignore_sync_errors: bool,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_bytes: 64 << 20, sync: true, track_durable: false }
+        WalOptions { segment_bytes: 64 << 20, sync: true, track_durable: false, unsafe_ignore_sync_errors: false }
     }
 }
 
@@ -218,10 +222,17 @@ impl Wal {
             self.active.write_all(&self.buf).map_err(|e| StorageError::io(&path, e))?;
             if self.options.sync {
                 crate::failpoints::crash("crash-before-wal-sync");
-                if let Some(e) = crate::failpoints::io_error("wal-sync") {
-                    return Err(StorageError::io(&path, e));
+                let synced = match crate::failpoints::io_error("wal-sync") {
+                    Some(e) => Err(e),
+                    None => self.active.sync_data(),
+                };
+                match synced {
+                    Err(e) if self.options.unsafe_ignore_sync_errors => {
+                        tracing::warn!(file = %path.display(), error = %e, "UNSAFE: ignoring a failed fsync");
+                        return Ok(());
+                    }
+                    synced => synced.map_err(|e| StorageError::io(&path, e))?,
                 }
-                self.active.sync_data().map_err(|e| StorageError::io(&path, e))?;
                 if let Some(marker) = &self.durable {
                     let seq = self.segments.last().expect("never empty").seq;
                     let point = DurablePoint { seq, len: self.active_len + self.buf.len() as u64 };
