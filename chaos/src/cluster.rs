@@ -460,7 +460,9 @@ impl Cluster {
                         }
                     }
                 };
-                let answers = futures_util::future::join_all(cluster.all_ids().into_iter().map(ask)).await;
+                // Placed, not merely numbered: a joining member gets its id before its place.
+                let placed: Vec<NodeId> = cluster.placements.lock().expect("not poisoned").keys().copied().collect();
+                let answers = futures_util::future::join_all(placed.into_iter().map(ask)).await;
                 answers.into_iter().for_each(|change| cluster.record(change));
             }
         });
