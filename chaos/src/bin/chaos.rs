@@ -29,7 +29,8 @@ enum Command {
     /// brain incl. overlapping leases, convergence, lost writes, the
     /// scenario's thresholds), and write the results to --out: report.html,
     /// summary.json, junit.xml, *.hgrm, timeline.csv, history.jsonl,
-    /// events.jsonl, node logs. Partitions use iptables when run as root,
+    /// events.jsonl, cluster.jsonl (status polls and what the run did to
+    /// each member), node logs. Partitions use iptables when run as root,
     /// the nodes' admin fault hooks otherwise. Scenarios: workloads/*.yaml,
     /// workloads/failover/, workloads/bugs/ (see the README).
     Run {
