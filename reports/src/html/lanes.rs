@@ -495,6 +495,17 @@ mod tests {
     }
 
     #[test]
+    fn a_removed_node_s_lane_ends_and_the_change_is_marked() {
+        let cluster =
+            [at(0, status(1)), at(0, status(2)), at(100, ClusterChange::Removed { node: 2 }), at(200, status(1))];
+        let lanes = lanes(&cluster, &[]);
+        let of_2: Vec<(u64, u64)> =
+            lanes.segments.iter().filter(|s| s.node == 2).map(|s| (s.start_ns, s.end_ns)).collect();
+        assert_eq!(of_2, [(0, 100)]);
+        assert_eq!(lanes.membership, [(100, "\u{2212}2".to_string())]);
+    }
+
+    #[test]
     fn an_unanswered_poll_shows_until_the_node_speaks_again() {
         let cluster =
             [at(0, status(1)), at(100, ClusterChange::NoAnswer { node: 1 }), at(200, status(1)), at(300, status(1))];
