@@ -132,10 +132,7 @@ fn recoveries(runs: &[Run]) -> String {
             format!("<tr><td>{}</td>{cells}</tr>\n", i + 1)
         })
         .collect();
-    let mut headings = vec!["fault".to_string()];
-    headings.extend(runs.iter().map(|r| format!("run {}", r.label)));
-    let headings: Vec<&str> = headings.iter().map(String::as_str).collect();
-    table(&headings, rows)
+    per_run_table("fault", runs, rows)
 }
 
 fn latencies(runs: &[Run]) -> String {
@@ -163,7 +160,12 @@ fn latencies(runs: &[Run]) -> String {
             format!("<tr><td>{}</td>{cells}</tr>\n", escape(op))
         })
         .collect();
-    let mut headings = vec!["operation (p50 / p99 / max ms)".to_string()];
+    per_run_table("operation (p50 / p99 / max ms)", runs, rows)
+}
+
+/// A table whose first column is `first` and then a column per run.
+fn per_run_table(first: &str, runs: &[Run], rows: String) -> String {
+    let mut headings = vec![first.to_string()];
     headings.extend(runs.iter().map(|r| format!("run {}", r.label)));
     let headings: Vec<&str> = headings.iter().map(String::as_str).collect();
     table(&headings, rows)

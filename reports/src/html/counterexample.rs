@@ -12,11 +12,10 @@ use std::collections::BTreeMap;
 use history::{Event, EventType};
 
 use super::escape;
-use super::svg::Axis;
+use super::svg::{Axis, RIGHT, WIDTH, x_ticks};
 
-const WIDTH: f64 = 960.0;
+/// Wider than other charts' margin: "process 123" labels the rows.
 const LEFT: f64 = 90.0;
-const RIGHT: f64 = 24.0;
 const PLOT_WIDTH: f64 = WIDTH - LEFT - RIGHT;
 const TOP: f64 = 40.0;
 const ROW: f64 = 30.0;
@@ -164,17 +163,7 @@ pub fn chart(proof: &[Event], context: &[Event], history: Option<&[Event]>) -> S
         );
     }
     let bottom = TOP + ROW * processes.len() as f64;
-    let axis = Axis::linear("ms", span / 1e6);
-    for (value, label) in axis.ticks() {
-        let Some(px) = axis.fraction(*value).filter(|f| *f <= 1.0).map(|f| LEFT + f * PLOT_WIDTH) else { continue };
-        svg += &format!(
-            "<line x1=\"{px:.1}\" y1=\"{bottom}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#868e96\"/>\
-             <text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
-            bottom + 5.0,
-            bottom + 17.0,
-            escape(label)
-        );
-    }
+    svg += &x_ticks(&Axis::linear("ms", span / 1e6), LEFT, PLOT_WIDTH, bottom);
     svg += &format!(
         "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">ms after the first invocation shown ({:.3} s into the run)</text>\n",
         LEFT + PLOT_WIDTH / 2.0,

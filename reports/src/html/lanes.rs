@@ -12,13 +12,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::escape;
-use super::svg::{Axis, Band};
+use super::svg::{Axis, Band, LEFT, RIGHT, WIDTH, shaded_band, x_ticks};
 use crate::cluster::{ClusterChange, ClusterEvent, NodeEvent, NodeEventKind};
 use crate::summary::NodeId;
 
-const WIDTH: f64 = 960.0;
-const LEFT: f64 = 72.0;
-const RIGHT: f64 = 24.0;
 const PLOT_WIDTH: f64 = WIDTH - LEFT - RIGHT;
 /// Room for the title and the legend.
 const TOP: f64 = 52.0;
@@ -338,18 +335,8 @@ fn render(lanes: &Lanes, faults: &[Band]) -> String {
         legend_x += 28.0 + 7.0 * shown.name().len() as f64;
     }
     for (i, band) in faults.iter().enumerate() {
-        let (start, end) = (x_s(band.start), x_s(band.end));
-        let label = escape(&band.label);
-        svg += &format!(
-            "<g class=\"fault\"><title>{label}: {:.2} s to {:.2} s</title>\
-             <rect x=\"{start:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{plot_height}\" fill=\"#fa5252\" fill-opacity=\"0.15\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#c92a2a\" font-weight=\"bold\">{label}</text></g>\n",
-            band.start,
-            band.end,
-            (end - start).max(1.0),
-            start + 3.0,
-            TOP + plot_height + 30.0 + (i % 3) as f64 * 11.0,
-        );
+        let label_y = TOP + plot_height + 30.0 + (i % 3) as f64 * 11.0;
+        svg += &shaded_band(band, (x_s(band.start), x_s(band.end)), (TOP, plot_height), label_y);
     }
     for &node in &lanes.nodes {
         svg += &format!(
@@ -400,17 +387,7 @@ fn render(lanes: &Lanes, faults: &[Band]) -> String {
             escape(label),
         );
     }
-    let bottom = TOP + plot_height;
-    for (value, label) in axis.ticks() {
-        let px = x_s(*value);
-        svg += &format!(
-            "<line x1=\"{px:.1}\" y1=\"{bottom}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#868e96\"/>\
-             <text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
-            bottom + 5.0,
-            bottom + 17.0,
-            escape(label)
-        );
-    }
+    svg += &x_ticks(&axis, LEFT, PLOT_WIDTH, TOP + plot_height);
     svg + "</svg>\n"
 }
 

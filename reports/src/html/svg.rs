@@ -4,10 +4,12 @@
 
 use super::escape;
 
-const WIDTH: f64 = 960.0;
+/// Every chart's width (in viewBox units), and its margins either side of
+/// the plot.
+pub const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 320.0;
-const LEFT: f64 = 72.0;
-const RIGHT: f64 = 24.0;
+pub const LEFT: f64 = 72.0;
+pub const RIGHT: f64 = 24.0;
 /// Room for the title and the legend above the plot area.
 const TOP: f64 = 52.0;
 const BOTTOM: f64 = 44.0;
@@ -47,11 +49,6 @@ impl Axis {
         let last = ((hi.log10() - 1e-9).ceil() as i32).max(first + 1);
         let ticks = (first..=last).map(|k| (10f64.powi(k), tick_label(k))).collect();
         Axis { label: label.into(), log: true, min: 10f64.powi(first), max: 10f64.powi(last), ticks }
-    }
-
-    /// The ticks: (value, label).
-    pub fn ticks(&self) -> &[(f64, String)] {
-        &self.ticks
     }
 
     /// Where `value` falls between the axis ends (0 to 1); none for a
@@ -170,17 +167,45 @@ fn bands(chart: &Chart) -> String {
         let (Some(start), Some(end)) = (x_position(&chart.x, band.start), x_position(&chart.x, band.end)) else {
             continue;
         };
-        let label = escape(&band.label);
         // Staggered so that the labels of overlapping faults stay legible.
         let label_y = TOP + 12.0 + (i % 3) as f64 * 12.0;
+        svg += &shaded_band(band, (start, end), (TOP, PLOT_HEIGHT), label_y);
+    }
+    svg
+}
+
+/// A fault window shaded from `x.0` to `x.1` over `y.0` to `y.0 + y.1`,
+/// labelled at `label_y`.
+pub fn shaded_band(band: &Band, x: (f64, f64), y: (f64, f64), label_y: f64) -> String {
+    let label = escape(&band.label);
+    format!(
+        "<g class=\"fault\"><title>{label}: {:.2} s to {:.2} s</title>\
+         <rect x=\"{:.1}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"#fa5252\" fill-opacity=\"0.15\"/>\
+         <text x=\"{:.1}\" y=\"{label_y:.1}\" fill=\"#c92a2a\" font-weight=\"bold\">{label}</text></g>\n",
+        band.start,
+        band.end,
+        x.0,
+        y.0,
+        (x.1 - x.0).max(1.0),
+        y.1,
+        x.0 + 3.0,
+    )
+}
+
+/// Tick marks and labels along `axis` drawn from `left` over `width`, under
+/// a plot that ends at `bottom`; ticks past the axis end are left out.
+pub fn x_ticks(axis: &Axis, left: f64, width: f64, bottom: f64) -> String {
+    let mut svg = String::new();
+    for (value, label) in &axis.ticks {
+        let Some(at) = axis.fraction(*value).filter(|f| (0.0..=1.0).contains(f)).map(|f| left + f * width) else {
+            continue;
+        };
         svg += &format!(
-            "<g class=\"fault\"><title>{label}: {:.2} s to {:.2} s</title>\
-             <rect x=\"{start:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{PLOT_HEIGHT}\" fill=\"#fa5252\" fill-opacity=\"0.15\"/>\
-             <text x=\"{:.1}\" y=\"{label_y}\" fill=\"#c92a2a\" font-weight=\"bold\">{label}</text></g>\n",
-            band.start,
-            band.end,
-            (end - start).max(1.0),
-            start + 3.0,
+            "<line x1=\"{at:.1}\" y1=\"{bottom}\" x2=\"{at:.1}\" y2=\"{:.1}\" stroke=\"#868e96\"/>\
+             <text x=\"{at:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+            bottom + 5.0,
+            bottom + 17.0,
+            escape(label)
         );
     }
     svg
@@ -191,16 +216,7 @@ fn axes(x: &Axis, y: &Axis) -> String {
     let mut svg = format!(
         "<rect x=\"{LEFT}\" y=\"{TOP}\" width=\"{PLOT_WIDTH}\" height=\"{PLOT_HEIGHT}\" fill=\"none\" stroke=\"#868e96\"/>\n"
     );
-    for (value, label) in &x.ticks {
-        let Some(at) = x_position(x, *value) else { continue };
-        svg += &format!(
-            "<line x1=\"{at:.1}\" y1=\"{bottom}\" x2=\"{at:.1}\" y2=\"{:.1}\" stroke=\"#868e96\"/>\
-             <text x=\"{at:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
-            bottom + 5.0,
-            bottom + 17.0,
-            escape(label)
-        );
-    }
+    svg += &x_ticks(x, LEFT, PLOT_WIDTH, bottom);
     for (value, label) in &y.ticks {
         let Some(at) = y_position(y, *value) else { continue };
         svg += &format!(
