@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::thresholds::Threshold;
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     #[serde(default)]
@@ -69,7 +69,7 @@ fn default_seed() -> u64 {
 }
 
 /// Where the members run (`backend:`, `--backend`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendKind {
     /// Local processes on 127.0.0.x.
@@ -92,6 +92,16 @@ pub enum SystemKind {
 fn by_name<T: for<'de> Deserialize<'de>>(what: &str, name: &str, names: &[&str]) -> Result<T, String> {
     T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name))
         .map_err(|_| format!("unknown {what} {name:?} (known: {})", names.join(", ")))
+}
+
+impl BackendKind {
+    /// As a scenario names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Process => "process",
+            BackendKind::Docker => "docker",
+        }
+    }
 }
 
 impl std::str::FromStr for BackendKind {
@@ -124,7 +134,7 @@ fn all_checks() -> Vec<CheckKind> {
     vec![CheckKind::Linearizability, CheckKind::SplitBrain, CheckKind::Convergence, CheckKind::LostWrites]
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
     /// The system under test: `raft-node`.
@@ -306,7 +316,7 @@ fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>
     duration(d).map(Some)
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum WorkloadSpec {
     File(PathBuf),
     Inline(Box<Workload>),
@@ -335,7 +345,7 @@ impl<'de> Deserialize<'de> for WorkloadSpec {
 }
 
 /// A scenario with its workload loaded.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Scenario {
     /// Where it was read from, for messages.
     pub path: PathBuf,
@@ -343,7 +353,35 @@ pub struct Scenario {
     pub workload: Workload,
 }
 
+/// What a command line (`chaos run --seed ...`) or a gate suite's run
+/// changes in a scenario.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub seed: Option<u64>,
+    pub system: Option<SystemKind>,
+    pub backend: Option<BackendKind>,
+    /// Planted besides the scenario's own.
+    pub unsafe_bugs: Vec<String>,
+    /// Judged besides the scenario's own.
+    pub thresholds: Vec<Threshold>,
+}
+
 impl Scenario {
+    pub fn apply(&mut self, overrides: &Overrides) {
+        let file = &mut self.file;
+        if let Some(seed) = overrides.seed {
+            file.seed = seed;
+        }
+        if let Some(system) = overrides.system {
+            file.cluster.system = system;
+        }
+        if let Some(backend) = overrides.backend {
+            file.backend = backend;
+        }
+        file.cluster.unsafe_bugs.extend(overrides.unsafe_bugs.iter().cloned());
+        file.thresholds.extend(overrides.thresholds.iter().cloned());
+    }
+
     pub fn load(path: &Path) -> Result<Scenario, WorkloadError> {
         let text = std::fs::read_to_string(path).map_err(|source| WorkloadError::Read { file: path.into(), source })?;
         let file: ScenarioFile = serde_yaml_ng::from_str(&text).map_err(|e| {

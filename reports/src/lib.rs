@@ -6,11 +6,13 @@
 //! the node logs. This crate reads them back ([`read_summary`],
 //! [`read_lines`]) and renders them: [`html::write_report`] (report.html),
 //! [`junit`] (junit.xml), [`text`] (the terminal summary) and
-//! [`compare::write_page`] (several runs side by side). It knows nothing of
+//! [`compare::write_page`] (several runs side by side), and a gate's
+//! combined files ([`gate`]). It knows nothing of
 //! how a run is made: chaos depends on it, never the other way round.
 
 pub mod cluster;
 pub mod compare;
+pub mod gate;
 pub mod html;
 pub mod junit;
 pub mod summary;

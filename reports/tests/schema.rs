@@ -67,3 +67,40 @@ fn the_cluster_timeline_schema_is_the_one_the_types_give_and_lines_validate() {
     }
     assert!(!errors(&validator, &serde_json::json!({"at_ns": 1, "event": "exploded", "node": 1})).is_empty());
 }
+
+#[test]
+fn the_gate_schema_is_the_one_the_types_give_and_a_gate_summary_validates() {
+    use reports::gate::{GATE_SCHEMA_VERSION, GateRun, GateSummary, RunVerdict};
+    let schema = assert_kept("gate.schema.json", &reports::gate::schema());
+    let validator = validator(&schema);
+    let run = |name: &str, verdict: RunVerdict, reason: Option<&str>| GateRun {
+        name: name.into(),
+        scenario: "../workloads/smoke.yaml".into(),
+        scenario_name: "smoke".into(),
+        seed: 1,
+        backend: "process".into(),
+        unsafe_bugs: vec![],
+        verdict,
+        reason: reason.map(str::to_string),
+        path: name.into(),
+        seconds: 31.5,
+        summary: Some(common::summary()),
+    };
+    let gate = GateSummary {
+        schema_version: GATE_SCHEMA_VERSION,
+        suite: "ci/gate.yaml".into(),
+        name: "gate".into(),
+        exit_code: 2,
+        interrupted: false,
+        runs: vec![
+            run("smoke-seed1", RunVerdict::Valid, None),
+            run("smoke-seed2", RunVerdict::Error, Some("harness: x")),
+        ],
+    };
+    let written = serde_json::to_value(&gate).unwrap();
+    assert!(written["runs"][0].get("summary").is_none(), "a run's summary stays in its own directory");
+    assert_eq!(errors(&validator, &written), Vec::<String>::new());
+    let mut wrong = written.clone();
+    wrong["runs"][1]["verdict"] = "broken".into();
+    assert_eq!(errors(&validator, &wrong).len(), 1);
+}

@@ -7,8 +7,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chaos::check::{Budget, CheckResult, Model, Verdict, check_safe};
+use chaos::gate::GateOptions;
+use chaos::launch::{self, StopSignals, Watched};
+use chaos::scenario::{BackendKind, Overrides};
 use clap::{Parser, Subcommand, ValueEnum};
 use history::Event;
+use reports::gate::RunVerdict;
 
 /// Judge what a replicated system did.
 ///
@@ -68,6 +72,47 @@ enum Command {
         /// so loudly.
         #[arg(long = "unsafe-inject-bug", value_name = "NAME")]
         unsafe_bugs: Vec<String>,
+    },
+    /// Run a suite of scenarios in turn (ci/gate.yaml, ci/nightly.yaml), for
+    /// a CI job to gate on.
+    ///
+    /// A suite lists runs: a scenario (relative to the suite file), seeds
+    /// (one run each), a backend, thresholds judged besides the scenario's,
+    /// and planted bugs. Each run gets --out/RUN-NAME (as `chaos run` writes
+    /// it); --out also gets a junit.xml (a testsuite per run, a testcase per
+    /// check and threshold), a summary.json (per run: scenario, seed,
+    /// backend, verdict, path) and an index.html linking every report.
+    ///
+    /// Exit status: 0 every run valid; 1 a run invalid; 2 otherwise (a run
+    /// unknown or a harness error, a bad suite, or Ctrl-C / SIGTERM, which
+    /// stop the run going on and write the combined files for the runs done).
+    #[command(verbatim_doc_comment)]
+    Gate {
+        /// The suite file (see ci/gate.yaml).
+        suite: PathBuf,
+        /// The gate's directory (default: runs/gate-NAME-TIMESTAMP).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Stop after the first run that is not valid (the rest are listed as
+        /// not run).
+        #[arg(long)]
+        fail_fast: bool,
+        /// Run every run on this backend (process or docker), whatever the
+        /// suite and scenarios say.
+        #[arg(long, value_name = "NAME")]
+        backend: Option<String>,
+        /// The raft-node binary, as for `chaos run`.
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        /// Members of every run listen on 127.0.0.(ip-base + n):port (default:
+        /// the first free block, looked for before each run).
+        #[arg(long)]
+        ip_base: Option<u8>,
+        #[arg(long, default_value_t = 17500)]
+        port: u16,
+        /// Keep the nodes' data directories (their logs are always kept).
+        #[arg(long)]
+        keep: bool,
     },
     /// Check a recorded history (JSON Lines, as loadgen and chaos run write).
     ///
@@ -161,9 +206,19 @@ fn main() -> ExitCode {
         Command::Clean => clean(),
         Command::Report { run_dir } => report_again(&run_dir),
         Command::Compare { run_dirs, out } => compare(&run_dirs, &out),
+        Command::Gate { suite, out, fail_fast, backend, binary, ip_base, port, keep } => {
+            let backend = match parse_backend(backend) {
+                Ok(backend) => backend,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            gate(&suite, GateOptions { out, fail_fast, backend, binary, ip_base, port, keep_data: keep })
+        }
         Command::Run { scenario, out, seed, system, backend, binary, ip_base, port, keep, unsafe_bugs } => {
             let choice = Choice { seed, system, backend, unsafe_bugs };
-            let Some(ip_base) = ip_base.or_else(|| free_ip_base(port)) else {
+            let Some(ip_base) = ip_base.or_else(|| launch::free_ip_base(port)) else {
                 eprintln!("error: every address block 127.0.0.61-249 is busy on port {port}: give --ip-base or --port");
                 return ExitCode::from(2);
             };
@@ -172,7 +227,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// What the command line overrides in the scenario.
+/// What the command line overrides in the scenario, as typed.
 struct Choice {
     seed: Option<u64>,
     system: Option<String>,
@@ -181,25 +236,15 @@ struct Choice {
 }
 
 impl Choice {
-    fn apply(self, scenario: &mut chaos::scenario::Scenario) -> Result<(), String> {
-        let file = &mut scenario.file;
-        if let Some(seed) = self.seed {
-            file.seed = seed;
-        }
-        if let Some(name) = self.system {
-            file.cluster.system = name.parse().map_err(|e| format!("--system: {e}"))?;
-        }
-        if let Some(name) = self.backend {
-            file.backend = name.parse().map_err(|e| format!("--backend: {e}"))?;
-        }
-        // Each once: the reproducing command names the scenario's own too.
-        for bug in self.unsafe_bugs {
-            if !file.cluster.unsafe_bugs.contains(&bug) {
-                file.cluster.unsafe_bugs.push(bug);
-            }
-        }
-        Ok(())
+    fn overrides(self) -> Result<Overrides, String> {
+        let system = self.system.map(|name| name.parse().map_err(|e| format!("--system: {e}"))).transpose()?;
+        let backend = parse_backend(self.backend)?;
+        Ok(Overrides { seed: self.seed, system, backend, unsafe_bugs: self.unsafe_bugs, thresholds: vec![] })
     }
+}
+
+fn parse_backend(name: Option<String>) -> Result<Option<BackendKind>, String> {
+    name.map(|name| name.parse().map_err(|e| format!("--backend: {e}"))).transpose()
 }
 
 /// Where the nodes of a run live.
@@ -207,14 +252,6 @@ struct RunPlace {
     ip_base: u8,
     port: u16,
     keep: bool,
-}
-
-/// The first block of ten loopback addresses (from 127.0.0.61) where
-/// nothing listens on `port`: ids 1 to 9 fit.
-fn free_ip_base(port: u16) -> Option<u8> {
-    (60..=240u8).step_by(10).find(|base| {
-        (1..=9u8).all(|n| std::net::TcpListener::bind((std::net::Ipv4Addr::new(127, 0, 0, base + n), port)).is_ok())
-    })
 }
 
 fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathBuf>, place: RunPlace) -> ExitCode {
@@ -225,34 +262,20 @@ fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathB
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = choice.apply(&mut scenario) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
-    let binary = match binary {
-        Some(binary) => binary,
-        // Containers run FROM scratch: only a static binary runs there.
-        None if scenario.file.backend == chaos::scenario::BackendKind::Docker => {
-            match chaos::backend::docker::image::build_static_binary() {
-                Ok(binary) => binary,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            }
+    match choice.overrides() {
+        Ok(overrides) => scenario.apply(&overrides),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
-        None => match chaos::build::raft_node() {
-            Ok(binary) => binary,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        },
-    };
-    if !binary.exists() {
-        eprintln!("error: {} not found: build it (cargo build --release -p node) or pass --binary", binary.display());
-        return ExitCode::from(2);
     }
+    let binary = match launch::node_binary(scenario.file.backend, binary) {
+        Ok(binary) => binary,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let out = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{stamp}", scenario.file.name)));
     let options = chaos::runner::RunOptions {
@@ -271,31 +294,26 @@ fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathB
         eprintln!("  planned: {:>6.1}s {:<18} for {:?}", f.at.as_secs_f64(), f.kind.name(), f.lasts);
     }
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    // Every phase is bounded on its own; this is the backstop.
-    let watchdog = scenario.workload.load.duration + Duration::from_secs(600);
-    // Ctrl-C or SIGTERM drops the run, and with it the backend, which
-    // stops the members and removes their rules, networks and containers.
     let outcome = runtime.block_on(async {
-        tokio::select! {
-            r = tokio::time::timeout(watchdog, chaos::runner::run(&scenario, &options)) => Some(r.unwrap_or_else(|_| {
-                Err(chaos::runner::RunError::Cluster(format!("the run took longer than {watchdog:?}; gave up")))
-            })),
-            _ = tokio::signal::ctrl_c() => None,
-            _ = terminated() => None,
-        }
+        let mut stop = StopSignals::install()?;
+        Ok::<_, std::io::Error>(launch::run_watched(&scenario, &options, &mut stop).await)
     });
     let report = match outcome {
-        Some(Ok(r)) => r,
-        Some(Err(e @ chaos::runner::RunError::Refused(_))) => {
+        Ok(Watched::Finished(Ok(r))) => r,
+        Ok(Watched::Finished(Err(e @ chaos::runner::RunError::Refused(_)))) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
-        Some(Err(e)) => {
+        Ok(Watched::Finished(Err(e))) => {
             eprintln!("error: harness: {e}");
             return ExitCode::from(2);
         }
-        None => {
+        Ok(Watched::Interrupted) => {
             eprintln!("interrupted: nodes stopped and firewall rules removed; no verdict");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("error: cannot handle Ctrl-C and SIGTERM: {e}");
             return ExitCode::from(2);
         }
     };
@@ -341,15 +359,34 @@ fn compare(dirs: &[PathBuf], out: &Path) -> ExitCode {
     }
 }
 
-/// Resolves on SIGTERM (`kill`, `timeout`, a CI job cancelled): a run so
-/// ended cleans up as on Ctrl-C. Never resolves when no handler can be set.
-async fn terminated() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut sigterm) => {
-            sigterm.recv().await;
+fn gate(path: &Path, options: GateOptions) -> ExitCode {
+    let suite = match chaos::suite::Suite::load(path) {
+        Ok(suite) => suite,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
-        Err(_) => std::future::pending().await,
+    };
+    let (gate, out) = match chaos::gate::run(suite, &options) {
+        Ok(done) => done,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for run in &gate.runs {
+        let why = run.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        println!("{:<32} {:<12} {:>7.1} s{why}", run.name, run.verdict.name(), run.seconds);
     }
+    let valid = gate.named(RunVerdict::Valid).len();
+    let word = match gate.exit_code {
+        0 => "passed".to_string(),
+        1 => format!("failed ({})", gate.not_valid()),
+        _ => format!("no verdict ({})", gate.not_valid()),
+    };
+    println!("suite {}: {valid} of {} runs valid; {word}", gate.name, gate.runs.len());
+    println!("results in {} (index.html, junit.xml, summary.json)", out.display());
+    ExitCode::from(gate.exit_code)
 }
 
 fn build_image() -> ExitCode {

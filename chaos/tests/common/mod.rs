@@ -7,6 +7,8 @@
 //! listens: refused before start), 140+/17811 and 170+/17821, planted_bugs.rs 100+/17701,
 //! 110+/17711, 120+/17721, 130+/17731, 140+/17741 and 150+/17751, clean.rs 210+/17901, faults.rs 220+/17981, 225+/17984, 200+/17987, 205+/17990 and 240+/17993. docker.rs needs no range: each docker run
 //! makes a network with a /24 of its own (10.213.x.0), on DOCKER_PORT.
+//! gate.rs: 190+ on 17861 to 17865, a port per test (a gate's runs are
+//! sequential).
 
 #![allow(dead_code)] // each test file uses its own part
 
