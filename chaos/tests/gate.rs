@@ -343,3 +343,16 @@ fn ctrl_c_stops_the_run_going_on_and_writes_the_combined_files_for_the_runs_done
     let leftover = Command::new("pgrep").args(["-f", &out.display().to_string()]).output().unwrap();
     assert!(leftover.stdout.is_empty(), "nodes left running: {}", String::from_utf8_lossy(&leftover.stdout));
 }
+
+#[test]
+fn the_ci_suites_load() {
+    let ci = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci");
+    let gate = Suite::load(&ci.join("gate.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = gate.runs.iter().map(|r| r.name.as_str()).collect();
+    let expected = ["smoke", "partition-asymmetric", "kill-2-of-5", "add-1", "remove-1", "power-loss"]
+        .map(|n| format!("{n}-seed1"));
+    assert_eq!(names, expected);
+    assert!(gate.runs.iter().all(|r| r.scenario.file.cluster.unsafe_bugs.is_empty()), "the gate runs the correct node");
+    let nightly = Suite::load(&ci.join("nightly.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(nightly.runs.iter().filter(|r| r.scenario.file.name == "nemesis").count() >= 3, "the nemesis, seeds apart");
+}
