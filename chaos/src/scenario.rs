@@ -378,7 +378,12 @@ impl Scenario {
         if let Some(backend) = overrides.backend {
             file.backend = backend;
         }
-        file.cluster.unsafe_bugs.extend(overrides.unsafe_bugs.iter().cloned());
+        // Each once: the reproducing command names the scenario's own too.
+        for bug in &overrides.unsafe_bugs {
+            if !file.cluster.unsafe_bugs.contains(bug) {
+                file.cluster.unsafe_bugs.push(bug.clone());
+            }
+        }
         file.thresholds.extend(overrides.thresholds.iter().cloned());
     }
 
