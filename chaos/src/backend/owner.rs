@@ -52,11 +52,23 @@ mod tests {
 
     #[test]
     fn a_child_carries_its_owner_in_its_environment() {
-        let mut child = std::process::Command::new("sleep").arg("30").env(OWNER_ENV, "12:34").spawn().unwrap();
-        let found = of_process(child.id());
+        // A live owner: a `chaos clean` running meanwhile (another test,
+        // another checkout) kills children of dead ones.
+        let owner = this_process();
+        let mut child = std::process::Command::new("sleep").arg("30").env(OWNER_ENV, &owner).spawn().unwrap();
+        // Right after the spawn, /proc may show the child mid-exec with no
+        // environment yet.
+        let mut found = None;
+        for _ in 0..500 {
+            found = of_process(child.id());
+            if found.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         child.kill().unwrap();
         child.wait().unwrap();
-        assert_eq!(found.as_deref(), Some("12:34"));
+        assert_eq!(found, Some(owner));
         assert_eq!(of_process(std::process::id()), None);
     }
 }

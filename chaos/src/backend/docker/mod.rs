@@ -187,25 +187,23 @@ impl DockerBackend {
 
     /// Starts the member's container and sets up what a start loses: its
     /// log follower and the cuts in its new network namespace.
-    async fn boot(&mut self, id: NodeId) -> Result<(), BackendError> {
+    /// Starts the member's container, follows its log and puts its cuts
+    /// in place; false if it exited at once (its log says why).
+    async fn boot(&mut self, id: NodeId) -> Result<bool, BackendError> {
         let container = self.member(id)?.container.clone();
         self.engine.start(&container).await?;
-        let pid = self.engine.pid(&container).await?.ok_or_else(|| BackendError::Action {
-            id,
-            action: "start",
-            why: format!("{container} exited at once; see {}", self.log_path(id).display()),
-        })?;
         let logs = self.engine.follow_logs(&container, &self.log_path(id));
-        let firewall = Firewall::in_netns_of(pid)?;
-        for &(from, to) in self.cuts.range((id, 0)..=(id, NodeId::MAX)) {
-            firewall.cut(self.ip(from), self.ip(to), self.options.port)?;
-        }
         let member = self.members.get_mut(&id).ok_or(BackendError::UnknownNode(id))?;
         if let Some(old) = member.logs.replace(logs) {
             old.abort();
         }
-        member.firewall = Some(firewall);
-        Ok(())
+        let Some(pid) = self.engine.pid(&container).await? else { return Ok(false) };
+        let firewall = Firewall::in_netns_of(pid)?;
+        for &(from, to) in self.cuts.range((id, 0)..=(id, NodeId::MAX)) {
+            firewall.cut(self.ip(from), self.ip(to), self.options.port)?;
+        }
+        self.members.get_mut(&id).ok_or(BackendError::UnknownNode(id))?.firewall = Some(firewall);
+        Ok(true)
     }
 
     /// The network namespaces of members that went down went with them,
@@ -294,8 +292,12 @@ impl Backend for DockerBackend {
                 bind: (host_dir, PathBuf::from(DATA_IN_CONTAINER)),
             };
             self.engine.create_container(&spec).await?;
-            self.members.insert(id, Member { container: spec.name, firewall: None, logs: None });
-            self.boot(id).await
+            self.members.insert(id, Member { container: spec.name.clone(), firewall: None, logs: None });
+            if self.boot(id).await? {
+                return Ok(());
+            }
+            let why = format!("{} exited at once; see {}", spec.name, self.log_path(id).display());
+            Err(BackendError::Action { id, action: "start", why })
         })
     }
 
@@ -339,7 +341,9 @@ impl Backend for DockerBackend {
                 return Ok(());
             }
             self.forget_namespaces(&[id]);
-            self.boot(id).await
+            // A member that exits at once on a restart (it refused its data,
+            // say) is the run's to judge, by its log, not a backend failure.
+            self.boot(id).await.map(drop)
         })
     }
 
