@@ -171,7 +171,8 @@ enum Command {
     /// process backend their member processes and iptables chains (found
     /// by the owner they carry), under docker their containers (and the cut
     /// rules in their namespaces) and networks (found by label). Runs still
-    /// going are left alone. Exit 2 if something could not be removed.
+    /// going are left alone. Exit 2 if something could not be removed, or
+    /// Docker cannot be reached (the process runs are cleaned first).
     Clean,
 }
 
@@ -425,12 +426,12 @@ fn clean() -> ExitCode {
         }
     }
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    // Docker unreachable: what its runs left cannot be looked for.
     let engine = match runtime.block_on(Engine::connect()) {
         Ok(engine) => engine,
-        // Without Docker there are no docker runs to clean up.
-        Err(why) => {
-            println!("docker runs: none ({why})");
-            return if failed { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
     };
     match runtime.block_on(clean(&engine)) {
