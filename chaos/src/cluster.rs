@@ -56,7 +56,7 @@ pub struct Cluster {
     events: Arc<Mutex<Vec<NodeEvent>>>,
     /// What the runner saw and did to the members (`cluster.jsonl`); times
     /// on the wall clock until [`Cluster::stop_watching`].
-    timeline: Mutex<Vec<ClusterEvent>>,
+    timeline: Arc<Mutex<Vec<ClusterEvent>>>,
     /// The status poll for the timeline, while the workload runs.
     poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
     watchers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -107,7 +107,7 @@ impl Cluster {
             hooks: Mutex::new(BTreeMap::new()),
             hooks_sent: Mutex::new(BTreeMap::new()),
             events: Arc::new(Mutex::new(Vec::new())),
-            timeline: Mutex::new(Vec::new()),
+            timeline: Arc::new(Mutex::new(Vec::new())),
             poller: Mutex::new(None),
             watchers: Mutex::new(Vec::new()),
         }))
@@ -171,6 +171,12 @@ impl Cluster {
 
     fn placement(&self, id: NodeId) -> Option<Placement> {
         self.placements.lock().expect("not poisoned").get(&id).cloned()
+    }
+
+    /// Where the harness reaches each member placed so far.
+    fn placed_addresses(&self) -> Vec<(NodeId, SocketAddr)> {
+        let placements = self.placements.lock().expect("not poisoned");
+        placements.iter().map(|(&id, p)| (id, p.harness_address)).collect()
     }
 
     /// Where the harness reaches `id`.
@@ -437,18 +443,22 @@ impl Cluster {
     /// the cluster timeline, until [`Cluster::stop_polling`]; a member that
     /// does not answer within `every` is noted as not answering.
     pub fn poll_status(self: &Arc<Self>, every: Duration) {
+        // Never a strong reference across an await: a run dropped (Ctrl-C,
+        // SIGTERM) must drop its cluster, and with it the backend that
+        // removes the members, at once.
         let cluster = Arc::downgrade(self);
+        let (system, timeline) = (self.system.clone(), self.timeline.clone());
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                let Some(cluster) = cluster.upgrade() else { return };
-                let ask = |node: NodeId| {
-                    let cluster = &cluster;
+                // Placed, not merely numbered: a joining member gets its id before its place.
+                let Some(placed) = cluster.upgrade().map(|c| c.placed_addresses()) else { return };
+                let ask = |(node, address): (NodeId, SocketAddr)| {
+                    let system = &system;
                     async move {
-                        let asked = tokio::time::timeout(every, cluster.system.status(cluster.address(node))).await;
-                        match asked {
+                        match tokio::time::timeout(every, system.status(address)).await {
                             Ok(Ok(s)) => ClusterChange::Status {
                                 node,
                                 role: format!("{:?}", s.role).to_lowercase(),
@@ -460,10 +470,10 @@ impl Cluster {
                         }
                     }
                 };
-                // Placed, not merely numbered: a joining member gets its id before its place.
-                let placed: Vec<NodeId> = cluster.placements.lock().expect("not poisoned").keys().copied().collect();
                 let answers = futures_util::future::join_all(placed.into_iter().map(ask)).await;
-                answers.into_iter().for_each(|change| cluster.record(change));
+                let at_ns = wall_ns();
+                let mut timeline = timeline.lock().expect("not poisoned");
+                timeline.extend(answers.into_iter().map(|change| ClusterEvent { at_ns, change }));
             }
         });
         if let Some(earlier) = self.poller.lock().expect("not poisoned").replace(task) {
