@@ -15,6 +15,9 @@ use crate::fault::{self, Aim, Injected};
 use crate::runner::RunError;
 use crate::scenario::{self, Fault, FaultKind, ScenarioFile};
 
+/// How long a fault waits for a leader to aim at before it is skipped.
+const LEADER_WITHIN: Duration = Duration::from_secs(5);
+
 /// One injected fault, as the report shows it.
 pub use reports::InjectedFault;
 
@@ -55,7 +58,9 @@ pub async fn run(
         async move {
             tokio::time::sleep_until(t0 + fault.at).await;
             let kind = fault.kind.name();
-            let leader = cluster.find_leader().await;
+            // An election may be under way (another fault's, or a starved
+            // machine's): give it a few election timeouts.
+            let leader = cluster.wait_for_leader(LEADER_WITHIN).await;
             // From here, not from the planned time: finding the leader can
             // take a while, and recovery counts from the injection.
             let start_ns = t0.elapsed().as_nanos() as u64;
