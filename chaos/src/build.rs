@@ -29,6 +29,12 @@ pub fn cargo_build(args: &[&str], env: &[(&str, OsString)]) -> Result<(), String
     Err(stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").to_string())
 }
 
+/// Where `program` is on the PATH, if it is.
+pub fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+}
+
 /// The raft-node to drive: when this chaos runs from the workspace's own
 /// target directory, the one Cargo builds there now (a no-op when it is up
 /// to date); otherwise the one installed beside it.

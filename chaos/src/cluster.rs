@@ -233,9 +233,13 @@ impl Cluster {
             *started
         };
         let through = self.placement(via).expect("a started member").peer_address;
+        let members = self.members().into_iter().map(|m| (m, self.placement(m).expect("started").peer_address));
+        let bootstrap = Bootstrap::Join { through, members: members.collect() };
         let mut backend = self.backend().await;
         let placement = backend.place(id)?;
-        let launch = self.system.launch(&member_spec(&self.spec, id, &placement, Bootstrap::Join(through)));
+        let spec = member_spec(&self.spec, id, &placement, bootstrap);
+        self.system.admit(self.member_addresses(), &spec).await.map_err(system_error(format!("admit {id}")))?;
+        let launch = self.system.launch(&spec);
         self.placements.lock().expect("not poisoned").insert(id, placement);
         backend.start(id, &launch).await?;
         drop(backend);
@@ -535,6 +539,7 @@ fn member_spec(spec: &ClusterSpec, id: NodeId, placement: &Placement, bootstrap:
     MemberSpec {
         id,
         address: placement.peer_address,
+        client_address: placement.client_address,
         bootstrap,
         data_dir: placement.data_dir.clone(),
         cluster: spec.identity.clone(),

@@ -133,6 +133,7 @@ async fn run_all(
             (Some(raft_node), Some(ip_base)) => {
                 let run_options = RunOptions {
                     raft_node,
+                    etcd: None,
                     out: out.join(&planned.name),
                     ip_base,
                     port: options.port,

@@ -31,10 +31,15 @@ pub fn node_binary(backend: BackendKind, given: Option<PathBuf>) -> Result<PathB
 }
 
 /// The first block of ten loopback addresses (from 127.0.0.61) where
-/// nothing listens on `port`: ids 1 to 9 fit.
+/// nothing listens on `port` or `port + 1` (etcd members' peer port): ids 1
+/// to 9 fit.
 pub fn free_ip_base(port: u16) -> Option<u8> {
+    let free = |ip, port| std::net::TcpListener::bind((ip, port)).is_ok();
     (60..=240u8).step_by(10).find(|base| {
-        (1..=9u8).all(|n| std::net::TcpListener::bind((std::net::Ipv4Addr::new(127, 0, 0, base + n), port)).is_ok())
+        (1..=9u8).all(|n| {
+            let ip = std::net::Ipv4Addr::new(127, 0, 0, base + n);
+            free(ip, port) && free(ip, port.saturating_add(1))
+        })
     })
 }
 

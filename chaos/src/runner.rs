@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use history::Function;
-use loadgen::driver::{Driver, Outcome, RaftDriver};
+use loadgen::driver::{Driver, EtcdDriver, Outcome, RaftDriver};
 use loadgen::target::Target;
 use loadgen::workload::Consistency;
 use reports::{Reproduce, SCHEMA_VERSION, Summary};
@@ -24,14 +24,17 @@ use crate::cluster::{Cluster, ClusterSpec, wall_ns};
 use crate::fault::Abilities;
 use crate::nemesis;
 use crate::scenario::{BackendKind, CheckKind, FaultKind, Scenario, SystemKind};
-use crate::system::{RaftNode, RaftNodeOptions, System};
+use crate::system::{Etcd, EtcdOptions, RaftNode, RaftNodeOptions, System};
 use crate::thresholds::{self, quantile};
 
 pub struct RunOptions {
     /// The program that runs a raft-node member.
     pub raft_node: PathBuf,
+    /// The program that runs an etcd member; none: `etcd` on the PATH.
+    pub etcd: Option<PathBuf>,
     pub out: PathBuf,
-    /// Process backend: members get 127.0.0.(ip_base + id):port.
+    /// Process backend: members get 127.0.0.(ip_base + id):port (and
+    /// port + 1 for their peers, for a system that serves them apart).
     pub ip_base: u8,
     pub port: u16,
     /// Keep the members' data directories after the run (logs are kept always).
@@ -60,28 +63,52 @@ pub type RunReport = Summary;
 /// How often the members' status is polled for the cluster timeline.
 pub const STATUS_POLL: Duration = Duration::from_millis(250);
 
-/// The system the scenario names.
-pub fn system_for(kind: SystemKind, scenario: &Scenario, options: &RunOptions) -> Arc<dyn System> {
-    match kind {
+/// The system the scenario names; the error says what is missing.
+pub fn system_for(kind: SystemKind, scenario: &Scenario, options: &RunOptions) -> Result<Arc<dyn System>, RunError> {
+    Ok(match kind {
         SystemKind::RaftNode => Arc::new(RaftNode::new(RaftNodeOptions {
             program: options.raft_node.clone(),
             node_args: scenario.file.cluster.node_args.clone(),
             admin_token: None,
         })),
-    }
+        SystemKind::Etcd => {
+            let program = match &options.etcd {
+                Some(program) => program.clone(),
+                None => crate::build::on_path("etcd").ok_or_else(|| {
+                    RunError::Refused(
+                        "the etcd system needs the etcd program, and there is none on the PATH: install \
+                         Debian's etcd-server (.ci/setup does), or pass --binary"
+                            .into(),
+                    )
+                })?,
+            };
+            let member_args = scenario.file.cluster.etcd_args.clone();
+            Arc::new(Etcd::new(EtcdOptions { program, member_args }))
+        }
+    })
 }
 
 /// The backend the scenario names: the one place a new backend plugs in.
-pub async fn backend_for(kind: BackendKind, options: &RunOptions) -> Result<Box<dyn Backend>, RunError> {
+/// Members serve peers on `port + 1` when the system wants a port for them.
+pub async fn backend_for(
+    kind: BackendKind,
+    options: &RunOptions,
+    system: &dyn System,
+) -> Result<Box<dyn Backend>, RunError> {
     let run_dir = options.out.join("nodes");
+    let (port, peer_port) = (options.port, if system.needs_peer_port() { options.port + 1 } else { options.port });
+    let cut_accepted = system.sends_over_accepted_connections();
     match kind {
         BackendKind::Process => Ok(Box::new(ProcessBackend::new(ProcessOptions {
             run_dir,
             ip_base: options.ip_base,
-            port: options.port,
+            port,
+            peer_port,
+            cut_accepted,
+            sends_from_own_address: system.sends_from_its_address(),
             use_iptables: true,
         })?)),
-        BackendKind::Docker => Ok(Box::new(DockerBackend::new(DockerOptions { run_dir, port: options.port }).await?)),
+        BackendKind::Docker => Ok(Box::new(DockerBackend::new(DockerOptions { run_dir, port, peer_port, cut_accepted }).await?)),
     }
 }
 
@@ -120,8 +147,8 @@ fn refuse_unsupported(scenario: &Scenario, system: &dyn System, backend: &dyn Ba
 
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport, RunError> {
     let file = &scenario.file;
-    let system = system_for(file.cluster.system, scenario, options);
-    let backend = backend_for(file.backend, options).await?;
+    let system = system_for(file.cluster.system, scenario, options)?;
+    let backend = backend_for(file.backend, options, system.as_ref()).await?;
     refuse_unsupported(scenario, system.as_ref(), backend.as_ref())?;
     let spec = ClusterSpec {
         size: file.cluster.size,
@@ -140,12 +167,16 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
     // The one place a kind of loadgen target becomes a driver.
     match cluster.system().target(&cluster.member_addresses()) {
         Target::Raft(endpoints) => {
-            let driver = if file.read_consistency.is_empty() {
-                RaftDriver::new(endpoints.clone(), scenario.workload.consistency)
-            } else {
-                RaftDriver::rotating(endpoints.clone(), &file.read_consistency)
+            let (driver, read_back) = (RaftDriver::new(endpoints.clone()), RaftDriver::new(endpoints));
+            drive_and_judge(scenario, options, cluster, driver, read_back).await
+        }
+        Target::Etcd(endpoints) => {
+            let connect = || async {
+                EtcdDriver::connect(&endpoints, Duration::from_secs(5))
+                    .await
+                    .map_err(|e| RunError::Cluster(format!("the workload cannot reach etcd: {e}")))
             };
-            let read_back = RaftDriver::new(endpoints, Consistency::ReadIndex);
+            let (driver, read_back) = (connect().await?, connect().await?);
             drive_and_judge(scenario, options, cluster, driver, read_back).await
         }
         other => Err(RunError::Cluster(format!("chaos cannot drive a {other:?} target yet"))),
@@ -381,7 +412,7 @@ async fn rpo_check(read_back: &impl Driver, history: &[history::Event]) -> (Chec
     // client deadline per key: the whole check has one.
     let deadline = Instant::now() + Duration::from_secs(60);
     for key in keys {
-        let read = tokio::time::timeout_at(deadline, read_back.get(key)).await;
+        let read = tokio::time::timeout_at(deadline, read_back.get(key, Consistency::ReadIndex)).await;
         match read.unwrap_or_else(|_| Outcome::Failed("60 s spent reading back".into())) {
             Outcome::Ok(value) => {
                 finals.insert(key.to_string(), value);

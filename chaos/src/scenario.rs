@@ -86,6 +86,8 @@ pub enum SystemKind {
     /// This workspace's Raft key-value node.
     #[default]
     RaftNode,
+    /// etcd 3.4 (Debian's etcd-server), found on the PATH.
+    Etcd,
 }
 
 /// Parses a kind by the name a scenario gives it; the error lists them.
@@ -114,7 +116,7 @@ impl std::str::FromStr for BackendKind {
 impl std::str::FromStr for SystemKind {
     type Err = String;
     fn from_str(name: &str) -> Result<SystemKind, String> {
-        by_name("system", name, &["raft-node"])
+        by_name("system", name, &["raft-node", "etcd"])
     }
 }
 
@@ -137,13 +139,18 @@ fn all_checks() -> Vec<CheckKind> {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
-    /// The system under test: `raft-node`.
+    /// The system under test: `raft-node` or `etcd`.
     #[serde(default)]
     pub system: SystemKind,
     pub size: u64,
-    /// Extra flags for every node (timeouts...).
+    /// Extra flags for every raft-node member (timeouts...).
     #[serde(default)]
     pub node_args: Vec<String>,
+    /// Extra flags for every etcd member, after the harness's own; they
+    /// may replace its timeouts (`--heartbeat-interval 50
+    /// --election-timeout 500`).
+    #[serde(default)]
+    pub etcd_args: Vec<String>,
     /// Planted bugs (`--unsafe-inject-bug`), to show the checks catch them;
     /// names the system knows (a run with others is refused).
     #[serde(default)]
@@ -405,6 +412,9 @@ impl Scenario {
                 Workload::clone(w)
             }
         };
+        if !file.read_consistency.is_empty() {
+            workload.read_consistency = file.read_consistency.clone();
+        }
         if let Some(d) = file.duration {
             workload.load.duration = d;
             workload.load.warmup = workload.load.warmup.min(d / 4);

@@ -10,6 +10,12 @@
 //! extra fields are kept) and strict where a guess could change a verdict
 //! (unknown `type` or `f` is an error naming the line).
 //!
+//! A read may say how it was served, in a `consistency` field (see
+//! [`Event::consistency`]): loadgen writes the target's own name for the
+//! kind of read (raft-node: `lease`, `read_index`, `follower`, `stale`;
+//! etcd: `linearizable`, `serializable`). Histories without it (other
+//! tools') load as before.
+//!
 //! Semantics of `type`:
 //! - `invoke`: the operation was sent.
 //! - `ok`: it took effect (for reads, `value` is what was read).
@@ -89,6 +95,21 @@ pub struct Event {
     /// Fields this crate does not interpret, kept so a rewrite loses nothing.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The field that says how a read was served.
+pub const CONSISTENCY: &str = "consistency";
+
+impl Event {
+    /// How a read was served, when the history says (see the crate docs).
+    pub fn consistency(&self) -> Option<&str> {
+        self.extra.get(CONSISTENCY)?.as_str()
+    }
+
+    /// Records how a read was served.
+    pub fn set_consistency(&mut self, kind: &str) {
+        self.extra.insert(CONSISTENCY.into(), serde_json::Value::String(kind.into()));
+    }
 }
 
 /// What a key may be written as: the schema of what the reader accepts.

@@ -8,6 +8,7 @@
 //! results with [`output::write_all`].
 
 pub mod driver;
+pub mod etcd_api;
 pub mod keys;
 pub mod ops;
 pub mod output;

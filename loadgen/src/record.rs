@@ -147,7 +147,16 @@ impl Recorder {
         *self.errors.entry(reason.to_string()).or_default() += 1;
     }
 
-    pub fn event(&mut self, process: u64, kind: EventType, f: Function, key: &str, value: Value, at: Duration) {
+    /// Adds one event to the history; returns it, for fields most events lack.
+    pub fn event(
+        &mut self,
+        process: u64,
+        kind: EventType,
+        f: Function,
+        key: &str,
+        value: Value,
+        at: Duration,
+    ) -> &mut Event {
         self.history.push(Event {
             process,
             kind,
@@ -157,6 +166,7 @@ impl Recorder {
             time_ns: at.as_nanos() as u64,
             extra: Default::default(),
         });
+        self.history.last_mut().expect("just pushed")
     }
 
     /// `timeline.csv`: one row per second of the measured run, by completion

@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ use crate::driver::{Driver, Outcome};
 use crate::ops::{Generator, Op, OpKind, register_key, registers_end};
 use crate::record::Recorder;
 use crate::schedule::{Schedule, mean_rate};
-use crate::workload::{Mode, Workload};
+use crate::workload::{Consistency, Mode, Workload};
 
 /// How long operations still in flight when the schedule ends may take to
 /// finish; any left after it stay open in the history (outcome unknown).
@@ -79,6 +80,8 @@ pub fn unsupported(workload: &Workload, driver: &impl Driver) -> Option<String> 
 pub async fn run<D: Driver>(workload: &Workload, driver: D, seed: u64, key_prefix: &str) -> (Recorder, RateReport) {
     let shared = Arc::new(Shared {
         driver,
+        reads: workload.reads(),
+        read_count: AtomicUsize::new(0),
         scan_end: registers_end(key_prefix),
         recorder: Mutex::new(Recorder::new(Duration::ZERO, workload.load.warmup.min(workload.load.duration))),
         processes: Mutex::new(Processes { free: Vec::new(), next: 0 }),
@@ -208,6 +211,9 @@ struct Processes {
 
 struct Shared<D> {
     driver: D,
+    /// Reads take these in turn.
+    reads: Vec<Consistency>,
+    read_count: AtomicUsize,
     /// Where scans of the run's registers stop.
     scan_end: String,
     recorder: Mutex<Recorder>,
@@ -218,6 +224,10 @@ struct Shared<D> {
 impl<D: Driver> Shared<D> {
     fn now(&self) -> Duration {
         self.start.elapsed()
+    }
+
+    fn next_read(&self) -> Consistency {
+        self.reads[self.read_count.fetch_add(1, Ordering::Relaxed) % self.reads.len()]
     }
 
     fn recorder(&self) -> std::sync::MutexGuard<'_, Recorder> {
@@ -268,20 +278,36 @@ impl<D: Driver> Shared<D> {
         let (d, key, value) = (&self.driver, op.key.as_str(), op.value.clone());
         match op.kind {
             OpKind::Read | OpKind::ReadModifyWrite => {
-                self.traced(process, Function::Get, key, Value::Null, d.get(key)).await
+                let c = self.next_read();
+                self.traced_read(process, Function::Get, key, c, d.get(key, c)).await
             }
             OpKind::Update | OpKind::Insert => {
-                self.traced(process, Function::Put, key, text(&value), d.put(key, value)).await
+                self.traced(process, Function::Put, key, text(&value), None, d.put(key, value)).await
             }
-            OpKind::Delete => self.traced(process, Function::Delete, key, Value::Null, d.delete(key)).await,
+            OpKind::Delete => self.traced(process, Function::Delete, key, Value::Null, None, d.delete(key)).await,
             OpKind::Cas => {
                 let input = json!([op.expected.as_deref().map(text), text(&value)]);
-                self.traced(process, Function::Cas, key, input, d.cas(key, op.expected.clone(), value)).await
+                self.traced(process, Function::Cas, key, input, None, d.cas(key, op.expected.clone(), value)).await
             }
-            OpKind::Append => self.traced(process, Function::Append, key, text(&value), d.append(key, value)).await,
-            OpKind::ListRead => self.traced(process, Function::Read, key, Value::Null, d.read_list(key)).await,
+            OpKind::Append => self.traced(process, Function::Append, key, text(&value), None, d.append(key, value)).await,
+            OpKind::ListRead => {
+                let c = self.next_read();
+                self.traced_read(process, Function::Read, key, c, d.read_list(key, c)).await
+            }
             OpKind::Scan => d.scan(key, &self.scan_end, op.limit).await,
         }
+    }
+
+    /// A read, its events saying how the target served it.
+    async fn traced_read(
+        &self,
+        process: u64,
+        f: Function,
+        key: &str,
+        consistency: Consistency,
+        call: impl Future<Output = Outcome>,
+    ) -> Outcome {
+        self.traced(process, f, key, Value::Null, Some(self.driver.read_kind(consistency)), call).await
     }
 
     async fn traced(
@@ -290,10 +316,17 @@ impl<D: Driver> Shared<D> {
         f: Function,
         key: &str,
         input: Value,
+        read_kind: Option<&str>,
         call: impl Future<Output = Outcome>,
     ) -> Outcome {
         let invoked = self.now();
-        self.recorder().event(process, EventType::Invoke, f, key, input.clone(), invoked);
+        let event = |recorder: &mut Recorder, kind, value, at| {
+            let e = recorder.event(process, kind, f, key, value, at);
+            if let Some(read_kind) = read_kind {
+                e.set_consistency(read_kind);
+            }
+        };
+        event(&mut self.recorder(), EventType::Invoke, input.clone(), invoked);
         let outcome = call.await;
         let (kind, value) = match &outcome {
             Outcome::Ok(read) if matches!(f, Function::Get | Function::Read) => (EventType::Ok, read.clone()),
@@ -302,7 +335,7 @@ impl<D: Driver> Shared<D> {
             Outcome::Unknown(_) => (EventType::Info, input),
         };
         let done = self.now();
-        self.recorder().event(process, kind, f, key, value, done);
+        event(&mut self.recorder(), kind, value, done);
         outcome
     }
 }

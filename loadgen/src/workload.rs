@@ -20,6 +20,9 @@ pub struct Workload {
     pub mix: Mix,
     #[serde(default)]
     pub consistency: Consistency,
+    /// Reads take these in turn, overriding `consistency`.
+    #[serde(default)]
+    pub read_consistency: Vec<Consistency>,
     /// Scans: the longest range, in keys (each scan draws 1..=this, as YCSB).
     #[serde(default = "default_scan_length")]
     pub scan_length: usize,
@@ -134,6 +137,26 @@ pub enum Consistency {
     ReadIndex,
     Follower,
     Stale,
+}
+
+impl Consistency {
+    /// As a workload writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Consistency::Lease => "lease",
+            Consistency::ReadIndex => "read_index",
+            Consistency::Follower => "follower",
+            Consistency::Stale => "stale",
+        }
+    }
+}
+
+impl Workload {
+    /// The consistencies reads take in turn: `read_consistency`, or else
+    /// `consistency` alone.
+    pub fn reads(&self) -> Vec<Consistency> {
+        if self.read_consistency.is_empty() { vec![self.consistency] } else { self.read_consistency.clone() }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -7,6 +7,18 @@
 //! B's ephemeral port) are untouched. Dropping every packet from A to B
 //! would stall B->A too, since TCP needs both directions.
 //!
+//! A system whose members also send over connections their peers opened
+//! (etcd's peer streams: B dials A, and A writes its messages to B on that
+//! connection) needs the second rule `-s A -d B -p tcp --sport PORT -j
+//! DROP` for the link A->B to be cut at all; it drops A's ACKs on those
+//! connections as well, so for such a system a one-way cut stalls both
+//! directions. That is the system's transport, not the cut.
+//!
+//! A member that does not bind its outgoing connections to its own address
+//! (etcd: they leave from 127.0.0.1) cannot be told by its source address;
+//! the process backend then runs each member as a user of its own, and the
+//! rules match the sending socket's owner (`-m owner --uid-owner`) instead.
+//!
 //! Rules live in a chain of our own, hooked into OUTPUT (loopback packets
 //! traverse it), named per run so parallel runs never touch each other's
 //! rules, and removed on drop, whatever happened.
@@ -23,6 +35,27 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{BackendError, owner};
+
+/// How the packets of one member are told apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
+    /// By their source address: the member's own.
+    Address(Ipv4Addr),
+    /// By the user that owns the sending socket.
+    User(u32),
+}
+
+/// One direction of a link between two members, as the rules see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub from: Sender,
+    pub to: Ipv4Addr,
+    /// The peer port, where `to` listens (and `from` too).
+    pub port: u16,
+    /// Also what `from` sends from its peer port: its messages on the
+    /// connections `to` opened (see the module docs).
+    pub accepted: bool,
+}
 
 pub struct Firewall {
     chain: String,
@@ -101,21 +134,32 @@ impl Firewall {
         &self.chain
     }
 
-    /// Drops what `from` sends to `to_port` on `to`.
-    pub fn cut(&self, from: Ipv4Addr, to: Ipv4Addr, to_port: u16) -> Result<(), BackendError> {
-        self.rule("-A", from, to, to_port)
+    /// Drops what the link's sender sends to its port on `to`, and with
+    /// `accepted` also what it sends from its own such port.
+    pub fn cut(&self, link: &Link) -> Result<(), BackendError> {
+        self.rules("-A", link)
     }
 
-    /// Removes one rule `cut` added.
-    pub fn uncut(&self, from: Ipv4Addr, to: Ipv4Addr, to_port: u16) -> Result<(), BackendError> {
-        self.rule("-D", from, to, to_port)
+    /// Removes the rules one `cut` added.
+    pub fn uncut(&self, link: &Link) -> Result<(), BackendError> {
+        self.rules("-D", link)
     }
 
-    /// Appends (`-A`) or deletes (`-D`) the rule for one cut: the same text
+    /// Appends (`-A`) or deletes (`-D`) the rules for one cut: the same text
     /// both ways, as iptables deletes by exact match.
-    fn rule(&self, action: &str, from: Ipv4Addr, to: Ipv4Addr, to_port: u16) -> Result<(), BackendError> {
-        let (from, to, port) = (from.to_string(), to.to_string(), to_port.to_string());
-        self.run(&[action, &self.chain, "-s", &from, "-d", &to, "-p", "tcp", "--dport", &port, "-j", "DROP"])?;
+    fn rules(&self, action: &str, link: &Link) -> Result<(), BackendError> {
+        let (to, port) = (link.to.to_string(), link.port.to_string());
+        let sender = match link.from {
+            Sender::Address(ip) => vec!["-s".to_string(), ip.to_string()],
+            Sender::User(uid) => vec!["-m".into(), "owner".into(), "--uid-owner".into(), uid.to_string()],
+        };
+        let ends: &[&str] = if link.accepted { &["--dport", "--sport"] } else { &["--dport"] };
+        for end in ends {
+            let mut args = vec![action, &self.chain];
+            args.extend(sender.iter().map(String::as_str));
+            args.extend(["-d", &to, "-p", "tcp", end, &port, "-j", "DROP"]);
+            self.run(&args)?;
+        }
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
-pub use firewall::Firewall;
+pub use firewall::{Firewall, Link, Sender};
 pub use process::{ProcessBackend, ProcessOptions};
 
 /// What `chaos clean` removed of runs on the process backend whose chaos
@@ -68,9 +68,12 @@ impl BackendCapability {
 /// Where one member runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placement {
-    /// How the harness (and the workload) reaches it.
+    /// How the harness (and the workload) reaches its client port.
     pub harness_address: SocketAddr,
-    /// How its peers reach it; it listens there.
+    /// Where it listens for clients, as it sees it.
+    pub client_address: SocketAddr,
+    /// How its peers reach it; it listens there. The client address itself
+    /// unless the system serves peers on a port of their own.
     pub peer_address: SocketAddr,
     /// Its data directory as the member sees it.
     pub data_dir: PathBuf,
@@ -116,14 +119,15 @@ pub trait Backend: Send {
     fn restart(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>>;
     fn pause(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>>;
     fn resume(&mut self, id: NodeId) -> BoxFuture<'_, Result<(), BackendError>>;
-    /// Drops all traffic from `from` to `to` (one direction only).
+    /// Drops all traffic from `from` to `to`'s peer port (one direction
+    /// only).
     fn cut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>>;
     /// Removes one cut.
     fn uncut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>>;
     /// Removes every cut.
     fn heal(&mut self) -> BoxFuture<'_, Result<(), BackendError>>;
-    /// Whether `from` can open a TCP connection to where `to` listens
-    /// (within 500 ms): how a cut is shown to hold, and a link to be open.
+    /// Whether `from` can open a TCP connection to where `to` listens for
+    /// its peers (within 500 ms): how a cut is shown to hold, and a link to be open.
     fn probe(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<bool, BackendError>>;
     /// The member's output, on the host.
     fn log_path(&self, id: NodeId) -> PathBuf;

@@ -1,5 +1,8 @@
 //! Members as local processes on 127.0.0.x addresses, one address each, so
-//! that iptables can tell their links apart.
+//! that iptables can tell their links apart. A system whose members do not
+//! send from their own address (etcd) has each member run as a user of its
+//! own (uid [`MEMBER_UID_BASE`] + the last byte of its address) when cuts
+//! are made, and the rules match that user instead.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -9,7 +12,11 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{Backend, BackendCapability, BackendError, CutMechanism, Firewall, NodeId, Placement, owner};
+use super::{Backend, BackendCapability, BackendError, CutMechanism, Firewall, Link, NodeId, Placement, Sender, owner};
+
+/// Member users' ids start here (see the module docs): far above the
+/// machine's own users.
+pub const MEMBER_UID_BASE: u32 = 61000;
 use crate::system::Launch;
 
 #[derive(Clone, Debug)]
@@ -19,7 +26,19 @@ pub struct ProcessOptions {
     /// Node `id` gets 127.0.0.(ip_base + id); distinct bases keep parallel
     /// runs apart.
     pub ip_base: u8,
+    /// Where members listen for clients...
     pub port: u16,
+    /// ... and for their peers: the same port for a system that serves
+    /// both on one.
+    pub peer_port: u16,
+    /// Cuts also drop what a member sends from its peer port, for a system
+    /// whose members send over connections their peers opened
+    /// ([`crate::system::System::sends_over_accepted_connections`]).
+    pub cut_accepted: bool,
+    /// Whether members' connections leave from their own address
+    /// ([`crate::system::System::sends_from_its_address`]); if not, each
+    /// runs as its own user, for the cuts to tell them apart.
+    pub sends_from_own_address: bool,
     /// Cut links with iptables when available (root, the tool installed);
     /// otherwise the backend cannot cut, and partitions fall to the
     /// system's fault hooks.
@@ -55,11 +74,31 @@ impl ProcessBackend {
         self.options.run_dir.join(format!("node-{id}"))
     }
 
+    /// The user member `id` runs as, when each has its own.
+    fn user(&self, id: NodeId) -> Option<u32> {
+        let own_users = self.firewall.is_some() && !self.options.sends_from_own_address;
+        own_users.then(|| MEMBER_UID_BASE + u32::from(self.ip(id).octets()[3]))
+    }
+
+    fn link(&self, from: NodeId, to: NodeId) -> Link {
+        let sender = self.user(from).map_or(Sender::Address(self.ip(from)), Sender::User);
+        Link { from: sender, to: self.ip(to), port: self.options.peer_port, accepted: self.options.cut_accepted }
+    }
+
     fn spawn(&mut self, id: NodeId) -> Result<(), BackendError> {
         std::fs::create_dir_all(&self.options.run_dir)?;
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(id))?;
+        let user = self.user(id);
+        if let Some(uid) = user {
+            give_data_dir(&self.data_dir(id), uid)?;
+        }
         let node = self.nodes.get_mut(&id).ok_or(BackendError::UnknownNode(id))?;
-        let child = Command::new(&node.launch.program)
+        let mut command = Command::new(&node.launch.program);
+        if let Some(uid) = user {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(uid);
+        }
+        let child = command
             .args(&node.launch.args)
             .envs(node.launch.env.iter().map(|(k, v)| (k, v)))
             // So that `chaos clean` finds it if this process is killed.
@@ -128,7 +167,8 @@ impl Backend for ProcessBackend {
         let data_dir = self.data_dir(id);
         Ok(Placement {
             harness_address: address,
-            peer_address: address,
+            client_address: address,
+            peer_address: SocketAddr::new(self.ip(id).into(), self.options.peer_port),
             host_data_dir: Some(data_dir.clone()),
             data_dir,
         })
@@ -188,14 +228,14 @@ impl Backend for ProcessBackend {
     fn cut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
             let fw = self.firewall.as_ref().ok_or(BackendError::Firewall("no iptables here".into()))?;
-            fw.cut(self.ip(from), self.ip(to), self.options.port)
+            fw.cut(&self.link(from, to))
         })
     }
 
     fn uncut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
             let fw = self.firewall.as_ref().ok_or(BackendError::Firewall("no iptables here".into()))?;
-            fw.uncut(self.ip(from), self.ip(to), self.options.port)
+            fw.uncut(&self.link(from, to))
         })
     }
 
@@ -205,10 +245,13 @@ impl Backend for ProcessBackend {
 
     fn probe(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<bool, BackendError>> {
         Box::pin(async move {
+            let to = SocketAddr::new(self.ip(to).into(), self.options.peer_port);
+            if let Some(uid) = self.user(from) {
+                return connects_as(uid, to).await;
+            }
             let socket = tokio::net::TcpSocket::new_v4()?;
             // From `from`'s own address, as its peer connections leave.
             socket.bind(SocketAddr::new(self.ip(from).into(), 0))?;
-            let to = SocketAddr::new(self.ip(to).into(), self.options.port);
             Ok(matches!(tokio::time::timeout(Duration::from_millis(500), socket.connect(to)).await, Ok(Ok(_))))
         })
     }
@@ -232,6 +275,43 @@ impl Drop for ProcessBackend {
             }
         }
     }
+}
+
+/// Makes a member's data directory its user's (and only its: etcd wants
+/// 0700).
+fn give_data_dir(dir: &std::path::Path, uid: u32) -> Result<(), BackendError> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: chown(2) on a NUL-terminated path we own.
+    if unsafe { libc::chown(path.as_ptr(), uid, uid) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
+}
+
+/// A TCP connect to `to` by a socket that user `uid` owns, as the member
+/// running as that user would make it: on a thread of its own that takes
+/// the user as its effective one (setresuid(2) as a raw system call moves
+/// only the calling thread), and ends after the one try.
+async fn connects_as(uid: u32, to: SocketAddr) -> Result<bool, BackendError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let keep = libc::uid_t::MAX;
+        // SAFETY: setresuid(2) on this thread only (the raw call, not
+        // glibc's wrapper that changes every thread); the saved user stays
+        // root, and the thread ends after the connect.
+        let outcome = if unsafe { libc::syscall(libc::SYS_setresuid, keep, uid, keep) } == 0 {
+            Ok(std::net::TcpStream::connect_timeout(&to, Duration::from_millis(500)).is_ok())
+        } else {
+            Err(std::io::Error::last_os_error())
+        };
+        let _ = tx.send(outcome);
+    });
+    let outcome = rx.await.map_err(|_| BackendError::Firewall("the probe thread died".into()))?;
+    outcome.map_err(|e| BackendError::Firewall(format!("probing as user {uid}: {e}")))
 }
 
 /// SIGKILLs every member process whose chaos process is gone (found by the

@@ -45,7 +45,9 @@ enum Command {
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// What runs, overriding the scenario's `cluster.system`: raft-node.
+        /// What runs, overriding the scenario's `cluster.system`: raft-node
+        /// or etcd (Debian's etcd-server 3.4, found on the PATH; members
+        /// serve their peers on --port + 1).
         #[arg(long, value_name = "NAME")]
         system: Option<String>,
         /// Where it runs, overriding the scenario's `backend`: process or
@@ -53,7 +55,8 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         backend: Option<String>,
         /// The raft-node binary (default: next to this one; with the docker
-        /// backend, a static build made as `chaos image build` does).
+        /// backend, a static build made as `chaos image build` does); for
+        /// etcd, the etcd program (default: etcd on the PATH).
         #[arg(long)]
         binary: Option<PathBuf>,
         /// Node n listens on 127.0.0.(ip-base + n):port (default: the first of
@@ -270,7 +273,11 @@ fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathB
             return ExitCode::from(2);
         }
     }
-    let binary = match launch::node_binary(scenario.file.backend, binary) {
+    // etcd is found on the PATH (or given as --binary), never built.
+    let etcd = scenario.file.cluster.system == chaos::scenario::SystemKind::Etcd;
+    let (etcd_program, binary) =
+        if etcd { (binary, Ok(PathBuf::new())) } else { (None, launch::node_binary(scenario.file.backend, binary)) };
+    let binary = match binary {
         Ok(binary) => binary,
         Err(e) => {
             eprintln!("error: {e}");
@@ -281,6 +288,7 @@ fn run(path: PathBuf, out: Option<PathBuf>, choice: Choice, binary: Option<PathB
     let out = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-{stamp}", scenario.file.name)));
     let options = chaos::runner::RunOptions {
         raft_node: binary,
+        etcd: etcd_program,
         out: out.clone(),
         ip_base: place.ip_base,
         port: place.port,

@@ -69,7 +69,16 @@ async fn confirm_cuts(cluster: &Cluster, members: &[NodeId], pairs: &[(NodeId, N
         wrong |= is_open != expect_open;
         seen.push(format!("{from}->{to} {}", if is_open { "open" } else { "cut" }));
     }
-    Ok(format!("{}probe {}", if wrong { "NOT confirmed: " } else { "" }, seen.join(", ")))
+    // A probe only connects: members that also send over connections
+    // their peers opened lose both directions of a link cut one way, since
+    // their answers on those are cut too (see `backend::Firewall`).
+    let two_way = cluster.system().sends_over_accepted_connections();
+    let note = if two_way && pairs.iter().any(|&(x, y)| !pairs.contains(&(y, x))) {
+        " (but this system's members also send on connections their peers opened: a one-way cut stalls both ways)"
+    } else {
+        ""
+    };
+    Ok(format!("{}probe {}{note}", if wrong { "NOT confirmed: " } else { "" }, seen.join(", ")))
 }
 
 /// The nodes a partition is about, for the report: the bridge of a bridge;

@@ -2,9 +2,10 @@
 //! cluster and the faults know nothing specific to it. A system says how
 //! to launch a member (the backend decides where), how to ask a member
 //! about itself, how to change the membership, and which faults it has
-//! hooks for. raft-node is the first; a new one is a module here that
-//! implements [`System`] plus a name in `scenario::SystemKind`.
+//! hooks for. raft-node and etcd are the two; a new one is a module here
+//! that implements [`System`] plus a name in `scenario::SystemKind`.
 
+mod etcd;
 mod raft_node;
 
 use std::collections::BTreeSet;
@@ -15,6 +16,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use serde::Serialize;
 
+pub use etcd::{Etcd, EtcdOptions, STATUS_POLL};
 pub use raft_node::{RaftNode, RaftNodeOptions};
 
 use crate::backend::NodeId;
@@ -71,18 +73,27 @@ pub enum Bootstrap {
     /// A founding member of a cluster of these (itself included), with
     /// their addresses as peers see them.
     Peers(Vec<(NodeId, SocketAddr)>),
-    /// A new member that asks the member at this address (as peers see it)
-    /// to add it as a learner: the member does it itself, the harness then
-    /// promotes it ([`System::promote`]).
-    Join(SocketAddr),
+    /// A new member, admitted as a learner ([`System::admit`]) and promoted
+    /// later ([`System::promote`]).
+    Join {
+        /// A member to ask (as peers see it), for a system whose new
+        /// members ask to be added themselves (raft-node).
+        through: SocketAddr,
+        /// The members it joins, with their addresses as peers see them,
+        /// for a system that must be told them (etcd).
+        members: Vec<(NodeId, SocketAddr)>,
+    },
 }
 
 /// One member to launch, in the terms of the place it runs in.
 #[derive(Clone, Debug)]
 pub struct MemberSpec {
     pub id: NodeId,
-    /// Where it listens, and where its peers reach it.
+    /// Where it listens for its peers, and where they reach it.
     pub address: SocketAddr,
+    /// Where it listens for clients: `address` itself for a system that
+    /// serves both on one port (see [`System::needs_peer_port`]).
+    pub client_address: SocketAddr,
     pub bootstrap: Bootstrap,
     /// Its data directory, as the member sees it.
     pub data_dir: PathBuf,
@@ -171,7 +182,22 @@ pub trait System: Send + Sync {
     fn capabilities(&self) -> BTreeSet<SystemCapability>;
     /// Whether it can plant this bug; the error lists the bugs it knows.
     fn check_bug(&self, name: &str) -> Result<(), String>;
+    /// Whether members serve their peers on a port of their own, apart
+    /// from the one clients use (etcd), rather than both on one (raft-node).
+    fn needs_peer_port(&self) -> bool;
+    /// Whether members also send to a peer over connections that peer
+    /// opened (etcd's peer streams), so that cutting A->B must drop what A
+    /// sends from its peer port too; raft-node sends only over its own.
+    fn sends_over_accepted_connections(&self) -> bool;
+    /// Whether members' own connections leave from their own address
+    /// (raft-node binds them); etcd's leave from wherever the host routes
+    /// them.
+    fn sends_from_its_address(&self) -> bool;
     fn launch(&self, member: &MemberSpec) -> Launch;
+    /// Makes room in the cluster for a new member before it starts, for a
+    /// system where the cluster adds it (etcd) rather than the new member
+    /// asking to be added (raft-node, for which this does nothing).
+    fn admit(&self, members: Vec<SocketAddr>, member: &MemberSpec) -> BoxFuture<'_, Result<(), SystemError>>;
     fn status(&self, at: SocketAddr) -> BoxFuture<'_, Result<MemberStatus, SystemError>>;
     /// The member's events from now on, until it goes down.
     fn events(&self, at: SocketAddr) -> BoxFuture<'_, Result<BoxStream<'static, MemberEvent>, SystemError>>;

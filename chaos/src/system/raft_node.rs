@@ -70,6 +70,18 @@ impl System for RaftNode {
         name.parse::<raft::UnsafeBug>().map(|_| ())
     }
 
+    fn needs_peer_port(&self) -> bool {
+        false
+    }
+
+    fn sends_over_accepted_connections(&self) -> bool {
+        false
+    }
+
+    fn sends_from_its_address(&self) -> bool {
+        true
+    }
+
     fn launch(&self, member: &MemberSpec) -> Launch {
         let mut args = vec![
             "--id".to_string(),
@@ -84,7 +96,7 @@ impl System for RaftNode {
             "--track-durable-writes".into(),
         ];
         match &member.bootstrap {
-            Bootstrap::Join(through) => args.extend(["--join".into(), through.to_string()]),
+            Bootstrap::Join { through, .. } => args.extend(["--join".into(), through.to_string()]),
             Bootstrap::Peers(peers) => {
                 let list: Vec<String> = peers.iter().map(|(id, address)| format!("{id}={address}")).collect();
                 args.extend(["--peers".into(), list.join(",")]);
@@ -98,6 +110,11 @@ impl System for RaftNode {
             args.extend(["--unsafe-inject-bug".into(), bug.clone()]);
         }
         Launch { program: self.options.program.clone(), args, env: Vec::new() }
+    }
+
+    /// A new raft-node asks to be added itself (`--join`).
+    fn admit(&self, _members: Vec<SocketAddr>, _member: &MemberSpec) -> BoxFuture<'_, Result<(), SystemError>> {
+        Box::pin(async { Ok(()) })
     }
 
     fn status(&self, at: SocketAddr) -> BoxFuture<'_, Result<MemberStatus, SystemError>> {

@@ -36,7 +36,8 @@ pub fn workloads() -> PathBuf {
 
 /// Runs `scenario`; on a harness error the run directory is kept and named.
 pub async fn run_scenario(scenario: &Scenario, ip_base: u8, port: u16, out: &Path) -> RunReport {
-    let options = RunOptions { raft_node: raft_node(), out: out.to_path_buf(), ip_base, port, keep_data: false };
+    let options =
+        RunOptions { raft_node: raft_node(), etcd: None, out: out.to_path_buf(), ip_base, port, keep_data: false };
     match run(scenario, &options).await {
         Ok(report) => report,
         Err(e) => panic!("the run failed: {e}; its files are in {}", keep(out).display()),

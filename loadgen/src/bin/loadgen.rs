@@ -104,13 +104,13 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         match parsed {
             Target::Etcd(endpoints) => {
-                match EtcdDriver::connect(&endpoints, w.consistency, Duration::from_secs(3)).await {
+                match EtcdDriver::connect(&endpoints, Duration::from_secs(3)).await {
                     Ok(driver) => run.go(driver).await,
                     Err(e) => fail(UNREACHABLE, format!("target {target}: {e}")),
                 }
             }
             Target::Raft(endpoints) => {
-                let driver = RaftDriver::new(endpoints, w.consistency);
+                let driver = RaftDriver::new(endpoints);
                 if let Some(why) = unsupported(&w, &driver) {
                     return fail(BAD_INPUT, why);
                 }

@@ -6,7 +6,8 @@
 //!   (the member's local state), every other consistency is etcd's default
 //!   linearizable read (lease and read_index have no etcd switch; follower
 //!   is what etcd does anyway when the request lands on a follower, a
-//!   ReadIndex round to the leader).
+//!   ReadIndex round to the leader). The history names them as etcd does:
+//!   `serializable`, `linearizable`.
 //! - put, delete: Put, DeleteRange.
 //! - cas: one Txn: if the key's value equals `expected` (or, for an absent
 //!   key, its create revision is 0) then Put, else nothing: `succeeded`
@@ -31,11 +32,7 @@ use tonic::{Code, Status};
 use super::{Driver, Outcome, text};
 use crate::workload::Consistency;
 
-#[allow(clippy::all, missing_docs)]
-mod pb {
-    tonic::include_proto!("etcdserverpb");
-}
-
+use crate::etcd_api as pb;
 use pb::kv_client::KvClient;
 use pb::{Compare, PutRequest, RangeRequest, RequestOp, compare, range_request, request_op};
 
@@ -51,7 +48,6 @@ pub enum ConnectError {
 pub struct EtcdDriver {
     endpoints: Vec<(String, KvClient<Channel>)>,
     next: AtomicUsize,
-    serializable: bool,
     /// Makes list-entry keys of this driver unique among all drivers.
     nonce: u64,
     appended: AtomicU64,
@@ -62,11 +58,7 @@ pub struct EtcdDriver {
 impl EtcdDriver {
     /// Connects to `host:port` endpoints and checks that at least one of
     /// them answers a read within `probe_timeout`; fails fast otherwise.
-    pub async fn connect(
-        endpoints: &[String],
-        consistency: Consistency,
-        probe_timeout: Duration,
-    ) -> Result<EtcdDriver, ConnectError> {
+    pub async fn connect(endpoints: &[String], probe_timeout: Duration) -> Result<EtcdDriver, ConnectError> {
         let mut clients = Vec::new();
         for ep in endpoints {
             let bad = |why: String| ConnectError::BadEndpoint { endpoint: ep.clone(), why };
@@ -89,7 +81,6 @@ impl EtcdDriver {
         let driver = EtcdDriver {
             endpoints: clients,
             next: AtomicUsize::new(0),
-            serializable: consistency == Consistency::Stale,
             nonce,
             appended: AtomicU64::new(0),
             timeout: Duration::from_secs(5),
@@ -132,7 +123,7 @@ impl EtcdDriver {
         Err(Failure::NotSent(refused.join("; ")))
     }
 
-    fn range(&self, key: Bytes, range_end: Bytes, limit: i64, by_create: bool) -> RangeRequest {
+    fn range(&self, key: Bytes, range_end: Bytes, limit: i64, by_create: bool, serializable: bool) -> RangeRequest {
         let (sort_order, sort_target) = if by_create {
             (range_request::SortOrder::Ascend, range_request::SortTarget::Create)
         } else {
@@ -144,7 +135,8 @@ impl EtcdDriver {
             limit,
             sort_order: sort_order as i32,
             sort_target: sort_target as i32,
-            serializable: self.serializable,
+            serializable,
+            revision: 0,
         }
     }
 
@@ -250,8 +242,9 @@ fn written<T>(result: Result<T, Failure>) -> Outcome {
 }
 
 impl Driver for EtcdDriver {
-    async fn get(&self, key: &str) -> Outcome {
-        let request = self.range(Bytes::copy_from_slice(key.as_bytes()), Bytes::new(), 0, false);
+    async fn get(&self, key: &str, consistency: Consistency) -> Outcome {
+        let serializable = serializable(consistency);
+        let request = self.range(Bytes::copy_from_slice(key.as_bytes()), Bytes::new(), 0, false, serializable);
         match self.read(request).await {
             Ok(kvs) => Outcome::Ok(kvs.first().map_or(Value::Null, |kv| text(&kv.value))),
             Err(outcome) => outcome,
@@ -320,10 +313,10 @@ impl Driver for EtcdDriver {
         self.put(&entry, value).await
     }
 
-    async fn read_list(&self, key: &str) -> Outcome {
+    async fn read_list(&self, key: &str, consistency: Consistency) -> Outcome {
         let prefix = format!("{key}/").into_bytes();
         let end = prefix_end(&prefix);
-        match self.read(self.range(prefix.into(), end, 0, true)).await {
+        match self.read(self.range(prefix.into(), end, 0, true, serializable(consistency))).await {
             Ok(kvs) if kvs.is_empty() => Outcome::Ok(Value::Null),
             Ok(kvs) => Outcome::Ok(Value::Array(kvs.iter().map(|kv| text(&kv.value)).collect())),
             Err(outcome) => outcome,
@@ -335,6 +328,7 @@ impl Driver for EtcdDriver {
             Bytes::copy_from_slice(start.as_bytes()),
             Bytes::copy_from_slice(end.as_bytes()),
             limit as i64,
+            false,
             false,
         );
         match self.read(request).await {
@@ -348,6 +342,15 @@ impl Driver for EtcdDriver {
     fn supports_scan(&self) -> bool {
         true
     }
+
+    fn read_kind(&self, consistency: Consistency) -> &'static str {
+        if serializable(consistency) { "serializable" } else { "linearizable" }
+    }
+}
+
+/// Only `stale` is served from the member's own state; see the mapping above.
+fn serializable(consistency: Consistency) -> bool {
+    consistency == Consistency::Stale
 }
 
 #[cfg(test)]
@@ -367,7 +370,7 @@ mod tests {
         let ports: Vec<u16> =
             (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
         let endpoints: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let err = EtcdDriver::connect(&endpoints, Consistency::Lease, Duration::from_secs(2)).await.err().unwrap();
+        let err = EtcdDriver::connect(&endpoints, Duration::from_secs(2)).await.err().unwrap();
         let message = err.to_string();
         assert!(matches!(err, ConnectError::Unreachable(_)), "{message}");
         assert!(endpoints.iter().all(|e| message.contains(e.as_str())), "{message}");
@@ -376,7 +379,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_endpoint_is_refused_before_connecting() {
-        let err = EtcdDriver::connect(&["localhost".into()], Consistency::Lease, Duration::from_secs(1)).await;
+        let err = EtcdDriver::connect(&["localhost".into()], Duration::from_secs(1)).await;
         assert!(matches!(err, Err(ConnectError::BadEndpoint { .. })));
     }
 }

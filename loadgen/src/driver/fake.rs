@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{Driver, Outcome, text};
+use crate::workload::Consistency;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FakeOptions {
@@ -91,7 +92,7 @@ impl FakeDriver {
 const NOOP: Outcome = Outcome::Ok(Value::Null);
 
 impl Driver for FakeDriver {
-    async fn get(&self, key: &str) -> Outcome {
+    async fn get(&self, key: &str, _consistency: Consistency) -> Outcome {
         if !self.serve().await {
             return NOOP;
         }
@@ -136,8 +137,13 @@ impl Driver for FakeDriver {
         NOOP
     }
 
-    async fn read_list(&self, key: &str) -> Outcome {
-        self.get(key).await
+    async fn read_list(&self, key: &str, consistency: Consistency) -> Outcome {
+        self.get(key, consistency).await
+    }
+
+    /// One store, read in place: every read is linearizable.
+    fn read_kind(&self, _consistency: Consistency) -> &'static str {
+        "linearizable"
     }
 
     async fn scan(&self, start: &str, end: &str, limit: usize) -> Outcome {

@@ -1,9 +1,10 @@
 //! What the load is sent to, behind one trait: raft-node, etcd, or an
 //! in-process fake for tests and for measuring loadgen itself.
 //!
-//! A driver is built with its read consistency (each maps the workload's
-//! `consistency` to what its target offers) and answers one operation at a
-//! time per call; calls run concurrently.
+//! Each read names the workload's consistency for it, which the driver maps
+//! to what its target offers ([`Driver::read_kind`] names the result for
+//! the history); a driver answers one operation at a time per call, and
+//! calls run concurrently.
 
 mod etcd;
 mod fake;
@@ -13,6 +14,8 @@ use std::future::Future;
 
 use bytes::Bytes;
 use serde_json::Value;
+
+use crate::workload::Consistency;
 
 pub use etcd::{ConnectError, EtcdDriver};
 pub use fake::{FakeDriver, FakeOptions};
@@ -38,8 +41,8 @@ pub const SCAN_UNSUPPORTED: &str = "range scans are not supported by this target
 /// One target. Keys and values are the generator's (ASCII text); values read
 /// come back as JSON strings, lists as JSON arrays of strings.
 pub trait Driver: Send + Sync + 'static {
-    /// Reads one key at the driver's consistency.
-    fn get(&self, key: &str) -> impl Future<Output = Outcome> + Send;
+    /// Reads one key at `consistency` (as this target serves it).
+    fn get(&self, key: &str, consistency: Consistency) -> impl Future<Output = Outcome> + Send;
     fn put(&self, key: &str, value: Bytes) -> impl Future<Output = Outcome> + Send;
     fn delete(&self, key: &str) -> impl Future<Output = Outcome> + Send;
     /// Writes `new` if the key holds `expected` (`None`: the key is absent);
@@ -47,8 +50,13 @@ pub trait Driver: Send + Sync + 'static {
     fn cas(&self, key: &str, expected: Option<Bytes>, new: Bytes) -> impl Future<Output = Outcome> + Send;
     /// Adds `value` at the end of the list at `key`.
     fn append(&self, key: &str, value: Bytes) -> impl Future<Output = Outcome> + Send;
-    /// The whole list at `key`, oldest first (null when nothing was appended).
-    fn read_list(&self, key: &str) -> impl Future<Output = Outcome> + Send;
+    /// The whole list at `key`, oldest first (null when nothing was
+    /// appended), read at `consistency`.
+    fn read_list(&self, key: &str, consistency: Consistency) -> impl Future<Output = Outcome> + Send;
+    /// The kind of read this target serves for `consistency`, by its own
+    /// name for it, as the history records it: so a stale read can be told
+    /// from a linearizable one that went wrong.
+    fn read_kind(&self, consistency: Consistency) -> &'static str;
     /// At most `limit` keys in `[start, end)` in key order, as an array of
     /// `[key, value]` pairs. Only when [`Driver::supports_scan`] says so.
     fn scan(&self, start: &str, end: &str, limit: usize) -> impl Future<Output = Outcome> + Send {

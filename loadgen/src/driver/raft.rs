@@ -2,9 +2,6 @@
 //! follows redirects, retries what it safely can, and says whether a failed
 //! write certainly did not apply.
 
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::Relaxed;
-
 use bytes::Bytes;
 use node::client::{Client, ClientError};
 use node::proto::kv::Consistency as NodeConsistency;
@@ -15,33 +12,21 @@ use crate::workload::Consistency;
 
 pub struct RaftDriver {
     client: Client,
-    /// Reads take these in turn.
-    consistencies: Vec<NodeConsistency>,
-    reads: AtomicUsize,
+}
+
+/// raft-node serves each of the workload's consistencies as such.
+fn node_consistency(c: Consistency) -> NodeConsistency {
+    match c {
+        Consistency::Lease => NodeConsistency::Lease,
+        Consistency::ReadIndex => NodeConsistency::ReadIndex,
+        Consistency::Follower => NodeConsistency::Follower,
+        Consistency::Stale => NodeConsistency::Stale,
+    }
 }
 
 impl RaftDriver {
-    pub fn new(endpoints: Vec<String>, consistency: Consistency) -> RaftDriver {
-        RaftDriver::rotating(endpoints, &[consistency])
-    }
-
-    /// Each read uses the next of `consistencies` (at least one), in turn.
-    pub fn rotating(endpoints: Vec<String>, consistencies: &[Consistency]) -> RaftDriver {
-        assert!(!consistencies.is_empty(), "at least one read consistency");
-        let consistencies = consistencies
-            .iter()
-            .map(|c| match c {
-                Consistency::Lease => NodeConsistency::Lease,
-                Consistency::ReadIndex => NodeConsistency::ReadIndex,
-                Consistency::Follower => NodeConsistency::Follower,
-                Consistency::Stale => NodeConsistency::Stale,
-            })
-            .collect();
-        RaftDriver { client: Client::new(endpoints, None), consistencies, reads: AtomicUsize::new(0) }
-    }
-
-    fn next_consistency(&self) -> NodeConsistency {
-        self.consistencies[self.reads.fetch_add(1, Relaxed) % self.consistencies.len()]
+    pub fn new(endpoints: Vec<String>) -> RaftDriver {
+        RaftDriver { client: Client::new(endpoints, None) }
     }
 
     /// Fails fast when no endpoint answers.
@@ -72,8 +57,8 @@ fn read<T>(result: Result<T, ClientError>, value: impl FnOnce(T) -> Value) -> Ou
 }
 
 impl Driver for RaftDriver {
-    async fn get(&self, key: &str) -> Outcome {
-        read(self.client.get(key, self.next_consistency()).await, |r| r.value.as_deref().map_or(Value::Null, text))
+    async fn get(&self, key: &str, consistency: Consistency) -> Outcome {
+        read(self.client.get(key, node_consistency(consistency)).await, |r| r.value.as_deref().map_or(Value::Null, text))
     }
 
     async fn put(&self, key: &str, value: Bytes) -> Outcome {
@@ -95,9 +80,13 @@ impl Driver for RaftDriver {
         written(self.client.append(key, value).await)
     }
 
-    async fn read_list(&self, key: &str) -> Outcome {
-        read(self.client.read_list(key, self.next_consistency()).await, |r| {
+    async fn read_list(&self, key: &str, consistency: Consistency) -> Outcome {
+        read(self.client.read_list(key, node_consistency(consistency)).await, |r| {
             Value::Array(r.values.iter().map(|v| text(v)).collect())
         })
+    }
+
+    fn read_kind(&self, consistency: Consistency) -> &'static str {
+        consistency.name()
     }
 }

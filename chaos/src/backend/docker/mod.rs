@@ -30,7 +30,7 @@ use engine::{ContainerSpec, is_subnet_taken};
 
 use futures_util::future::BoxFuture;
 
-use super::{Backend, BackendCapability, BackendError, CutMechanism, Firewall, NodeId, Placement, owner};
+use super::{Backend, BackendCapability, BackendError, CutMechanism, Firewall, Link, NodeId, Placement, Sender, owner};
 use crate::system::Launch;
 
 /// Every container and network of a run carries it, valued with the run id.
@@ -52,8 +52,14 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 pub struct DockerOptions {
     /// Data directories (bind-mounted) and logs go here.
     pub run_dir: PathBuf,
-    /// The port every member listens on, each on its own IP.
+    /// The port every member listens on for clients, each on its own IP...
     pub port: u16,
+    /// ... and for its peers: the same port for a system that serves both
+    /// on one.
+    pub peer_port: u16,
+    /// Cuts also drop what a member sends from its peer port (see
+    /// `ProcessOptions::cut_accepted`).
+    pub cut_accepted: bool,
 }
 
 struct Member {
@@ -171,9 +177,21 @@ impl DockerBackend {
         Ipv4Addr::from(u32::from(self.subnet) + 1 + id as u32)
     }
 
-    /// Where member `id` listens; the host reaches it there too.
+    /// Where member `id` listens for clients; the host reaches it there too.
     pub fn address(&self, id: NodeId) -> SocketAddr {
         SocketAddr::new(self.ip(id).into(), self.options.port)
+    }
+
+    /// Where member `id` listens for its peers.
+    pub fn peer_address(&self, id: NodeId) -> SocketAddr {
+        SocketAddr::new(self.ip(id).into(), self.options.peer_port)
+    }
+
+    /// The link from `from` to `to`: each container has an address of its
+    /// own, which its connections leave from.
+    fn link(&self, from: NodeId, to: NodeId) -> Link {
+        let accepted = self.options.cut_accepted;
+        Link { from: Sender::Address(self.ip(from)), to: self.ip(to), port: self.options.peer_port, accepted }
     }
 
     /// Its data directory on the host.
@@ -200,7 +218,7 @@ impl DockerBackend {
         let Some(pid) = self.engine.pid(&container).await? else { return Ok(false) };
         let firewall = Firewall::in_netns_of(pid)?;
         for &(from, to) in self.cuts.range((id, 0)..=(id, NodeId::MAX)) {
-            firewall.cut(self.ip(from), self.ip(to), self.options.port)?;
+            firewall.cut(&self.link(from, to))?;
         }
         self.members.get_mut(&id).ok_or(BackendError::UnknownNode(id))?.firewall = Some(firewall);
         Ok(true)
@@ -261,7 +279,8 @@ impl Backend for DockerBackend {
         }
         Ok(Placement {
             harness_address: self.address(id),
-            peer_address: self.address(id),
+            client_address: self.address(id),
+            peer_address: self.peer_address(id),
             data_dir: PathBuf::from(DATA_IN_CONTAINER),
             host_data_dir: Some(self.host_data_dir(id)),
         })
@@ -362,9 +381,9 @@ impl Backend for DockerBackend {
             if !self.cuts.insert((from, to)) {
                 return Ok(());
             }
-            let (from_ip, to_ip, port) = (self.ip(from), self.ip(to), self.options.port);
+            let link = self.link(from, to);
             match self.live_firewall(from).await? {
-                Some(fw) => fw.cut(from_ip, to_ip, port),
+                Some(fw) => fw.cut(&link),
                 None => Ok(()),
             }
         })
@@ -375,9 +394,9 @@ impl Backend for DockerBackend {
             if !self.cuts.remove(&(from, to)) {
                 return Ok(());
             }
-            let (from_ip, to_ip, port) = (self.ip(from), self.ip(to), self.options.port);
+            let link = self.link(from, to);
             match self.live_firewall(from).await? {
-                Some(fw) => fw.uncut(from_ip, to_ip, port),
+                Some(fw) => fw.uncut(&link),
                 None => Ok(()),
             }
         })
@@ -403,7 +422,7 @@ impl Backend for DockerBackend {
             let Some(pid) = self.engine.pid(&container).await? else {
                 return Err(BackendError::Action { id: from, action: "probe", why: "not running".into() });
             };
-            connects_from_netns_of(pid, self.address(to)).await
+            connects_from_netns_of(pid, self.peer_address(to)).await
         })
     }
 

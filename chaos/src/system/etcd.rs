@@ -1,0 +1,430 @@
+//! etcd (Debian's `etcd-server`, 3.4) as a system under test, through its
+//! v3 gRPC API (loadgen's minimal protos, [`loadgen::etcd_api`]).
+//!
+//! Mapping:
+//! - A member is named `n<id>.<cluster identity>`: etcd's member ids are
+//!   hashes, so each answer is mapped back to ours by name, and the name
+//!   carries the run's cluster identity (etcd reports no other; the
+//!   identity is also the `--initial-cluster-token`). A member added but
+//!   not started yet has no name: the id `MemberAdd` gave it is kept.
+//! - Status is Maintenance.Status (leader, term, applied index, learner)
+//!   plus Cluster.MemberList (the membership as the member sees it). A
+//!   learner that knows a leader and has applied something counts as a
+//!   follower: caught up enough to be promoted (etcd refuses a promotion
+//!   until it is in sync, so [`System::promote`] retries).
+//! - etcd has no event stream: leader and term are polled from every
+//!   member's status every [`STATUS_POLL`], and a change is an event. A
+//!   leadership shorter than that may go unseen; the split-brain check sees
+//!   only what the polls saw.
+//! - The final state: a serializable range read of every key on each
+//!   member (its own state), digested with the revision it was read at;
+//!   members agree once they report the same revision and digest.
+//! - Membership: `MemberAdd` as a learner before the new member starts
+//!   (which then starts with `--initial-cluster-state existing`),
+//!   `MemberPromote`, `MemberRemove`; leader transfer is `MoveLeader`, sent
+//!   to the leader.
+//! - No admin fault hooks, no Raft-clock skew, no slow disk, no
+//!   durable-write marker, no lease-read events, no planted bugs: the faults
+//!   that need them are refused when the scenario loads.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use loadgen::etcd_api::cluster_client::ClusterClient;
+use loadgen::etcd_api::kv_client::KvClient;
+use loadgen::etcd_api::maintenance_client::MaintenanceClient;
+use loadgen::etcd_api::{
+    Member, MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest, MoveLeaderRequest,
+    RangeRequest, StatusRequest,
+};
+use sha2::{Digest as _, Sha256};
+use tonic::transport::{Channel, Endpoint};
+
+use super::{
+    Bootstrap, Digest, FaultHooks, Launch, MemberEvent, MemberSpec, MemberStatus, Role, System, SystemCapability,
+    SystemError,
+};
+use crate::backend::NodeId;
+use crate::check::NodeEventKind;
+
+/// How often each member's status is polled for leader and term changes.
+pub const STATUS_POLL: Duration = Duration::from_millis(100);
+/// How long one call to a member may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a promotion is retried while the learner catches up, and how
+/// often.
+const PROMOTE_FOR: Duration = Duration::from_secs(15);
+const RETRY: Duration = Duration::from_millis(200);
+
+#[derive(Clone, Debug)]
+pub struct EtcdOptions {
+    /// The etcd program, on the host.
+    pub program: PathBuf,
+    /// Flags given to every member after the harness's own (timeouts...).
+    pub member_args: Vec<String>,
+}
+
+/// etcd's heartbeat and election timeouts in milliseconds, unless the
+/// scenario's `etcd_args` say otherwise: close to raft-node's 20 ms ticks
+/// and 200-400 ms elections, within what etcd accepts (an election at least
+/// five heartbeats).
+const DEFAULT_TIMEOUTS: [&str; 4] = ["--heartbeat-interval", "50", "--election-timeout", "500"];
+
+pub struct Etcd {
+    options: EtcdOptions,
+    members: Arc<Members>,
+}
+
+/// How to reach members and tell who they are; shared with the pollers of
+/// [`System::events`].
+#[derive(Default)]
+struct Members {
+    /// One lazily connected channel per member address.
+    channels: Mutex<HashMap<SocketAddr, Channel>>,
+    /// etcd's member ids of members added but perhaps not started (and so
+    /// nameless), to ours.
+    admitted: Mutex<BTreeMap<u64, NodeId>>,
+}
+
+fn failed(what: &str, at: SocketAddr, status: tonic::Status) -> SystemError {
+    SystemError(format!("{what} at {at}: {:?}: {}", status.code(), status.message()))
+}
+
+/// `n<id>.<identity>`, as the member is named.
+fn member_name(id: NodeId, cluster: &str) -> String {
+    format!("n{id}.{cluster}")
+}
+
+/// Our id and the cluster identity from a member's name.
+fn parse_name(name: &str) -> Option<(NodeId, &str)> {
+    let (id, cluster) = name.strip_prefix('n')?.split_once('.')?;
+    Some((id.parse().ok()?, cluster))
+}
+
+fn url(address: SocketAddr) -> String {
+    format!("http://{address}")
+}
+
+impl Etcd {
+    pub fn new(options: EtcdOptions) -> Etcd {
+        Etcd { options, members: Arc::default() }
+    }
+}
+
+impl Members {
+    fn channel(&self, at: SocketAddr) -> Channel {
+        let mut channels = self.channels.lock().expect("not poisoned");
+        channels
+            .entry(at)
+            .or_insert_with(|| {
+                Endpoint::from_shared(url(at))
+                    .expect("an address makes a valid URI")
+                    .connect_timeout(Duration::from_millis(500))
+                    .timeout(CALL_TIMEOUT)
+                    .tcp_nodelay(true)
+                    .connect_lazy()
+            })
+            .clone()
+    }
+
+    /// Our id for one of etcd's members, by its name or its admission.
+    fn our_id(&self, member: &Member) -> Option<NodeId> {
+        parse_name(&member.name)
+            .map(|(id, _)| id)
+            .or_else(|| self.admitted.lock().expect("not poisoned").get(&member.id).copied())
+    }
+
+    async fn list(&self, at: SocketAddr) -> Result<Vec<Member>, SystemError> {
+        let mut client = ClusterClient::new(self.channel(at));
+        let listed = client.member_list(MemberListRequest {}).await.map_err(|e| failed("MemberList", at, e))?;
+        Ok(listed.into_inner().members)
+    }
+
+    /// etcd's id of our member `id`, asking the members in turn.
+    async fn etcd_id(&self, members: &[SocketAddr], id: NodeId) -> Result<u64, SystemError> {
+        let mut errors = Vec::new();
+        for &at in members {
+            match self.list(at).await {
+                Ok(list) => match list.iter().find(|m| self.our_id(m) == Some(id)) {
+                    Some(m) => return Ok(m.id),
+                    None => errors.push(format!("{at} does not list node {id}")),
+                },
+                Err(e) => errors.push(e.0),
+            }
+        }
+        Err(SystemError(format!("no member knows node {id}: {}", errors.join("; "))))
+    }
+
+    /// Runs `call` on each member in turn until one succeeds; the error
+    /// names every failure.
+    async fn on_any<F, Fut>(&self, members: &[SocketAddr], mut call: F) -> Result<(), SystemError>
+    where
+        F: FnMut(Channel, SocketAddr) -> Fut,
+        Fut: Future<Output = Result<(), tonic::Status>>,
+        F: Send,
+    {
+        let mut errors = Vec::new();
+        for &at in members {
+            match call(self.channel(at), at).await {
+                Ok(()) => return Ok(()),
+                Err(e) => errors.push(format!("{at}: {:?}: {}", e.code(), e.message())),
+            }
+        }
+        Err(SystemError(errors.join("; ")))
+    }
+
+    async fn status(&self, at: SocketAddr) -> Result<MemberStatus, SystemError> {
+        let mut client = MaintenanceClient::new(self.channel(at));
+        let s = client.status(StatusRequest {}).await.map_err(|e| failed("Status", at, e))?.into_inner();
+        let members = self.list(at).await?;
+        let own = s.header.map_or(0, |h| h.member_id);
+        let me = members.iter().find(|m| m.id == own);
+        let (id, cluster) = match me.and_then(|m| parse_name(&m.name)) {
+            Some((id, cluster)) => (id, cluster.to_string()),
+            None => {
+                let id = me.and_then(|m| self.our_id(m));
+                let id = id.ok_or_else(|| SystemError(format!("{at}: member {own:x} is not one of this run's")))?;
+                (id, String::new())
+            }
+        };
+        let leader = members.iter().find(|m| s.leader != 0 && m.id == s.leader).and_then(|m| self.our_id(m));
+        let role = if s.leader != 0 && s.leader == own {
+            Role::Leader
+        } else if leader.is_some() && (!s.is_learner || s.raft_applied_index > 0) {
+            Role::Follower
+        } else {
+            Role::Other
+        };
+        Ok(MemberStatus {
+            id,
+            role,
+            term: s.raft_term,
+            leader,
+            applied: s.raft_applied_index,
+            members: members.iter().filter_map(|m| Some((self.our_id(m)?, !m.is_learner))).collect(),
+            cluster,
+        })
+    }
+}
+
+impl System for Etcd {
+    fn name(&self) -> &'static str {
+        "etcd"
+    }
+
+    fn capabilities(&self) -> BTreeSet<SystemCapability> {
+        BTreeSet::from([SystemCapability::Membership, SystemCapability::LeaderTransfer])
+    }
+
+    fn check_bug(&self, name: &str) -> Result<(), String> {
+        Err(format!("etcd has no planted bugs, so {name:?} cannot be planted"))
+    }
+
+    fn needs_peer_port(&self) -> bool {
+        true
+    }
+
+    /// Each member dials its peers to receive their messages on streams
+    /// they write to (rafthttp), besides the connections it sends on.
+    fn sends_over_accepted_connections(&self) -> bool {
+        true
+    }
+
+    /// etcd does not bind the connections it dials to its peer address.
+    fn sends_from_its_address(&self) -> bool {
+        false
+    }
+
+    fn launch(&self, member: &MemberSpec) -> Launch {
+        let (state, peers) = match &member.bootstrap {
+            Bootstrap::Peers(peers) => ("new", peers.clone()),
+            Bootstrap::Join { members, .. } => {
+                let mut all = members.clone();
+                all.push((member.id, member.address));
+                ("existing", all)
+            }
+        };
+        let initial: Vec<String> =
+            peers.iter().map(|&(id, address)| format!("{}={}", member_name(id, &member.cluster), url(address))).collect();
+        let mut args: Vec<String> = [
+            "--name",
+            &member_name(member.id, &member.cluster),
+            "--data-dir",
+            &member.data_dir.to_string_lossy(),
+            "--listen-client-urls",
+            &url(member.client_address),
+            "--advertise-client-urls",
+            &url(member.client_address),
+            "--listen-peer-urls",
+            &url(member.address),
+            "--initial-advertise-peer-urls",
+            &url(member.address),
+            "--initial-cluster",
+            &initial.join(","),
+            "--initial-cluster-state",
+            state,
+            "--initial-cluster-token",
+            &member.cluster,
+            "--logger",
+            "zap",
+            "--log-outputs",
+            "stderr",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let overrides = |flag: &str| self.options.member_args.iter().any(|a| a.split('=').next() == Some(flag));
+        for pair in DEFAULT_TIMEOUTS.chunks(2) {
+            if !overrides(pair[0]) {
+                args.extend(pair.iter().map(|a| a.to_string()));
+            }
+        }
+        args.extend(self.options.member_args.iter().cloned());
+        Launch { program: self.options.program.clone(), args, env: Vec::new() }
+    }
+
+    fn admit(&self, members: Vec<SocketAddr>, member: &MemberSpec) -> BoxFuture<'_, Result<(), SystemError>> {
+        let (id, peer_url) = (member.id, url(member.address));
+        Box::pin(async move {
+            let mut errors = Vec::new();
+            for at in members {
+                let request = MemberAddRequest { peer_ur_ls: vec![peer_url.clone()], is_learner: true };
+                match ClusterClient::new(self.members.channel(at)).member_add(request).await {
+                    Ok(added) => {
+                        let added = added.into_inner().member.ok_or_else(|| {
+                            SystemError(format!("MemberAdd at {at}: the answer names no member"))
+                        })?;
+                        self.members.admitted.lock().expect("not poisoned").insert(added.id, id);
+                        return Ok(());
+                    }
+                    Err(e) => errors.push(failed("MemberAdd", at, e).0),
+                }
+            }
+            Err(SystemError(errors.join("; ")))
+        })
+    }
+
+    fn status(&self, at: SocketAddr) -> BoxFuture<'_, Result<MemberStatus, SystemError>> {
+        Box::pin(self.members.status(at))
+    }
+
+    /// Polled (see [`STATUS_POLL`]): an event whenever the member's role or
+    /// term changes, the first one on connecting; the stream ends when the
+    /// member stops answering.
+    fn events(&self, at: SocketAddr) -> BoxFuture<'_, Result<BoxStream<'static, MemberEvent>, SystemError>> {
+        let members = self.members.clone();
+        Box::pin(async move {
+            let asked = tokio::time::timeout(CALL_TIMEOUT, members.status(at)).await;
+            let first = asked.map_err(|_| SystemError(format!("{at}: no status within {CALL_TIMEOUT:?}")))??;
+            let later = futures_util::stream::unfold((members, (first.role, first.term)), move |(members, last)| {
+                async move {
+                    loop {
+                        tokio::time::sleep(STATUS_POLL).await;
+                        let s = tokio::time::timeout(CALL_TIMEOUT, members.status(at)).await.ok()?.ok()?;
+                        if (s.role, s.term) != last {
+                            let now = (s.role, s.term);
+                            return Some((role_event(&s), (members, now)));
+                        }
+                    }
+                }
+            });
+            let events = futures_util::stream::once(std::future::ready(role_event(&first))).chain(later);
+            Ok(Box::pin(events) as BoxStream<'static, MemberEvent>)
+        })
+    }
+
+    fn digest(&self, at: SocketAddr) -> BoxFuture<'_, Result<Digest, SystemError>> {
+        Box::pin(async move {
+            // From the first key to the end of the key space, as the member
+            // itself has it.
+            let request = RangeRequest {
+                key: Bytes::from_static(b"\0"),
+                range_end: Bytes::from_static(b"\0"),
+                serializable: true,
+                ..Default::default()
+            };
+            let read = KvClient::new(self.members.channel(at)).range(request).await.map_err(|e| failed("Range", at, e))?;
+            let read = read.into_inner();
+            let revision = read.header.map_or(0, |h| h.revision);
+            let mut hash = Sha256::new();
+            for kv in &read.kvs {
+                for part in [&kv.key[..], &kv.value[..]] {
+                    hash.update((part.len() as u64).to_le_bytes());
+                    hash.update(part);
+                }
+            }
+            let hex: String = hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+            Ok(Digest { applied: revision as u64, digest: format!("{} keys at revision {revision}: {hex}", read.kvs.len()) })
+        })
+    }
+
+    /// Retried while etcd refuses it because the learner is not in sync.
+    fn promote(&self, members: Vec<SocketAddr>, id: NodeId) -> BoxFuture<'_, Result<(), SystemError>> {
+        Box::pin(async move {
+            let target = self.members.etcd_id(&members, id).await?;
+            let deadline = tokio::time::Instant::now() + PROMOTE_FOR;
+            loop {
+                let promoted = self
+                    .members
+                    .on_any(&members, |channel, _| async move {
+                        ClusterClient::new(channel).member_promote(MemberPromoteRequest { id: target }).await.map(drop)
+                    })
+                    .await;
+                match promoted {
+                    Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(RETRY).await,
+                    done => return done.map_err(|e| SystemError(format!("MemberPromote: {e}"))),
+                }
+            }
+        })
+    }
+
+    fn remove(&self, members: Vec<SocketAddr>, id: NodeId) -> BoxFuture<'_, Result<(), SystemError>> {
+        Box::pin(async move {
+            let target = self.members.etcd_id(&members, id).await?;
+            let removed = self.members.on_any(&members, |channel, _| async move {
+                ClusterClient::new(channel).member_remove(MemberRemoveRequest { id: target }).await.map(drop)
+            });
+            removed.await.map_err(|e| SystemError(format!("MemberRemove: {e}")))
+        })
+    }
+
+    /// MoveLeader, which only the leader serves: sent to each member in
+    /// turn, the others refuse it.
+    fn transfer_leader(&self, members: Vec<SocketAddr>, to: NodeId) -> BoxFuture<'_, Result<(), SystemError>> {
+        Box::pin(async move {
+            let target = self.members.etcd_id(&members, to).await?;
+            let moved = self.members.on_any(&members, |channel, _| async move {
+                MaintenanceClient::new(channel).move_leader(MoveLeaderRequest { target_id: target }).await.map(drop)
+            });
+            moved.await.map_err(|e| SystemError(format!("MoveLeader: {e}")))
+        })
+    }
+
+    fn set_fault_hooks(&self, _at: SocketAddr, _hooks: &FaultHooks) -> BoxFuture<'_, Result<(), SystemError>> {
+        Box::pin(async { Err(SystemError("etcd has no fault hooks".into())) })
+    }
+
+    fn target(&self, members: &[SocketAddr]) -> loadgen::target::Target {
+        loadgen::target::Target::Etcd(members.iter().map(SocketAddr::to_string).collect())
+    }
+
+    fn drop_unsynced(&self, host_data_dir: &Path) -> Result<u64, SystemError> {
+        Err(SystemError(format!("{}: etcd keeps no durable-write marker", host_data_dir.display())))
+    }
+}
+
+fn role_event(s: &MemberStatus) -> MemberEvent {
+    let role = match s.role {
+        Role::Leader => "Leader",
+        Role::Follower => "Follower",
+        Role::Other => "NoLeader",
+    };
+    MemberEvent { kind: NodeEventKind::Role, role: role.into(), term: s.term, wall_ns: crate::cluster::wall_ns() }
+}
