@@ -26,9 +26,9 @@ fn an_unknown_backend_or_system_is_one_line_and_exit_2() {
     let (code, err) = chaos_run(dir.path(), &["--backend", "kubernetes"]);
     assert_eq!(code, 2, "{err}");
     assert_eq!(err.trim(), "error: --backend: unknown backend \"kubernetes\" (known: process, docker)");
-    let (code, err) = chaos_run(dir.path(), &["--system", "etcd"]);
+    let (code, err) = chaos_run(dir.path(), &["--system", "zookeeper"]);
     assert_eq!(code, 2, "{err}");
-    assert_eq!(err.trim(), "error: --system: unknown system \"etcd\" (known: raft-node)");
+    assert_eq!(err.trim(), "error: --system: unknown system \"zookeeper\" (known: raft-node, etcd)");
     assert!(!dir.path().join("nodes").exists(), "nothing was started");
 }
 

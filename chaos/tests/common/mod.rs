@@ -5,8 +5,10 @@
 //! port, listed here, so tests running in parallel never collide:
 //! backend.rs 40+/17301, run.rs 70+/17601, seams.rs 17801 (nothing
 //! listens: refused before start), 140+/17811 and 170+/17821, planted_bugs.rs 100+/17701,
-//! 110+/17711, 120+/17721, 130+/17731, 140+/17741 and 150+/17751, clean.rs 210+/17901, faults.rs 220+/17981, 225+/17984, 200+/17987, 205+/17990 and 240+/17993. docker.rs needs no range: each docker run
-//! makes a network with a /24 of its own (10.213.x.0), on DOCKER_PORT.
+//! 110+/17711, 120+/17721, 130+/17731, 140+/17741 and 150+/17751, clean.rs 210+/17901, faults.rs 220+/17981, 225+/17984, 200+/17987, 205+/17990 and 240+/17993,
+//! etcd.rs 230+ on 17921..=17959 (each etcd member also listens on port + 1,
+//! for its peers). docker.rs needs no range: each docker run makes a
+//! network with a /24 of its own (10.213.x.0), on DOCKER_PORT.
 //! gate.rs: 190+ on 17861 to 17865, a port per test (a gate's runs are
 //! sequential).
 
@@ -38,7 +40,14 @@ pub fn workloads() -> PathBuf {
 pub async fn run_scenario(scenario: &Scenario, ip_base: u8, port: u16, out: &Path) -> RunReport {
     let options =
         RunOptions { raft_node: raft_node(), etcd: None, out: out.to_path_buf(), ip_base, port, keep_data: false };
-    match run(scenario, &options).await {
+    run_with(scenario, &options).await
+}
+
+/// Runs `scenario` with these options; on a harness error the run
+/// directory is kept and named.
+pub async fn run_with(scenario: &Scenario, options: &RunOptions) -> RunReport {
+    let out = &options.out;
+    match run(scenario, options).await {
         Ok(report) => report,
         Err(e) => panic!("the run failed: {e}; its files are in {}", keep(out).display()),
     }

@@ -13,7 +13,7 @@ mod minimize;
 mod model;
 mod search;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -222,10 +222,18 @@ fn finding(events: &[Event], key: &str, ops: &[Operation], key_ops: &[(usize, Ke
     if !proof.minimal {
         what.push_str(" (time ran out while shrinking: the set may not be minimal)");
     }
+    let proof_events = events_of(events, essential);
+    // So a report can tell a stale read served as such from a
+    // linearizable one that went wrong.
+    let read_kinds: BTreeSet<&str> = proof_events.iter().filter_map(Event::consistency).collect();
+    if !read_kinds.is_empty() {
+        let kinds: Vec<&str> = read_kinds.into_iter().collect();
+        what.push_str(&format!("; its reads were served {}", kinds.join(" and ")));
+    }
     if !context.is_empty() {
         what.push_str("; the context shows writes of the values read, failed and unknown ones included");
     }
-    Finding { key: key.to_string(), what, events: events_of(events, essential), context: events_of(events, context) }
+    Finding { key: key.to_string(), what, events: proof_events, context: events_of(events, context) }
 }
 
 /// At most this many context operations per finding.
