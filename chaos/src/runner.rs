@@ -108,7 +108,9 @@ pub async fn backend_for(
             sends_from_own_address: system.sends_from_its_address(),
             use_iptables: true,
         })?)),
-        BackendKind::Docker => Ok(Box::new(DockerBackend::new(DockerOptions { run_dir, port, peer_port, cut_accepted }).await?)),
+        BackendKind::Docker => {
+            Ok(Box::new(DockerBackend::new(DockerOptions { run_dir, port, peer_port, cut_accepted }).await?))
+        }
     }
 }
 

@@ -23,7 +23,15 @@ async fn wait_for<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_pause_and_a_one_way_cut() {
     let dir = tempfile::tempdir().unwrap();
-    let options = ProcessOptions { run_dir: dir.path().to_path_buf(), ip_base: 40, port: PORT, use_iptables: true };
+    let options = ProcessOptions {
+        run_dir: dir.path().to_path_buf(),
+        ip_base: 40,
+        port: PORT,
+        peer_port: PORT,
+        cut_accepted: false,
+        sends_from_own_address: true,
+        use_iptables: true,
+    };
     let system = RaftNode::new(RaftNodeOptions {
         program: common::raft_node(),
         node_args: ["--tick-ms", "20", "--election-ticks", "10"].map(String::from).to_vec(),
@@ -40,6 +48,7 @@ async fn kill_pause_and_a_one_way_cut() {
             let member = MemberSpec {
                 id,
                 address: p.peer_address,
+                client_address: p.client_address,
                 bootstrap: Bootstrap::Peers(peers.clone()),
                 data_dir: p.data_dir.clone(),
                 cluster: "backend-test".into(),

@@ -25,7 +25,8 @@ fn static_raft_node() -> PathBuf {
 async fn backend(dir: &tempfile::TempDir) -> DockerBackend {
     let binary = tokio::task::spawn_blocking(static_raft_node).await.unwrap();
     assert!(binary.exists());
-    let options = DockerOptions { run_dir: dir.path().to_path_buf(), port: common::DOCKER_PORT };
+    let port = common::DOCKER_PORT;
+    let options = DockerOptions { run_dir: dir.path().to_path_buf(), port, peer_port: port, cut_accepted: false };
     DockerBackend::new(options)
         .await
         .unwrap_or_else(|e| panic!("these tests need Docker Engine running (CI has it): {e}"))
@@ -43,6 +44,7 @@ fn launch(backend: &mut DockerBackend, id: u64, size: u64) -> Launch {
     raft_node.launch(&MemberSpec {
         id,
         address: placement.peer_address,
+        client_address: placement.client_address,
         bootstrap: Bootstrap::Peers(peers),
         data_dir: placement.data_dir,
         cluster: format!("docker-test-{}", backend.run_id()),

@@ -61,10 +61,8 @@ async fn serializable_reads_from_a_cut_off_leader_are_stale_and_linearizable_one
     let linearizable = Scenario::load(&common::workloads().join("etcd/stale-reads-linearizable.yaml")).unwrap();
     let (stale_options, fresh_options) =
         (options(&dir.path().join("serializable"), 17931), options(&dir.path().join("linearizable"), 17941));
-    let (stale, fresh) = tokio::join!(
-        common::run_with(&serializable, &stale_options),
-        common::run_with(&linearizable, &fresh_options),
-    );
+    let (stale, fresh) =
+        tokio::join!(common::run_with(&serializable, &stale_options), common::run_with(&linearizable, &fresh_options),);
     assert!(common::unconfirmed_faults(&stale).is_empty(), "{:#?}", stale.faults);
     assert_eq!(stale.verdict, Verdict::Invalid, "{:#?}", stale.checks);
     let register = stale.checks.iter().find(|c| c.checker == "linearizable-register").unwrap();

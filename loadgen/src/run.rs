@@ -289,7 +289,9 @@ impl<D: Driver> Shared<D> {
                 let input = json!([op.expected.as_deref().map(text), text(&value)]);
                 self.traced(process, Function::Cas, key, input, None, d.cas(key, op.expected.clone(), value)).await
             }
-            OpKind::Append => self.traced(process, Function::Append, key, text(&value), None, d.append(key, value)).await,
+            OpKind::Append => {
+                self.traced(process, Function::Append, key, text(&value), None, d.append(key, value)).await
+            }
             OpKind::ListRead => {
                 let c = self.next_read();
                 self.traced_read(process, Function::Read, key, c, d.read_list(key, c)).await

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use history::{EventType, Function};
 use loadgen::driver::{Driver, FakeDriver, FakeOptions, Outcome};
 use loadgen::run::run;
-use loadgen::workload::Workload;
+use loadgen::workload::{Consistency, Workload};
 
 fn workload(yaml: &str) -> Workload {
     Workload::parse(Path::new("test.yaml"), yaml).unwrap()
@@ -65,8 +65,8 @@ impl Flaky {
 }
 
 impl Driver for Flaky {
-    async fn get(&self, key: &str) -> Outcome {
-        self.inner.get(key).await
+    async fn get(&self, key: &str, consistency: Consistency) -> Outcome {
+        self.inner.get(key, consistency).await
     }
     async fn put(&self, key: &str, value: Bytes) -> Outcome {
         self.answer(self.inner.put(key, value).await)
@@ -80,8 +80,11 @@ impl Driver for Flaky {
     async fn append(&self, key: &str, value: Bytes) -> Outcome {
         self.answer(self.inner.append(key, value).await)
     }
-    async fn read_list(&self, key: &str) -> Outcome {
-        self.inner.read_list(key).await
+    async fn read_list(&self, key: &str, consistency: Consistency) -> Outcome {
+        self.inner.read_list(key, consistency).await
+    }
+    fn read_kind(&self, consistency: Consistency) -> &'static str {
+        self.inner.read_kind(consistency)
     }
 }
 
@@ -184,4 +187,50 @@ async fn scans_read_key_ranges_from_targets_that_have_them() {
     assert!(events.iter().all(|e| e.f == Function::Put));
     let inserted: HashMap<&str, usize> = events.iter().map(|e| (e.key.as_str(), 0)).collect();
     assert!(inserted.contains_key("e-k1000"), "inserts go past the preloaded keys");
+}
+
+/// The fake, naming each read by the consistency it was asked for.
+struct Named(FakeDriver);
+
+impl Driver for Named {
+    async fn get(&self, key: &str, consistency: Consistency) -> Outcome {
+        self.0.get(key, consistency).await
+    }
+    async fn put(&self, key: &str, value: Bytes) -> Outcome {
+        self.0.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Outcome {
+        self.0.delete(key).await
+    }
+    async fn cas(&self, key: &str, expected: Option<Bytes>, new: Bytes) -> Outcome {
+        self.0.cas(key, expected, new).await
+    }
+    async fn append(&self, key: &str, value: Bytes) -> Outcome {
+        self.0.append(key, value).await
+    }
+    async fn read_list(&self, key: &str, consistency: Consistency) -> Outcome {
+        self.0.read_list(key, consistency).await
+    }
+    fn read_kind(&self, consistency: Consistency) -> &'static str {
+        consistency.name()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn reads_take_the_consistencies_in_turn_and_the_history_says_which_each_got() {
+    let w = workload(
+        "keys: {count: 10}\nmix: {read: 1, list_read: 1, update: 1}\nread_consistency: [lease, stale]\n\
+         load: {mode: closed, clients: 1, duration: 1s}\n",
+    );
+    let (recorder, _) = run(&w, Named(FakeDriver::with_latency(Duration::from_millis(1))), 1, "").await;
+    let reads: Vec<&history::Event> =
+        recorder.history.iter().filter(|e| matches!(e.f, Function::Get | Function::Read)).collect();
+    assert!(reads.len() > 100, "{} reads", reads.len());
+    // One client: each read's invoke and completion, then the next read.
+    for (i, pair) in reads.chunks(2).enumerate() {
+        let expected = if i % 2 == 0 { "lease" } else { "stale" };
+        assert!(pair.iter().all(|e| e.consistency() == Some(expected)), "read {i}: {pair:?}");
+    }
+    let writes = recorder.history.iter().filter(|e| e.f == Function::Put);
+    assert!(writes.clone().count() > 0 && writes.clone().all(|e| e.consistency().is_none()));
 }

@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use loadgen::etcd_api::cluster_client::ClusterClient;
 use loadgen::etcd_api::kv_client::KvClient;
@@ -251,8 +251,10 @@ impl System for Etcd {
                 ("existing", all)
             }
         };
-        let initial: Vec<String> =
-            peers.iter().map(|&(id, address)| format!("{}={}", member_name(id, &member.cluster), url(address))).collect();
+        let initial: Vec<String> = peers
+            .iter()
+            .map(|&(id, address)| format!("{}={}", member_name(id, &member.cluster), url(address)))
+            .collect();
         let mut args: Vec<String> = [
             "--name",
             &member_name(member.id, &member.cluster),
@@ -298,9 +300,10 @@ impl System for Etcd {
                 let request = MemberAddRequest { peer_ur_ls: vec![peer_url.clone()], is_learner: true };
                 match ClusterClient::new(self.members.channel(at)).member_add(request).await {
                     Ok(added) => {
-                        let added = added.into_inner().member.ok_or_else(|| {
-                            SystemError(format!("MemberAdd at {at}: the answer names no member"))
-                        })?;
+                        let added = added
+                            .into_inner()
+                            .member
+                            .ok_or_else(|| SystemError(format!("MemberAdd at {at}: the answer names no member")))?;
                         self.members.admitted.lock().expect("not poisoned").insert(added.id, id);
                         return Ok(());
                     }
@@ -323,8 +326,8 @@ impl System for Etcd {
         Box::pin(async move {
             let asked = tokio::time::timeout(CALL_TIMEOUT, members.status(at)).await;
             let first = asked.map_err(|_| SystemError(format!("{at}: no status within {CALL_TIMEOUT:?}")))??;
-            let later = futures_util::stream::unfold((members, (first.role, first.term)), move |(members, last)| {
-                async move {
+            let later =
+                futures_util::stream::unfold((members, (first.role, first.term)), move |(members, last)| async move {
                     loop {
                         tokio::time::sleep(STATUS_POLL).await;
                         let s = tokio::time::timeout(CALL_TIMEOUT, members.status(at)).await.ok()?.ok()?;
@@ -333,8 +336,7 @@ impl System for Etcd {
                             return Some((role_event(&s), (members, now)));
                         }
                     }
-                }
-            });
+                });
             let events = futures_util::stream::once(std::future::ready(role_event(&first))).chain(later);
             Ok(Box::pin(events) as BoxStream<'static, MemberEvent>)
         })
@@ -350,7 +352,8 @@ impl System for Etcd {
                 serializable: true,
                 ..Default::default()
             };
-            let read = KvClient::new(self.members.channel(at)).range(request).await.map_err(|e| failed("Range", at, e))?;
+            let read =
+                KvClient::new(self.members.channel(at)).range(request).await.map_err(|e| failed("Range", at, e))?;
             let read = read.into_inner();
             let revision = read.header.map_or(0, |h| h.revision);
             let mut hash = Sha256::new();
@@ -361,7 +364,10 @@ impl System for Etcd {
                 }
             }
             let hex: String = hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
-            Ok(Digest { applied: revision as u64, digest: format!("{} keys at revision {revision}: {hex}", read.kvs.len()) })
+            Ok(Digest {
+                applied: revision as u64,
+                digest: format!("{} keys at revision {revision}: {hex}", read.kvs.len()),
+            })
         })
     }
 

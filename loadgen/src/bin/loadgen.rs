@@ -103,12 +103,10 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     runtime.block_on(async {
         match parsed {
-            Target::Etcd(endpoints) => {
-                match EtcdDriver::connect(&endpoints, Duration::from_secs(3)).await {
-                    Ok(driver) => run.go(driver).await,
-                    Err(e) => fail(UNREACHABLE, format!("target {target}: {e}")),
-                }
-            }
+            Target::Etcd(endpoints) => match EtcdDriver::connect(&endpoints, Duration::from_secs(3)).await {
+                Ok(driver) => run.go(driver).await,
+                Err(e) => fail(UNREACHABLE, format!("target {target}: {e}")),
+            },
             Target::Raft(endpoints) => {
                 let driver = RaftDriver::new(endpoints);
                 if let Some(why) = unsupported(&w, &driver) {

@@ -358,6 +358,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_stale_reads_are_served_serializable() {
+        assert!(serializable(Consistency::Stale));
+        for c in [Consistency::Lease, Consistency::ReadIndex, Consistency::Follower] {
+            assert!(!serializable(c), "{c:?} is served linearizable");
+        }
+    }
+
+    #[test]
     fn a_prefix_ends_just_above_its_last_key() {
         assert_eq!(&prefix_end(b"l7/")[..], b"l70");
         assert_eq!(&prefix_end(b"a\xff")[..], b"b");

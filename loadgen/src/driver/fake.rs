@@ -181,15 +181,15 @@ mod tests {
         tokio::time::sleep_until(t0 + Duration::from_secs(1)).await;
         // The first request after 1 s starts the stall; one arriving 0.5 s
         // into it waits for the same end; later ones do not wait.
-        let (first, second) = tokio::join!(fake.get("k"), async {
+        let (first, second) = tokio::join!(fake.get("k", Consistency::Lease), async {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            fake.get("k").await
+            fake.get("k", Consistency::Lease).await
         });
         assert_eq!(first, Outcome::Ok(Value::String("a".into())));
         assert_eq!(second, first);
         assert_eq!(t0.elapsed(), Duration::from_millis(3001));
         let before = Instant::now();
-        fake.get("k").await;
+        fake.get("k", Consistency::Lease).await;
         assert_eq!(before.elapsed(), Duration::from_millis(1));
     }
 

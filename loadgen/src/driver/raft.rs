@@ -58,7 +58,9 @@ fn read<T>(result: Result<T, ClientError>, value: impl FnOnce(T) -> Value) -> Ou
 
 impl Driver for RaftDriver {
     async fn get(&self, key: &str, consistency: Consistency) -> Outcome {
-        read(self.client.get(key, node_consistency(consistency)).await, |r| r.value.as_deref().map_or(Value::Null, text))
+        read(self.client.get(key, node_consistency(consistency)).await, |r| {
+            r.value.as_deref().map_or(Value::Null, text)
+        })
     }
 
     async fn put(&self, key: &str, value: Bytes) -> Outcome {
