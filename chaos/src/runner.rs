@@ -237,7 +237,15 @@ async fn drive_and_judge<D: Driver>(
         }
     }
     if wanted(CheckKind::SplitBrain) {
-        checks.push(check_split_brain(&events));
+        let mut split_brain = check_split_brain(&events);
+        if let Some(every) = cluster.system().role_polls() {
+            split_brain.reason += &format!(
+                " (the {} members' roles were polled every {} ms: a leadership shorter than that may go unseen)",
+                cluster.system().name(),
+                every.as_millis()
+            );
+        }
+        checks.push(split_brain);
     }
     if wanted(CheckKind::Convergence) {
         checks.push(check_convergence(&finals));

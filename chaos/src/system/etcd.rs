@@ -13,7 +13,7 @@
 //!   follower: caught up enough to be promoted (etcd refuses a promotion
 //!   until it is in sync, so [`System::promote`] retries).
 //! - etcd has no event stream: leader and term are polled from every
-//!   member's status every [`STATUS_POLL`], and a change is an event. A
+//!   member's status every [`ROLE_POLL`], and a change is an event. A
 //!   leadership shorter than that may go unseen; the split-brain check sees
 //!   only what the polls saw.
 //! - The final state: a serializable range read of every key on each
@@ -55,7 +55,7 @@ use crate::backend::NodeId;
 use crate::check::NodeEventKind;
 
 /// How often each member's status is polled for leader and term changes.
-pub const STATUS_POLL: Duration = Duration::from_millis(100);
+pub const ROLE_POLL: Duration = Duration::from_millis(100);
 /// How long one call to a member may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a promotion is retried while the learner catches up, and how
@@ -208,6 +208,10 @@ impl Members {
             term: s.raft_term,
             leader,
             applied: s.raft_applied_index,
+            // etcd reports its committed index, not the last one its log
+            // holds, nor its snapshots.
+            last_index: s.raft_index.max(s.raft_applied_index),
+            snapshot_index: 0,
             members: members.iter().filter_map(|m| Some((self.our_id(m)?, !m.is_learner))).collect(),
             cluster,
         })
@@ -318,7 +322,11 @@ impl System for Etcd {
         Box::pin(self.members.status(at))
     }
 
-    /// Polled (see [`STATUS_POLL`]): an event whenever the member's role or
+    fn role_polls(&self) -> Option<Duration> {
+        Some(ROLE_POLL)
+    }
+
+    /// Polled (see [`ROLE_POLL`]): an event whenever the member's role or
     /// term changes, the first one on connecting; the stream ends when the
     /// member stops answering.
     fn events(&self, at: SocketAddr) -> BoxFuture<'_, Result<BoxStream<'static, MemberEvent>, SystemError>> {
@@ -329,7 +337,7 @@ impl System for Etcd {
             let later =
                 futures_util::stream::unfold((members, (first.role, first.term)), move |(members, last)| async move {
                     loop {
-                        tokio::time::sleep(STATUS_POLL).await;
+                        tokio::time::sleep(ROLE_POLL).await;
                         let s = tokio::time::timeout(CALL_TIMEOUT, members.status(at)).await.ok()?.ok()?;
                         if (s.role, s.term) != last {
                             let now = (s.role, s.term);

@@ -16,7 +16,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use serde::Serialize;
 
-pub use etcd::{Etcd, EtcdOptions, STATUS_POLL};
+pub use etcd::{Etcd, EtcdOptions};
 pub use raft_node::{RaftNode, RaftNodeOptions};
 
 use crate::backend::NodeId;
@@ -199,6 +199,12 @@ pub trait System: Send + Sync {
     /// asking to be added (raft-node, for which this does nothing).
     fn admit(&self, members: Vec<SocketAddr>, member: &MemberSpec) -> BoxFuture<'_, Result<(), SystemError>>;
     fn status(&self, at: SocketAddr) -> BoxFuture<'_, Result<MemberStatus, SystemError>>;
+    /// How often [`System::events`] asks a member for its role, for a
+    /// system that reports no role changes of its own (etcd); none when
+    /// members stream them (raft-node).
+    fn role_polls(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// The member's events from now on, until it goes down.
     fn events(&self, at: SocketAddr) -> BoxFuture<'_, Result<BoxStream<'static, MemberEvent>, SystemError>>;
     fn digest(&self, at: SocketAddr) -> BoxFuture<'_, Result<Digest, SystemError>>;
