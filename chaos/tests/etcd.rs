@@ -1,5 +1,6 @@
 //! etcd as the system under test (Debian's etcd-server, found on the PATH;
-//! .ci/setup installs it): the smoke scenario is valid, a leader cut off
+//! .ci/setup installs it): the smoke scenario is valid on both backends (the
+//! docker one needs Docker Engine), a leader cut off
 //! while clients read serializably gives a stale-read counterexample while
 //! linearizable reads stay valid, and faults etcd has no mechanism for are
 //! refused before anything starts.
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chaos::check::Verdict;
 use chaos::runner::RunOptions;
-use chaos::scenario::{Scenario, SystemKind};
+use chaos::scenario::{BackendKind, Scenario, SystemKind};
 use history::Function;
 
 mod common;
@@ -52,6 +53,18 @@ async fn the_smoke_scenario_is_valid_on_etcd_with_linearizable_reads() {
     let reads: Vec<_> = history.iter().filter(|e| e.f == Function::Get).collect();
     assert!(!reads.is_empty());
     assert!(reads.iter().all(|e| e.consistency() == Some("linearizable")), "every smoke read is etcd's linearizable");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_smoke_scenario_is_valid_on_etcd_in_containers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scenario = etcd_scenario("smoke.yaml");
+    scenario.file.backend = BackendKind::Docker;
+    // Each container has an address of its own: the port is free there.
+    let report = common::run_with(&scenario, &options(dir.path(), 17955)).await;
+    assert_eq!(report.backend, "docker");
+    assert_eq!(report.verdict, Verdict::Valid, "{:#?}", report.checks);
+    assert!(common::unconfirmed_faults(&report).is_empty(), "{:#?}", report.faults);
 }
 
 #[tokio::test(flavor = "multi_thread")]
