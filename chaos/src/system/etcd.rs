@@ -326,26 +326,26 @@ impl System for Etcd {
         Some(ROLE_POLL)
     }
 
-    /// Polled (see [`ROLE_POLL`]): an event whenever the member's role or
-    /// term changes, the first one on connecting; the stream ends when the
-    /// member stops answering.
+    /// Polled (see [`ROLE_POLL`] and [`RolePoll`]): an event whenever the
+    /// member's role or term changes; the stream ends when the member stops
+    /// answering.
     fn events(&self, at: SocketAddr) -> BoxFuture<'_, Result<BoxStream<'static, MemberEvent>, SystemError>> {
         let members = self.members.clone();
         Box::pin(async move {
             let asked = tokio::time::timeout(CALL_TIMEOUT, members.status(at)).await;
             let first = asked.map_err(|_| SystemError(format!("{at}: no status within {CALL_TIMEOUT:?}")))??;
-            let later =
-                futures_util::stream::unfold((members, (first.role, first.term)), move |(members, last)| async move {
-                    loop {
-                        tokio::time::sleep(ROLE_POLL).await;
-                        let s = tokio::time::timeout(CALL_TIMEOUT, members.status(at)).await.ok()?.ok()?;
-                        if (s.role, s.term) != last {
-                            let now = (s.role, s.term);
-                            return Some((role_event(&s), (members, now)));
-                        }
+            let mut poll = RolePoll::default();
+            let first_event = poll.observe(&first, crate::cluster::wall_ns());
+            let later = futures_util::stream::unfold((members, poll), move |(members, mut poll)| async move {
+                loop {
+                    tokio::time::sleep(ROLE_POLL).await;
+                    let s = tokio::time::timeout(CALL_TIMEOUT, members.status(at)).await.ok()?.ok()?;
+                    if let Some(event) = poll.observe(&s, crate::cluster::wall_ns()) {
+                        return Some((event, (members, poll)));
                     }
-                });
-            let events = futures_util::stream::once(std::future::ready(role_event(&first))).chain(later);
+                }
+            });
+            let events = futures_util::stream::iter(first_event).chain(later);
             Ok(Box::pin(events) as BoxStream<'static, MemberEvent>)
         })
     }
@@ -434,11 +434,83 @@ impl System for Etcd {
     }
 }
 
-fn role_event(s: &MemberStatus) -> MemberEvent {
-    let role = match s.role {
-        Role::Leader => "Leader",
-        Role::Follower => "Follower",
-        Role::Other => "NoLeader",
-    };
-    MemberEvent { kind: NodeEventKind::Role, role: role.into(), term: s.term, wall_ns: crate::cluster::wall_ns() }
+/// Turns one member's polled statuses into role events.
+///
+/// etcd's status reports as its term the term of the last entry it
+/// applied, not Raft's current term: a new leader reports the old term
+/// until the first entry of its own term is applied, and would seem to lead
+/// a term another member led. Every election raises the term, so a
+/// leadership counts once the member reports a term above every term it
+/// reported while not leading; its event carries that term and the time
+/// it was first seen leading.
+#[derive(Default)]
+struct RolePoll {
+    last: Option<(Role, u64)>,
+    /// The highest term it reported while not leading.
+    highest_not_leading: u64,
+    /// When a leadership not counted yet was first seen.
+    leading_since: Option<u64>,
+}
+
+impl RolePoll {
+    fn observe(&mut self, s: &MemberStatus, wall_ns: u64) -> Option<MemberEvent> {
+        let at = if s.role == Role::Leader {
+            let since = *self.leading_since.get_or_insert(wall_ns);
+            if s.term <= self.highest_not_leading {
+                return None;
+            }
+            since
+        } else {
+            self.highest_not_leading = self.highest_not_leading.max(s.term);
+            self.leading_since = None;
+            wall_ns
+        };
+        if self.last == Some((s.role, s.term)) {
+            return None;
+        }
+        self.last = Some((s.role, s.term));
+        let role = match s.role {
+            Role::Leader => "Leader",
+            Role::Follower => "Follower",
+            Role::Other => "NoLeader",
+        };
+        Some(MemberEvent { kind: NodeEventKind::Role, role: role.into(), term: s.term, wall_ns: at })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(role: Role, term: u64) -> MemberStatus {
+        let cluster = String::new();
+        let (applied, last_index, snapshot_index) = (1, 1, 0);
+        MemberStatus { id: 1, role, term, leader: None, applied, last_index, snapshot_index, members: vec![], cluster }
+    }
+
+    #[test]
+    fn a_leadership_counts_once_the_leader_reports_a_term_above_those_it_followed_in() {
+        let mut poll = RolePoll::default();
+        let leader = poll.observe(&status(Role::Leader, 2), 50).unwrap();
+        assert_eq!((leader.role.as_str(), leader.term), ("Leader", 2), "first seen leading: nothing to doubt");
+        let follower = poll.observe(&status(Role::Follower, 2), 100).unwrap();
+        assert_eq!((follower.role.as_str(), follower.term, follower.wall_ns), ("Follower", 2, 100));
+        // Elected in term 3, it still reports term 2, the term of what it
+        // applied last: not counted yet.
+        assert!(poll.observe(&status(Role::Leader, 2), 200).is_none());
+        assert!(poll.observe(&status(Role::Leader, 2), 300).is_none());
+        let leader = poll.observe(&status(Role::Leader, 3), 400).unwrap();
+        assert_eq!((leader.role.as_str(), leader.term, leader.wall_ns), ("Leader", 3, 200), "since first seen");
+        assert!(poll.observe(&status(Role::Leader, 3), 500).is_none(), "no change, no event");
+        let deposed = poll.observe(&status(Role::Other, 3), 600).unwrap();
+        assert_eq!((deposed.role.as_str(), deposed.term, deposed.wall_ns), ("NoLeader", 3, 600));
+    }
+
+    #[test]
+    fn member_names_carry_our_id_and_the_cluster_identity() {
+        assert_eq!(member_name(3, "smoke-1a-2b"), "n3.smoke-1a-2b");
+        assert_eq!(parse_name("n3.smoke-1a.2b"), Some((3, "smoke-1a.2b")));
+        assert_eq!(parse_name(""), None, "a member not started yet has no name");
+        assert_eq!(parse_name("default"), None);
+    }
 }
