@@ -58,8 +58,8 @@ use crate::check::NodeEventKind;
 pub const ROLE_POLL: Duration = Duration::from_millis(100);
 /// How long one call to a member may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a promotion is retried while the learner catches up, and how
-/// often.
+/// How long a membership change is retried while etcd refuses it (a
+/// learner not in sync yet, a cluster it calls unhealthy), and how often.
 const PROMOTE_FOR: Duration = Duration::from_secs(15);
 const RETRY: Duration = Duration::from_millis(200);
 
@@ -296,26 +296,31 @@ impl System for Etcd {
         Launch { program: self.options.program.clone(), args, env: Vec::new() }
     }
 
+    /// Retried while etcd calls the cluster unhealthy (it refuses to
+    /// change the membership until every member has been connected for 5 s).
     fn admit(&self, members: Vec<SocketAddr>, member: &MemberSpec) -> BoxFuture<'_, Result<(), SystemError>> {
         let (id, peer_url) = (member.id, url(member.address));
-        Box::pin(async move {
-            let mut errors = Vec::new();
-            for at in members {
-                let request = MemberAddRequest { peer_ur_ls: vec![peer_url.clone()], is_learner: true };
-                match ClusterClient::new(self.members.channel(at)).member_add(request).await {
-                    Ok(added) => {
-                        let added = added
-                            .into_inner()
-                            .member
-                            .ok_or_else(|| SystemError(format!("MemberAdd at {at}: the answer names no member")))?;
-                        self.members.admitted.lock().expect("not poisoned").insert(added.id, id);
-                        return Ok(());
+        Box::pin(until_healthy(move || {
+            let (members, peer_url) = (members.clone(), peer_url.clone());
+            async move {
+                let mut errors = Vec::new();
+                for at in members {
+                    let request = MemberAddRequest { peer_ur_ls: vec![peer_url.clone()], is_learner: true };
+                    match ClusterClient::new(self.members.channel(at)).member_add(request).await {
+                        Ok(added) => {
+                            let added = added
+                                .into_inner()
+                                .member
+                                .ok_or_else(|| SystemError(format!("MemberAdd at {at}: the answer names no member")))?;
+                            self.members.admitted.lock().expect("not poisoned").insert(added.id, id);
+                            return Ok(());
+                        }
+                        Err(e) => errors.push(failed("MemberAdd", at, e).0),
                     }
-                    Err(e) => errors.push(failed("MemberAdd", at, e).0),
                 }
+                Err(SystemError(errors.join("; ")))
             }
-            Err(SystemError(errors.join("; ")))
-        })
+        }))
     }
 
     fn status(&self, at: SocketAddr) -> BoxFuture<'_, Result<MemberStatus, SystemError>> {
@@ -399,13 +404,17 @@ impl System for Etcd {
         })
     }
 
+    /// Retried while etcd calls the cluster unhealthy (as [`System::admit`]).
     fn remove(&self, members: Vec<SocketAddr>, id: NodeId) -> BoxFuture<'_, Result<(), SystemError>> {
         Box::pin(async move {
             let target = self.members.etcd_id(&members, id).await?;
-            let removed = self.members.on_any(&members, |channel, _| async move {
-                ClusterClient::new(channel).member_remove(MemberRemoveRequest { id: target }).await.map(drop)
-            });
-            removed.await.map_err(|e| SystemError(format!("MemberRemove: {e}")))
+            until_healthy(|| async {
+                let removed = self.members.on_any(&members, |channel, _| async move {
+                    ClusterClient::new(channel).member_remove(MemberRemoveRequest { id: target }).await.map(drop)
+                });
+                removed.await.map_err(|e| SystemError(format!("MemberRemove: {e}")))
+            })
+            .await
         })
     }
 
@@ -431,6 +440,24 @@ impl System for Etcd {
 
     fn drop_unsynced(&self, host_data_dir: &Path) -> Result<u64, SystemError> {
         Err(SystemError(format!("{}: etcd keeps no durable-write marker", host_data_dir.display())))
+    }
+}
+
+/// Runs `attempt` again while etcd refuses a membership change as
+/// "unhealthy cluster", for at most [`PROMOTE_FOR`].
+async fn until_healthy<T, F, Fut>(mut attempt: F) -> Result<T, SystemError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SystemError>>,
+{
+    let deadline = tokio::time::Instant::now() + PROMOTE_FOR;
+    loop {
+        match attempt().await {
+            Err(e) if e.0.contains("unhealthy cluster") && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(RETRY).await
+            }
+            done => return done,
+        }
     }
 }
 
