@@ -10,6 +10,7 @@
 # Needs root (iptables), etcd on the PATH (.ci/setup), jq, and chaos built
 # (cargo build -p chaos -p node --features node/failpoints). The two systems'
 # runs go side by side on ports 17925 (raft-node) and 17935/17936 (etcd).
+# TABLE_ONLY=1 prints the table of runs already in OUT_DIR.
 set -euo pipefail
 OUT=${1:-runs/failover-matrix}
 SEED=${2:-1}
@@ -21,40 +22,41 @@ run_system() {
     for scenario in workloads/failover/*.yaml; do
         local name
         name=$(basename "$scenario" .yaml)
+        rm -rf "${OUT:?}/$system/$name"
         "$CHAOS" run "$scenario" --system "$system" --seed "$SEED" --port "$port" --ip-base "$ip_base" \
             --out "$OUT/$system/$name" >"$OUT/$system/$name.log" 2>&1 || true
     done
 }
 mkdir -p "$OUT/raft-node" "$OUT/etcd"
-run_system raft-node 17925 230 &
-run_system etcd 17935 240 &
-wait
+if [ "${TABLE_ONLY:-0}" != 1 ]; then
+    run_system raft-node 17925 230 &
+    run_system etcd 17935 240 &
+    wait
+fi
 
-# One cell: "verdict; fault: RTO ms / leader ms / p99 ms, ...".
+# One cell: the verdict, then per fault: RTO, time to the first leader
+# seen, the worst p99 of the seconds it was in force.
 cell() {
     local dir=$1
     if [ ! -f "$dir/summary.json" ]; then
-        echo "did not run: $(tail -n 1 "$dir.log" | tr '|' '/')"
+        echo "did not run: $(grep -E '^error' "$dir.log" | tail -n 1 | tr '|' '/')"
         return
     fi
-    local verdict
+    local verdict parts=()
     verdict=$(jq -r .verdict "$dir/summary.json")
-    local faults
-    faults=$(jq -r '
-        def ms: if . == null then "never" else (. / 1e6 | floor | tostring) + " ms" end;
-        [range(0; .faults | length) as $i | .faults[$i] as $f | .recoveries[$i] as $r
-         | "\($f.kind) \($f.start_ns / 1e9 | floor)-\($f.end_ns / 1e9 | ceil) \($r.to_first_write_ns | ms) \($r.to_first_leader_ns | ms)"]
-        | .[]' "$dir/summary.json")
-    local parts=()
-    while read -r kind from to rto rto_unit leader leader_unit; do
+    while IFS=$'\t' read -r kind from to rto leader; do
         [ -n "$kind" ] || continue
-        # The worst p99 of the seconds the fault was in force.
         local p99
         p99=$(awk -F, -v a="$from" -v b="$to" 'NR > 1 && $1 >= a && $1 < b && $6 > m { m = $6 } END { printf "%d", m / 1000 }' "$dir/timeline.csv")
-        parts+=("$kind: RTO $rto ${rto_unit:-}, leader $leader ${leader_unit:-}, p99 $p99 ms")
-    done <<<"$faults"
-    local IFS=';'
-    echo "**$verdict**; ${parts[*]}"
+        parts+=("$kind: RTO $rto, leader $leader, p99 $p99 ms")
+    done < <(jq -r '
+        def ms: if . == null then "-" else "\(. / 1e6 | floor) ms" end;
+        range(0; .faults | length) as $i | .faults[$i] as $f | .recoveries[$i] as $r
+        | [$f.kind, ($f.start_ns / 1e9 | floor), ($f.end_ns / 1e9 | ceil), ($r.to_first_write_ns | ms), ($r.to_first_leader_ns | ms)]
+        | @tsv' "$dir/summary.json")
+    local joined
+    joined=$(printf '%s; ' "${parts[@]}")
+    echo "**$verdict**; ${joined%; }"
 }
 
 echo "| scenario (seed $SEED) | raft-node | etcd |"

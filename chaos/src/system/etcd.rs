@@ -42,7 +42,7 @@ use loadgen::etcd_api::kv_client::KvClient;
 use loadgen::etcd_api::maintenance_client::MaintenanceClient;
 use loadgen::etcd_api::{
     Member, MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest, MoveLeaderRequest,
-    RangeRequest, StatusRequest,
+    RangeRequest, StatusRequest, StatusResponse,
 };
 use sha2::{Digest as _, Sha256};
 use tonic::transport::{Channel, Endpoint};
@@ -88,9 +88,9 @@ pub struct Etcd {
 struct Members {
     /// One lazily connected channel per member address.
     channels: Mutex<HashMap<SocketAddr, Channel>>,
-    /// etcd's member ids of members added but perhaps not started (and so
-    /// nameless), to ours.
-    admitted: Mutex<BTreeMap<u64, NodeId>>,
+    /// etcd's member ids to ours, as seen so far: from members' names,
+    /// and from admissions (a member not started yet has no name).
+    ids: Mutex<BTreeMap<u64, NodeId>>,
 }
 
 fn failed(what: &str, at: SocketAddr, status: tonic::Status) -> SystemError {
@@ -134,17 +134,49 @@ impl Members {
             .clone()
     }
 
-    /// Our id for one of etcd's members, by its name or its admission.
+    /// Our id for one of etcd's members, by its name or as seen before.
     fn our_id(&self, member: &Member) -> Option<NodeId> {
-        parse_name(&member.name)
-            .map(|(id, _)| id)
-            .or_else(|| self.admitted.lock().expect("not poisoned").get(&member.id).copied())
+        parse_name(&member.name).map(|(id, _)| id).or_else(|| self.known(member.id))
+    }
+
+    fn known(&self, etcd_id: u64) -> Option<NodeId> {
+        self.ids.lock().expect("not poisoned").get(&etcd_id).copied()
     }
 
     async fn list(&self, at: SocketAddr) -> Result<Vec<Member>, SystemError> {
         let mut client = ClusterClient::new(self.channel(at));
         let listed = client.member_list(MemberListRequest {}).await.map_err(|e| failed("MemberList", at, e))?;
-        Ok(listed.into_inner().members)
+        let members = listed.into_inner().members;
+        let mut ids = self.ids.lock().expect("not poisoned");
+        for m in &members {
+            if let Some((id, _)) = parse_name(&m.name) {
+                ids.insert(m.id, id);
+            }
+        }
+        drop(ids);
+        Ok(members)
+    }
+
+    /// A learner's status: etcd serves a learner nothing but Status and
+    /// serializable reads, so its membership is unknown and its ids are the
+    /// ones seen before. One that knows a leader and has applied something
+    /// counts as a follower (caught up enough to be promoted).
+    fn learner_status(&self, at: SocketAddr, s: &StatusResponse, own: u64) -> Result<MemberStatus, SystemError> {
+        let id =
+            self.known(own).ok_or_else(|| SystemError(format!("{at}: learner {own:x} is not one of this run's")))?;
+        let leader = self.known(s.leader).filter(|_| s.leader != 0);
+        let role = if leader.is_some() && s.raft_applied_index > 0 { Role::Follower } else { Role::Other };
+        Ok(MemberStatus {
+            id,
+            role,
+            term: s.raft_term,
+            leader,
+            applied: s.raft_applied_index,
+            last_index: s.raft_index.max(s.raft_applied_index),
+            snapshot_index: 0,
+            members: Vec::new(),
+            cluster: String::new(),
+        })
     }
 
     /// etcd's id of our member `id`, asking the members in turn.
@@ -183,8 +215,11 @@ impl Members {
     async fn status(&self, at: SocketAddr) -> Result<MemberStatus, SystemError> {
         let mut client = MaintenanceClient::new(self.channel(at));
         let s = client.status(StatusRequest {}).await.map_err(|e| failed("Status", at, e))?.into_inner();
-        let members = self.list(at).await?;
         let own = s.header.map_or(0, |h| h.member_id);
+        if s.is_learner {
+            return self.learner_status(at, &s, own);
+        }
+        let members = self.list(at).await?;
         let me = members.iter().find(|m| m.id == own);
         let (id, cluster) = match me.and_then(|m| parse_name(&m.name)) {
             Some((id, cluster)) => (id, cluster.to_string()),
@@ -312,7 +347,7 @@ impl System for Etcd {
                                 .into_inner()
                                 .member
                                 .ok_or_else(|| SystemError(format!("MemberAdd at {at}: the answer names no member")))?;
-                            self.members.admitted.lock().expect("not poisoned").insert(added.id, id);
+                            self.members.ids.lock().expect("not poisoned").insert(added.id, id);
                             return Ok(());
                         }
                         Err(e) => errors.push(failed("MemberAdd", at, e).0),
