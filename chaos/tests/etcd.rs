@@ -118,3 +118,37 @@ async fn faults_and_bugs_etcd_has_no_mechanism_for_are_refused_in_one_line() {
     assert!(refused.contains("etcd has no planted bugs"), "{refused}");
     assert!(!dir.path().join("nodes").exists(), "nothing was started");
 }
+
+#[test]
+fn without_etcd_on_the_path_a_run_exits_2_saying_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chaos"))
+        .arg("run")
+        .arg(common::workloads().join("smoke.yaml"))
+        .args(["--system", "etcd", "--port", "17957", "--out"])
+        .arg(dir.path().join("run"))
+        .env("PATH", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: the etcd system needs the etcd program") && last.contains("etcd-server"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("run").exists(), "nothing was started");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wiped_etcd_member_refuses_to_start_and_its_machine_rejoins_under_a_new_id() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = common::run_with(&etcd_scenario("faults/wipe-node.yaml"), &options(dir.path(), 17947)).await;
+    assert_eq!(report.verdict, Verdict::Valid, "{:#?}", report.checks);
+    let wipe = &report.faults[0];
+    assert!(
+        wipe.confirmed.contains("refused to start") && wipe.confirmed.contains("already been bootstrapped"),
+        "{wipe:#?}"
+    );
+}

@@ -50,7 +50,7 @@ impl Family for Damage {
                             .map(|()| "emptied its data directory".to_string())
                             .map_err(|e| damaged("wiping", e.to_string()))
                     };
-                    (cluster.while_down(victim, wipe).await?, "Refusing to start")
+                    (cluster.while_down(victim, wipe).await?, cluster.system().wiped_refusal())
                 }
                 FaultKind::CorruptWal | FaultKind::CorruptSnapshot => {
                     let file = if fault.kind == FaultKind::CorruptWal { StoredFile::Log } else { StoredFile::Snapshot };
@@ -80,6 +80,11 @@ async fn refused(cluster: &Cluster, id: NodeId, refusal: &str) -> Result<String,
     let log = std::fs::read_to_string(cluster.backend().await.log_path(id)).unwrap_or_default();
     let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("(empty log)");
     match log.lines().rev().find(|l| l.contains(refusal)) {
+        // A structured log line (etcd's): its message and error say it.
+        Some(line) if let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) => {
+            let field = |name: &str| entry.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            Ok(format!("{}: {}", field("msg"), field("error")))
+        }
         Some(line) => {
             let why = line.trim().strip_prefix("error: ").unwrap_or(line.trim());
             // The first clause says what it found; the rest is advice.

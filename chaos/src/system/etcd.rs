@@ -266,6 +266,11 @@ impl System for Etcd {
         Err(format!("etcd has no planted bugs, so {name:?} cannot be planted"))
     }
 
+    /// etcd finds its name in the cluster it would bootstrap and exits.
+    fn wiped_refusal(&self) -> &'static str {
+        "has already been bootstrapped"
+    }
+
     fn needs_peer_port(&self) -> bool {
         true
     }

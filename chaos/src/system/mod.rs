@@ -194,6 +194,10 @@ pub trait System: Send + Sync {
     /// them.
     fn sends_from_its_address(&self) -> bool;
     fn launch(&self, member: &MemberSpec) -> Launch;
+    /// What a member started again on an emptied data directory writes to
+    /// its log as it refuses to start (a part of that line): how a wiped
+    /// disk is shown to have been noticed.
+    fn wiped_refusal(&self) -> &'static str;
     /// Makes room in the cluster for a new member before it starts, for a
     /// system where the cluster adds it (etcd) rather than the new member
     /// asking to be added (raft-node, for which this does nothing).

@@ -70,6 +70,10 @@ impl System for RaftNode {
         name.parse::<raft::UnsafeBug>().map(|_| ())
     }
 
+    fn wiped_refusal(&self) -> &'static str {
+        "Refusing to start"
+    }
+
     fn needs_peer_port(&self) -> bool {
         false
     }
