@@ -198,13 +198,12 @@ impl Members {
     /// names every failure.
     async fn on_any<F, Fut>(&self, members: &[SocketAddr], mut call: F) -> Result<(), SystemError>
     where
-        F: FnMut(Channel, SocketAddr) -> Fut,
+        F: FnMut(Channel) -> Fut,
         Fut: Future<Output = Result<(), tonic::Status>>,
-        F: Send,
     {
         let mut errors = Vec::new();
         for &at in members {
-            match call(self.channel(at), at).await {
+            match call(self.channel(at)).await {
                 Ok(()) => return Ok(()),
                 Err(e) => errors.push(format!("{at}: {:?}: {}", e.code(), e.message())),
             }
@@ -432,7 +431,7 @@ impl System for Etcd {
             loop {
                 let promoted = self
                     .members
-                    .on_any(&members, |channel, _| async move {
+                    .on_any(&members, |channel| async move {
                         ClusterClient::new(channel).member_promote(MemberPromoteRequest { id: target }).await.map(drop)
                     })
                     .await;
@@ -449,7 +448,7 @@ impl System for Etcd {
         Box::pin(async move {
             let target = self.members.etcd_id(&members, id).await?;
             until_healthy(|| async {
-                let removed = self.members.on_any(&members, |channel, _| async move {
+                let removed = self.members.on_any(&members, |channel| async move {
                     ClusterClient::new(channel).member_remove(MemberRemoveRequest { id: target }).await.map(drop)
                 });
                 removed.await.map_err(|e| SystemError(format!("MemberRemove: {e}")))
@@ -463,7 +462,7 @@ impl System for Etcd {
     fn transfer_leader(&self, members: Vec<SocketAddr>, to: NodeId) -> BoxFuture<'_, Result<(), SystemError>> {
         Box::pin(async move {
             let target = self.members.etcd_id(&members, to).await?;
-            let moved = self.members.on_any(&members, |channel, _| async move {
+            let moved = self.members.on_any(&members, |channel| async move {
                 MaintenanceClient::new(channel).move_leader(MoveLeaderRequest { target_id: target }).await.map(drop)
             });
             moved.await.map_err(|e| SystemError(format!("MoveLeader: {e}")))
