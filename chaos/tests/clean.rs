@@ -2,7 +2,6 @@
 //! the process backend: its member processes and its iptables chain are
 //! gone afterwards, and a live run's are left alone.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -49,15 +48,7 @@ impl Drop for KillOnDrop {
 #[test]
 fn a_killed_runs_members_and_chain_are_removed_and_a_live_runs_are_not() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/mixed.yaml"), dir.path().join("mixed.yaml"))
-        .unwrap();
-    let scenario = dir.path().join("cut.yaml");
-    std::fs::write(
-        &scenario,
-        "name: cut\ncluster: {size: 3, node_args: [\"--tick-ms\", \"20\", \"--election-ticks\", \"10\"]}\n\
-         workload: mixed.yaml\nduration: 60s\nfaults:\n  - {at: 1s, for: 50s, kind: leader_outbound}\n",
-    )
-    .unwrap();
+    let scenario = common::mixed_scenario(dir.path(), "cut", "60s", "[{at: 1s, for: 50s, kind: leader_outbound}]");
     let run = Command::new(env!("CARGO_BIN_EXE_chaos"))
         .arg("run")
         .arg(&scenario)

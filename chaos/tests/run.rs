@@ -1,7 +1,5 @@
 //! A short scenario end to end: real nodes, real faults, every check.
 
-use std::path::Path;
-
 use chaos::check::Verdict;
 use chaos::scenario::Scenario;
 
@@ -10,16 +8,8 @@ mod common;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_scenario_with_a_kill_and_a_one_way_cut_is_valid() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/mixed.yaml"), dir.path().join("mixed.yaml"))
-        .unwrap();
-    let scenario_path = dir.path().join("short.yaml");
-    std::fs::write(
-        &scenario_path,
-        "name: short\ncluster: {size: 3, node_args: [\"--tick-ms\", \"20\", \"--election-ticks\", \"10\"]}\n\
-         workload: mixed.yaml\nduration: 10s\nfaults:\n  - {at: 2s, for: 2s, kind: kill_leader}\n\
-         \x20 - {at: 6s, for: 2s, kind: leader_outbound}\n",
-    )
-    .unwrap();
+    let faults = "[{at: 2s, for: 2s, kind: kill_leader}, {at: 6s, for: 2s, kind: leader_outbound}]";
+    let scenario_path = common::mixed_scenario(dir.path(), "short", "10s", faults);
     let scenario = Scenario::load(&scenario_path).unwrap();
     let out = dir.path().join("out");
     let report = common::run_scenario(&scenario, 70, 17601, &out).await;

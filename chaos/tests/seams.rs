@@ -49,15 +49,7 @@ fn a_bug_the_system_cannot_plant_is_refused_before_anything_starts() {
 #[test]
 fn a_second_run_on_the_same_addresses_stops_and_the_first_stays_valid() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/mixed.yaml"), dir.path().join("mixed.yaml"))
-        .unwrap();
-    let scenario = dir.path().join("short.yaml");
-    std::fs::write(
-        &scenario,
-        "name: short\ncluster: {size: 3, node_args: [\"--tick-ms\", \"20\", \"--election-ticks\", \"10\"]}\n\
-         workload: mixed.yaml\nduration: 15s\nfaults:\n  - {at: 9s, for: 2s, kind: kill_leader}\n",
-    )
-    .unwrap();
+    let scenario = common::mixed_scenario(dir.path(), "short", "15s", "[{at: 9s, for: 2s, kind: kill_leader}]");
     let run = |out: &str| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_chaos"));
         command.arg("run").arg(&scenario).arg("--out").arg(dir.path().join(out));
@@ -79,15 +71,7 @@ fn a_second_run_on_the_same_addresses_stops_and_the_first_stays_valid() {
 #[test]
 fn a_member_that_exits_by_itself_is_a_harness_error_not_a_verdict() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/mixed.yaml"), dir.path().join("mixed.yaml"))
-        .unwrap();
-    let scenario = dir.path().join("quiet.yaml");
-    std::fs::write(
-        &scenario,
-        "name: quiet\ncluster: {size: 3, node_args: [\"--tick-ms\", \"20\", \"--election-ticks\", \"10\"]}\n\
-         workload: mixed.yaml\nduration: 8s\nfaults: []\n",
-    )
-    .unwrap();
+    let scenario = common::mixed_scenario(dir.path(), "quiet", "8s", "[]");
     let out = dir.path().join("out");
     let run = Command::new(env!("CARGO_BIN_EXE_chaos"))
         .arg("run")
@@ -127,15 +111,8 @@ fn a_member_that_exits_by_itself_is_a_harness_error_not_a_verdict() {
 #[test]
 fn a_crash_site_the_system_lacks_is_refused_naming_its_sites() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/mixed.yaml"), dir.path().join("mixed.yaml"))
-        .unwrap();
     let refusal = |fault: &str| {
-        let scenario = dir.path().join("crash.yaml");
-        std::fs::write(
-            &scenario,
-            format!("name: crash\ncluster: {{size: 3}}\nworkload: mixed.yaml\nfaults:\n  - {fault}\n"),
-        )
-        .unwrap();
+        let scenario = common::mixed_scenario(dir.path(), "crash", "10s", &format!("[{fault}]"));
         let out = Command::new(env!("CARGO_BIN_EXE_chaos"))
             .arg("run")
             .arg(&scenario)

@@ -135,3 +135,21 @@ pub trait Backend: Send {
     /// false once it exited, whoever ended it.
     fn is_running(&mut self, id: NodeId) -> BoxFuture<'_, bool>;
 }
+
+/// A TCP connect to `to` from a thread of its own that first calls `enter`
+/// (which changes something for the calling thread only: its network
+/// namespace, its user), and ends after the one try, so no other code ever
+/// runs in what `enter` changed. `what` names the change in errors.
+async fn connects_from_own_thread<F>(what: String, to: SocketAddr, enter: F) -> Result<bool, BackendError>
+where
+    F: FnOnce() -> std::io::Result<()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let outcome =
+            enter().map(|()| std::net::TcpStream::connect_timeout(&to, std::time::Duration::from_millis(500)).is_ok());
+        let _ = tx.send(outcome);
+    });
+    let outcome = rx.await.map_err(|_| BackendError::Firewall(format!("{what}: the probe thread died")))?;
+    outcome.map_err(|e| BackendError::Firewall(format!("{what}: {e}")))
+}

@@ -297,21 +297,18 @@ fn give_data_dir(dir: &std::path::Path, uid: u32) -> Result<(), BackendError> {
 /// the user as its effective one (setresuid(2) as a raw system call moves
 /// only the calling thread), and ends after the one try.
 async fn connects_as(uid: u32, to: SocketAddr) -> Result<bool, BackendError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
+    super::connects_from_own_thread(format!("probing as user {uid}"), to, move || {
         let keep = libc::uid_t::MAX;
         // SAFETY: setresuid(2) on this thread only (the raw call, not
         // glibc's wrapper that changes every thread); the saved user stays
         // root, and the thread ends after the connect.
-        let outcome = if unsafe { libc::syscall(libc::SYS_setresuid, keep, uid, keep) } == 0 {
-            Ok(std::net::TcpStream::connect_timeout(&to, Duration::from_millis(500)).is_ok())
+        if unsafe { libc::syscall(libc::SYS_setresuid, keep, uid, keep) } == 0 {
+            Ok(())
         } else {
             Err(std::io::Error::last_os_error())
-        };
-        let _ = tx.send(outcome);
-    });
-    let outcome = rx.await.map_err(|_| BackendError::Firewall("the probe thread died".into()))?;
-    outcome.map_err(|e| BackendError::Firewall(format!("probing as user {uid}: {e}")))
+        }
+    })
+    .await
 }
 
 /// SIGKILLs every member process whose chaos process is gone (found by the

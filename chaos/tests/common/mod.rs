@@ -99,3 +99,17 @@ pub fn keep(out: &Path) -> PathBuf {
         Err(_) => out.to_path_buf(),
     }
 }
+
+/// Writes the scenario `NAME.yaml` into `dir`, beside a copy of
+/// `workloads/mixed.yaml` for it to run: 3 nodes with a 200 ms election
+/// timeout, `duration`, and `faults` (a YAML flow sequence); returns its
+/// path.
+pub fn mixed_scenario(dir: &Path, name: &str, duration: &str, faults: &str) -> PathBuf {
+    std::fs::copy(workloads().join("mixed.yaml"), dir.join("mixed.yaml")).unwrap();
+    let path = dir.join(format!("{name}.yaml"));
+    let cluster = r#"{size: 3, node_args: ["--tick-ms", "20", "--election-ticks", "10"]}"#;
+    let yaml =
+        format!("name: {name}\ncluster: {cluster}\nworkload: mixed.yaml\nduration: {duration}\nfaults: {faults}\n");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}

@@ -444,20 +444,18 @@ fn labels(run_id: &str) -> HashMap<String, String> {
 /// and that thread ends after the one try, so no other code runs there.
 async fn connects_from_netns_of(pid: u32, to: SocketAddr) -> Result<bool, BackendError> {
     let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
+    let what = format!("entering the network namespace of pid {pid}");
+    super::connects_from_own_thread(what, to, move || {
         use std::os::fd::AsRawFd;
         // SAFETY: setns(2) on an open namespace file; it changes only this
         // thread's network namespace.
-        let outcome = if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
-            Ok(std::net::TcpStream::connect_timeout(&to, Duration::from_millis(500)).is_ok())
+        if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
+            Ok(())
         } else {
             Err(std::io::Error::last_os_error())
-        };
-        let _ = tx.send(outcome);
-    });
-    let outcome = rx.await.map_err(|_| BackendError::Docker("docker: the probe thread died".into()))?;
-    outcome.map_err(|e| BackendError::Firewall(format!("entering the network namespace of pid {pid}: {e}")))
+        }
+    })
+    .await
 }
 
 impl Drop for DockerBackend {
