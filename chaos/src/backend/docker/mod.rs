@@ -310,8 +310,10 @@ impl Backend for DockerBackend {
                 ip: self.ip(id),
                 bind: (host_dir, PathBuf::from(DATA_IN_CONTAINER)),
             };
-            self.engine.create_container(&spec).await?;
+            // Known before it exists, so that a run cut short while the
+            // container is being created still removes it.
             self.members.insert(id, Member { container: spec.name.clone(), firewall: None, logs: None });
+            self.engine.create_container(&spec).await?;
             if self.boot(id).await? {
                 return Ok(());
             }
@@ -469,18 +471,35 @@ impl Drop for DockerBackend {
             }
             member.firewall = None;
         }
-        let containers: Vec<String> = self.members.values().map(|m| m.container.clone()).collect();
-        let network = self.network.clone();
+        let known: Vec<String> = self.members.values().map(|m| m.container.clone()).collect();
+        let (network, run_id) = (self.network.clone(), self.run_id.clone());
         let removal = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async move {
                 let engine = Engine::connect().await?;
-                // Each one tried, whatever happened to the one before.
                 let mut outcome = Ok(());
-                for c in &containers {
-                    outcome = outcome.and(engine.remove_container(c).await);
+                // The members known, then whatever carries the run's label: a
+                // container whose creation was under way when the run was cut
+                // short (Ctrl-C, SIGTERM) may exist by now. Tried again while
+                // the network still has a container on it.
+                for sweep in 0..3 {
+                    if sweep > 0 {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    let labelled = engine.containers_labelled(RUN_LABEL).await?;
+                    let ours = labelled.into_iter().filter(|(_, run)| *run == run_id).map(|(name, _)| name);
+                    let containers: BTreeSet<String> = known.iter().cloned().chain(ours).collect();
+                    // Each one tried, whatever happened to the one before.
+                    outcome = Ok(());
+                    for c in &containers {
+                        outcome = outcome.and(engine.remove_container(c).await);
+                    }
+                    outcome = outcome.and(engine.remove_network(&network).await);
+                    if outcome.is_ok() {
+                        break;
+                    }
                 }
-                outcome.and(engine.remove_network(&network).await)
+                outcome
             })
         });
         match removal.join() {
