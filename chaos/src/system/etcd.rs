@@ -166,17 +166,7 @@ impl Members {
             self.known(own).ok_or_else(|| SystemError(format!("{at}: learner {own:x} is not one of this run's")))?;
         let leader = self.known(s.leader).filter(|_| s.leader != 0);
         let role = if leader.is_some() && s.raft_applied_index > 0 { Role::Follower } else { Role::Other };
-        Ok(MemberStatus {
-            id,
-            role,
-            term: s.raft_term,
-            leader,
-            applied: s.raft_applied_index,
-            last_index: s.raft_index.max(s.raft_applied_index),
-            snapshot_index: 0,
-            members: Vec::new(),
-            cluster: String::new(),
-        })
+        Ok(member_status(s, id, role, leader, Vec::new(), String::new()))
     }
 
     /// etcd's id of our member `id`, asking the members in turn.
@@ -231,24 +221,13 @@ impl Members {
         let leader = members.iter().find(|m| s.leader != 0 && m.id == s.leader).and_then(|m| self.our_id(m));
         let role = if s.leader != 0 && s.leader == own {
             Role::Leader
-        } else if leader.is_some() && (!s.is_learner || s.raft_applied_index > 0) {
+        } else if leader.is_some() {
             Role::Follower
         } else {
             Role::Other
         };
-        Ok(MemberStatus {
-            id,
-            role,
-            term: s.raft_term,
-            leader,
-            applied: s.raft_applied_index,
-            // etcd reports its committed index, not the last one its log
-            // holds, nor its snapshots.
-            last_index: s.raft_index.max(s.raft_applied_index),
-            snapshot_index: 0,
-            members: members.iter().filter_map(|m| Some((self.our_id(m)?, !m.is_learner))).collect(),
-            cluster,
-        })
+        let members = members.iter().filter_map(|m| Some((self.our_id(m)?, !m.is_learner))).collect();
+        Ok(member_status(&s, id, role, leader, members, cluster))
     }
 }
 
@@ -541,6 +520,31 @@ impl RolePoll {
             Role::Other => "NoLeader",
         };
         Some(MemberEvent { kind: NodeEventKind::Role, role: role.into(), term: s.term, wall_ns: at })
+    }
+}
+
+/// A member's status from etcd's answer, with what etcd does not say
+/// filled in by the caller (`role`, `members`, `cluster`).
+fn member_status(
+    s: &StatusResponse,
+    id: NodeId,
+    role: Role,
+    leader: Option<NodeId>,
+    members: Vec<(NodeId, bool)>,
+    cluster: String,
+) -> MemberStatus {
+    MemberStatus {
+        id,
+        role,
+        term: s.raft_term,
+        leader,
+        applied: s.raft_applied_index,
+        // etcd reports its committed index, not the last one its log holds,
+        // nor its snapshots.
+        last_index: s.raft_index.max(s.raft_applied_index),
+        snapshot_index: 0,
+        members,
+        cluster,
     }
 }
 
