@@ -10,7 +10,7 @@ use chaos::check::{Budget, CheckResult, Model, Verdict, check_safe};
 use chaos::gate::GateOptions;
 use chaos::launch::{self, StopSignals, Watched};
 use chaos::scenario::{BackendKind, Overrides};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use history::Event;
 use reports::gate::RunVerdict;
 
@@ -23,6 +23,26 @@ use reports::gate::RunVerdict;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// What runs the members and where they listen, for `run` and `gate`.
+#[derive(Args, Debug)]
+struct MemberArgs {
+    /// The raft-node binary (default: next to this one; with the docker
+    /// backend, a static build made as `chaos image build` does); for etcd,
+    /// the etcd program (default: etcd on the PATH).
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// Node n listens on 127.0.0.(ip-base + n):port (default: the first of
+    /// 60, 70, ... 240 whose addresses are free on that port, looked for
+    /// before each run, so runs started side by side take different ones).
+    #[arg(long)]
+    ip_base: Option<u8>,
+    #[arg(long, default_value_t = 17500)]
+    port: u16,
+    /// Keep the nodes' data directories (their logs are always kept).
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -54,21 +74,8 @@ enum Command {
         /// docker.
         #[arg(long, value_name = "NAME")]
         backend: Option<String>,
-        /// The raft-node binary (default: next to this one; with the docker
-        /// backend, a static build made as `chaos image build` does); for
-        /// etcd, the etcd program (default: etcd on the PATH).
-        #[arg(long)]
-        binary: Option<PathBuf>,
-        /// Node n listens on 127.0.0.(ip-base + n):port (default: the first of
-        /// 60, 70, ... 240 whose addresses are free on that port, so runs
-        /// started side by side take different ones).
-        #[arg(long)]
-        ip_base: Option<u8>,
-        #[arg(long, default_value_t = 17500)]
-        port: u16,
-        /// Keep the nodes' data directories (their logs are always kept).
-        #[arg(long)]
-        keep: bool,
+        #[command(flatten)]
+        members: MemberArgs,
         /// Plant a bug in every node (repeatable), to see the checks catch
         /// it: stale-lease-read, ack-before-persist, leader-self-ack,
         /// forget-vote, commit-old-term, ignore-fsync-error. The report says
@@ -104,18 +111,8 @@ enum Command {
         /// suite and scenarios say.
         #[arg(long, value_name = "NAME")]
         backend: Option<String>,
-        /// The raft-node binary, as for `chaos run`.
-        #[arg(long)]
-        binary: Option<PathBuf>,
-        /// Members of every run listen on 127.0.0.(ip-base + n):port (default:
-        /// the first free block, looked for before each run).
-        #[arg(long)]
-        ip_base: Option<u8>,
-        #[arg(long, default_value_t = 17500)]
-        port: u16,
-        /// Keep the nodes' data directories (their logs are always kept).
-        #[arg(long)]
-        keep: bool,
+        #[command(flatten)]
+        members: MemberArgs,
     },
     /// Check a recorded history (JSON Lines, as loadgen and chaos run write).
     ///
@@ -210,7 +207,7 @@ fn main() -> ExitCode {
         Command::Clean => clean(),
         Command::Report { run_dir } => report_again(&run_dir),
         Command::Compare { run_dirs, out } => compare(&run_dirs, &out),
-        Command::Gate { suite, out, fail_fast, backend, binary, ip_base, port, keep } => {
+        Command::Gate { suite, out, fail_fast, backend, members: MemberArgs { binary, ip_base, port, keep } } => {
             let backend = match parse_backend(backend) {
                 Ok(backend) => backend,
                 Err(e) => {
@@ -220,7 +217,15 @@ fn main() -> ExitCode {
             };
             gate(&suite, GateOptions { out, fail_fast, backend, binary, ip_base, port, keep_data: keep })
         }
-        Command::Run { scenario, out, seed, system, backend, binary, ip_base, port, keep, unsafe_bugs } => {
+        Command::Run {
+            scenario,
+            out,
+            seed,
+            system,
+            backend,
+            members: MemberArgs { binary, ip_base, port, keep },
+            unsafe_bugs,
+        } => {
             let choice = Choice { seed, system, backend, unsafe_bugs };
             let Some(ip_base) = ip_base.or_else(|| launch::free_ip_base(port)) else {
                 eprintln!("error: every address block 127.0.0.61-249 is busy on port {port}: give --ip-base or --port");
