@@ -287,6 +287,17 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whether `id` is down (exited, or stopped) within `limit`.
+    pub async fn down_within(&self, id: NodeId, limit: Duration) -> bool {
+        wait_until(limit, || async move { !self.backend().await.is_running(id).await }).await
+    }
+
+    /// The newest non-empty line of `id`'s log that holds `needle`.
+    pub async fn log_line_with(&self, id: NodeId, needle: &str) -> Option<String> {
+        let path = self.backend().await.log_path(id);
+        newest_log_line(&path, needle)
+    }
+
     /// An error naming every member that is down although every fault has
     /// healed (so it exited by itself), with its log's last line: a harness
     /// problem, never a verdict about the cluster.
@@ -295,8 +306,7 @@ impl Cluster {
         let mut down = Vec::new();
         for id in self.members() {
             if !backend.is_running(id).await {
-                let log = std::fs::read_to_string(backend.log_path(id)).unwrap_or_default();
-                let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("(empty log)").to_string();
+                let last = newest_log_line(&backend.log_path(id), "").unwrap_or_else(|| "(empty log)".into());
                 down.push(format!("node {id} exited though no fault stopped it; its last log line: {last}"));
             }
         }
@@ -559,6 +569,12 @@ impl Drop for Cluster {
 /// Polls `check` every 100 ms for at most `limit`. (A closure returning a
 /// future rather than an async closure: futures that hold one of those
 /// are not `Send` for every lifetime, which boxed fault futures need.)
+/// The newest non-empty line of the log at `path` that holds `needle`.
+fn newest_log_line(path: &std::path::Path, needle: &str) -> Option<String> {
+    let log = std::fs::read_to_string(path).ok()?;
+    log.lines().rev().find(|l| !l.trim().is_empty() && l.contains(needle)).map(str::to_string)
+}
+
 pub async fn wait_until<F: FnMut() -> Fut, Fut: Future<Output = bool>>(limit: Duration, mut check: F) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {

@@ -16,7 +16,7 @@ use futures_util::future::BoxFuture;
 use super::membership::add_voter;
 use super::{Aim, Family, Heal, Injected, Need};
 use crate::backend::{BackendCapability, NodeId};
-use crate::cluster::{Cluster, wait_until};
+use crate::cluster::Cluster;
 use crate::runner::RunError;
 use crate::scenario::{Fault, FaultKind};
 use crate::system::{StoredFile, SystemCapability};
@@ -73,13 +73,10 @@ impl Family for Damage {
 /// The log line in which `id` refused to start (it holds `refusal`), once
 /// it exited; else why not.
 async fn refused(cluster: &Cluster, id: NodeId, refusal: &str) -> Result<String, String> {
-    let exited = wait_until(REFUSAL_WITHIN, || async move { !cluster.backend().await.is_running(id).await }).await;
-    if !exited {
+    if !cluster.down_within(id, REFUSAL_WITHIN).await {
         return Err(format!("node {id} still runs after {REFUSAL_WITHIN:?}"));
     }
-    let log = std::fs::read_to_string(cluster.backend().await.log_path(id)).unwrap_or_default();
-    let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("(empty log)");
-    match log.lines().rev().find(|l| l.contains(refusal)) {
+    match cluster.log_line_with(id, refusal).await.as_deref() {
         // A structured log line (etcd's): its message and error say it.
         Some(line) if let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) => {
             let field = |name: &str| entry.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_string();
@@ -90,7 +87,10 @@ async fn refused(cluster: &Cluster, id: NodeId, refusal: &str) -> Result<String,
             // The first clause says what it found; the rest is advice.
             Ok(why.split(": its log").next().unwrap_or(why).to_string())
         }
-        None => Err(format!("node {id} exited, but not refusing; its last log line: {last}")),
+        None => {
+            let last = cluster.log_line_with(id, "").await.unwrap_or_else(|| "(empty log)".into());
+            Err(format!("node {id} exited, but not refusing; its last log line: {last}"))
+        }
     }
 }
 

@@ -42,10 +42,9 @@ impl Family for Failpoints {
                     for &id in targets.iter().rev() {
                         arm(cluster, id, failpoint.clone()).await?;
                     }
-                    let mut seen = Vec::new();
-                    for &id in &targets {
-                        seen.push((id, disk_failure_seen(cluster, id).await));
-                    }
+                    // Watched at once: each wait may run its whole limit.
+                    let watches = targets.iter().map(|&id| async move { (id, disk_failure_seen(cluster, id).await) });
+                    let seen = futures_util::future::join_all(watches).await;
                     // A member that no write reached since (the others
                     // stopped first) never tries its disk: armed is all it is.
                     let fired = seen.iter().any(|(_, what)| what.is_some());
@@ -109,7 +108,7 @@ async fn disk_failure_seen(cluster: &Cluster, id: NodeId) -> Option<&'static str
     ];
     let sign = || async move {
         for (needle, what) in SIGNS {
-            if last_line_with(cluster, id, needle).await.is_some() {
+            if cluster.log_line_with(id, needle).await.is_some() {
                 return Some(what);
             }
         }
@@ -122,19 +121,14 @@ async fn disk_failure_seen(cluster: &Cluster, id: NodeId) -> Option<&'static str
 /// Whether `id` exited at an armed failpoint (at `site`, when given)
 /// within `limit`.
 pub(super) async fn confirm_aborted(cluster: &Cluster, id: NodeId, site: Option<&str>, limit: Duration) -> String {
-    let exited = wait_until(limit, || async move { !cluster.backend().await.is_running(id).await }).await;
-    let line = last_line_with(cluster, id, "failpoint: aborting").await;
+    let exited = cluster.down_within(id, limit).await;
+    let line = cluster.log_line_with(id, "failpoint: aborting").await;
     let at = site.map(|s| format!(" at {s}")).unwrap_or_default();
     match (exited, line.is_some_and(|l| site.is_none_or(|s| l.contains(s)))) {
         (true, true) => format!("node {id} aborted{at}"),
         (true, false) => format!("NOT confirmed: node {id} exited, but not at the failpoint{at}"),
         (false, _) => format!("NOT confirmed: node {id} did not abort{at} within {limit:?}"),
     }
-}
-
-async fn last_line_with(cluster: &Cluster, id: NodeId, needle: &str) -> Option<String> {
-    let log = std::fs::read_to_string(cluster.backend().await.log_path(id)).unwrap_or_default();
-    log.lines().rev().find(|l| l.contains(needle)).map(str::to_string)
 }
 
 /// Kills members that stopped taking part and starts them again on their
