@@ -129,3 +129,23 @@ fn help_explains_the_format_and_the_exit_status() {
     let top = Command::new(env!("CARGO_BIN_EXE_chaos")).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&top.stdout).contains("0 valid, 1 invalid, 2 unknown or an error"));
 }
+
+/// Jepsen-shaped bank and set histories (no keys) are recognised and
+/// judged; `--total` holds a bank to the total it started with.
+#[test]
+fn bank_and_set_histories_are_judged_by_their_own_models() {
+    let (code, out, err) = chaos_check(&["--history", &fixture("set/invalid/lost-acknowledged-add.jsonl")]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("model: set (inferred"), "{err}");
+    assert!(out.starts_with("INVALID (set): 1 acknowledged add lost (2)"), "{out}");
+    let bank = fixture("bank/valid/transfers-conserve-the-total.jsonl");
+    let (code, out, err) = chaos_check(&["--history", &bank]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("VALID (bank)"), "{out}");
+    let (code, out, err) = chaos_check(&["--history", &bank, "--total", "40"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("a read's balances add up to 30, not 40"), "{out}");
+    let (code, _, err) = chaos_check(&["--history", &bank, "--model", "set", "--total", "40"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--total is for the bank model, not set"), "{err}");
+}

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chaos::check::{
-    Budget, CheckResult, Checker, ListAppend, Model, Operation, Registers, Verdict, check_all, check_list_append,
-    check_registers, check_safe, operations,
+    Bank, Budget, CheckResult, Checker, ListAppend, Model, Operation, Registers, Verdict, check_all, check_bank,
+    check_list_append, check_registers, check_safe, check_set, operations,
 };
 use history::{Event, EventType, Function};
 use proptest::prelude::*;
@@ -29,7 +29,9 @@ fn read_history(path: &Path) -> Vec<Event> {
 #[test]
 fn every_fixture_gets_its_known_verdict_and_counterexample() {
     let mut checked = 0;
-    for (model, checker) in [("register", Model::Register), ("list-append", Model::ListAppend)] {
+    let models =
+        [("register", Model::Register), ("list-append", Model::ListAppend), ("bank", Model::Bank), ("set", Model::Set)];
+    for (model, checker) in models {
         let checker = checker.checker(Budget::default());
         for (sub, expected) in [("valid", Verdict::Valid), ("invalid", Verdict::Invalid)] {
             let mut paths: Vec<PathBuf> = std::fs::read_dir(fixtures().join(model).join(sub))
@@ -53,7 +55,78 @@ fn every_fixture_gets_its_known_verdict_and_counterexample() {
             }
         }
     }
-    assert!(checked >= 36, "only {checked} fixtures");
+    assert!(checked >= 49, "only {checked} fixtures");
+}
+
+/// A bank whose total and accounts the workload gave judges reads by them,
+/// not by what most reads saw.
+#[test]
+fn a_bank_with_a_known_total_and_accounts_holds_every_read_to_them() {
+    let events = read_history(&fixtures().join("bank/valid/transfers-conserve-the-total.jsonl"));
+    let accounts = |names: &[&str]| Some(names.iter().map(|n| n.to_string()).collect());
+    let bank = |total, accounts| Bank { total: Some(total), accounts };
+    let valid = check_bank(&events, &bank(30, accounts(&["0", "1", "2"])));
+    assert_eq!(valid.verdict, Verdict::Valid, "{}", valid.reason);
+    assert!(valid.reason.contains("2 reads of 1 bank each saw the initial total (30)"), "{}", valid.reason);
+    let cases: [(Bank, &str); 3] = [
+        (bank(31, None), "a read's balances add up to 30, not 31"),
+        (bank(30, accounts(&["0", "1"])), "a read shows account 2, which the bank does not have"),
+        (bank(30, accounts(&["0", "1", "2", "3"])), "a read lacks account 3"),
+    ];
+    for (bank, what) in cases {
+        let result = check_bank(&events, &bank);
+        assert_eq!(result.verdict, Verdict::Invalid, "{}", result.reason);
+        assert_eq!(result.findings.len(), 2, "each of the 2 reads: {:#?}", result.findings);
+        assert_eq!(result.findings[0].what, what);
+    }
+}
+
+/// The transfers that overlapped a bad read are shown beside it.
+#[test]
+fn a_bad_bank_read_comes_with_the_transfers_that_overlapped_it() {
+    let events = read_history(&fixtures().join("bank/invalid/read-with-a-wrong-total.jsonl"));
+    let result = check_bank(&events, &Bank::default());
+    assert!(result.reason.starts_with("1 bad balance in 3 reads; first: a read's balances add up to 25, not 30"));
+    assert_eq!(result.findings[0].context, events[2..4].to_vec());
+}
+
+/// The set's verdict names what was lost and what was never added, and
+/// counts the unknown adds the final read holds.
+#[test]
+fn the_set_checker_reports_lost_and_unexpected_elements_and_recovered_unknown_adds() {
+    let valid = check_set(&read_history(&fixtures().join("set/valid/final-read-holds-every-acknowledged-add.jsonl")));
+    assert_eq!(
+        valid.reason,
+        "the final read of 1 set holds all 2 acknowledged adds and nothing never added; 1 of 2 adds of unknown \
+         outcome present"
+    );
+    let mut events = read_history(&fixtures().join("set/invalid/lost-acknowledged-add.jsonl"));
+    events.last_mut().unwrap().value = json!([1, 77]);
+    let result = check_set(&events);
+    assert_eq!(
+        result.reason,
+        "1 acknowledged add lost (2), 1 element never added (77); first: the add of 2 was acknowledged before the \
+         final read began, which lacks it"
+    );
+    assert_eq!(result.findings.len(), 2);
+}
+
+/// A history that is not one of a set or a bank is unknown, saying why,
+/// and so is one with no read to judge.
+#[test]
+fn bank_and_set_histories_of_the_wrong_shape_or_without_reads_are_unknown() {
+    let mut events = read_history(&fixtures().join("set/valid/final-read-holds-every-acknowledged-add.jsonl"));
+    let no_read = check_set(&events[..10]);
+    assert_eq!((no_read.verdict, no_read.reason.as_str()), (Verdict::Unknown, "no read of the set completed, so nothing was checked"));
+    events.last_mut().unwrap().value = json!({"1": 2});
+    let shape = check_set(&events);
+    assert_eq!(shape.verdict, Verdict::Unknown);
+    assert!(shape.reason.contains("which is not a list of elements"), "{}", shape.reason);
+    let mut bank = read_history(&fixtures().join("bank/valid/transfers-conserve-the-total.jsonl"));
+    bank[1].value = json!({"0": "ten"});
+    let result = check_bank(&bank, &Bank::default());
+    assert_eq!(result.verdict, Verdict::Unknown);
+    assert!(result.reason.contains("account 0's balance \"ten\" is not an integer"), "{}", result.reason);
 }
 
 /// Histories published by other checkers and Jepsen suites, with their
@@ -306,7 +379,7 @@ fn replays(ops: &[&Operation], order: &[usize]) -> bool {
             Function::Get => {}
             Function::Cas if op.input[0] != state => return false,
             Function::Cas => state = op.input[1].clone(),
-            Function::Append | Function::Read => unreachable!("registers only"),
+            Function::Append | Function::Read | Function::Transfer | Function::Add => unreachable!("registers only"),
         }
     }
     true

@@ -16,6 +16,12 @@
 //! etcd: `linearizable`, `serializable`). Histories without it (other
 //! tools') load as before.
 //!
+//! Bank and set workloads use Jepsen's shapes, with no key: a transfer is
+//! `{"f":"transfer","value":{"from":A,"to":B,"amount":N}}`, a read of every
+//! account `{"f":"read","value":{"A":balance,...}}` (null on invoke); a set
+//! add is `{"f":"add","value":E}`, a read of the set `{"f":"read","value":
+//! [E,...]}`. A history with keys holds one bank or set per key.
+//!
 //! Semantics of `type`:
 //! - `invoke`: the operation was sent.
 //! - `ok`: it took effect (for reads, `value` is what was read).
@@ -53,6 +59,10 @@ pub enum Function {
     Cas,
     Append,
     Read,
+    /// Bank: move an amount between two accounts.
+    Transfer,
+    /// Set: add one element.
+    Add,
 }
 
 impl Function {
@@ -65,6 +75,8 @@ impl Function {
             Function::Cas => "cas",
             Function::Append => "append",
             Function::Read => "read",
+            Function::Transfer => "transfer",
+            Function::Add => "add",
         }
     }
 }
@@ -83,12 +95,16 @@ pub struct Event {
     #[serde(rename = "type")]
     pub kind: EventType,
     pub f: Function,
-    #[serde(deserialize_with = "key_from_string_or_integer")]
+    /// Absent (empty) where the workload has no keys, as Jepsen's bank and
+    /// set histories: left out when written.
+    #[serde(default, deserialize_with = "key_from_string_or_integer", skip_serializing_if = "String::is_empty")]
     #[cfg_attr(feature = "schema", schemars(with = "KeySchema"))]
     pub key: String,
     /// put: the value written; get: null on invoke, the value read (or null
     /// for an absent key) on ok; cas: `[expected, new]`; append: the value
-    /// appended; read: the list read (null for an absent key); delete: null.
+    /// appended; read: the list read (null for an absent key), or a bank's
+    /// balances by account, or a set's elements; delete: null; transfer:
+    /// `{from, to, amount}`; add: the element.
     #[serde(default)]
     pub value: serde_json::Value,
     pub time_ns: u64,
@@ -200,6 +216,21 @@ mod tests {
         let mut out = Vec::new();
         write_event(&mut out, &events[0]).unwrap();
         assert_eq!(read(out.as_slice()).unwrap(), events);
+    }
+
+    #[test]
+    fn jepsen_bank_and_set_lines_have_no_key_and_are_written_back_without_one() {
+        let text = concat!(
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"transfer\",\"value\":{\"from\":1,\"to\":2,\"amount\":3},\"time_ns\":1}\n",
+            "{\"process\":1,\"type\":\"ok\",\"f\":\"add\",\"value\":7,\"time_ns\":2}\n",
+        );
+        let events = read(text.as_bytes()).unwrap();
+        assert_eq!((events[0].f, events[0].key.as_str()), (Function::Transfer, ""));
+        assert_eq!(events[1].f, Function::Add);
+        let mut out = Vec::new();
+        write_event(&mut out, &events[0]).unwrap();
+        assert!(!String::from_utf8(out.clone()).unwrap().contains("\"key\""));
+        assert_eq!(read(out.as_slice()).unwrap()[0], events[0]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chaos::check::{Budget, CheckResult, Model, Verdict, check_safe};
+use chaos::check::{Bank, Budget, CheckResult, Model, Verdict, check_safe};
 use chaos::gate::GateOptions;
 use chaos::launch::{self, StopSignals, Watched};
 use chaos::scenario::{BackendKind, Overrides};
@@ -123,17 +123,25 @@ enum Command {
     ///
     /// The register model checks that put/get/delete/cas are linearizable,
     /// key by key; the list-append model checks append/read for lost,
-    /// duplicated, reordered or invented values. When the history is not
+    /// duplicated, reordered or invented values; the bank model checks that
+    /// every read of the accounts (after transfers) shows one total and no
+    /// negative balance; the set model checks that the final read holds
+    /// every acknowledged add and nothing never added. When the history is not
     /// valid, a minimal counterexample is printed: the events that prove it.
     #[command(verbatim_doc_comment)]
     Check {
         /// The history file.
         #[arg(long, value_name = "FILE")]
         history: PathBuf,
-        /// The data model the operations act on (default: list-append when the
-        /// history has an append or a read, register otherwise).
+        /// The data model the operations act on (default: bank when the
+        /// history has a transfer or reads balances, set when it has an add,
+        /// list-append when it has an append or a read, register otherwise).
         #[arg(long, value_enum)]
         model: Option<ModelArg>,
+        /// Bank: the total every read must show (default: the total most
+        /// reads saw).
+        #[arg(long, value_name = "N")]
+        total: Option<i64>,
         /// Print the result as one JSON object (verdict, reason,
         /// counterexample, findings) instead of text.
         #[arg(long)]
@@ -191,6 +199,10 @@ enum ModelArg {
     Register,
     /// append / read on lists: lost, duplicated, reordered or invented values.
     ListAppend,
+    /// transfer / read of every account: one total, no negative balance.
+    Bank,
+    /// add / read of a set: every acknowledged add kept, nothing invented.
+    Set,
 }
 
 fn positive_seconds(s: &str) -> Result<f64, String> {
@@ -202,7 +214,7 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Check { history, model, json, time_limit } => check(&history, model, json, time_limit),
+        Command::Check { history, model, total, json, time_limit } => check(&history, model, total, json, time_limit),
         Command::Image { command: ImageCommand::Build } => build_image(),
         Command::Clean => clean(),
         Command::Report { run_dir } => report_again(&run_dir),
@@ -467,7 +479,7 @@ fn clean() -> ExitCode {
     if failed { ExitCode::from(2) } else { ExitCode::SUCCESS }
 }
 
-fn check(history: &Path, model: Option<ModelArg>, json: bool, time_limit: f64) -> ExitCode {
+fn check(history: &Path, model: Option<ModelArg>, total: Option<i64>, json: bool, time_limit: f64) -> ExitCode {
     let events = match load(history) {
         Ok(events) => events,
         Err(message) => {
@@ -479,13 +491,23 @@ fn check(history: &Path, model: Option<ModelArg>, json: bool, time_limit: f64) -
     let (model, inferred) = match model {
         Some(ModelArg::Register) => (Model::Register, false),
         Some(ModelArg::ListAppend) => (Model::ListAppend, false),
+        Some(ModelArg::Bank) => (Model::Bank, false),
+        Some(ModelArg::Set) => (Model::Set, false),
         None => (Model::infer(&events), true),
     };
+    if total.is_some() && model != Model::Bank {
+        eprintln!("error: --total is for the bank model, not {}", model.name());
+        return ExitCode::from(2);
+    }
     if inferred && !json {
         eprintln!("model: {} (inferred from the operations; choose with --model)", model.name());
     }
     let budget = Budget { time: Duration::from_secs_f64(time_limit), ..Budget::default() };
-    let result = check_safe(model.checker(budget).as_ref(), &events);
+    let checker = match total {
+        Some(total) => Box::new(Bank { total: Some(total), accounts: None }),
+        None => model.checker(budget),
+    };
+    let result = check_safe(checker.as_ref(), &events);
     report(&result, model, inferred, json);
     let (code, word) = match result.verdict {
         Verdict::Valid => (0, "valid"),

@@ -140,7 +140,7 @@ pub struct FaultWindow {
 /// injection but sent before it says nothing about recovery), and to the
 /// first leader elected after it.
 pub fn recovery_times(faults: &[FaultWindow], history: &[Event], roles: &[NodeEvent]) -> Vec<Recovery> {
-    let writes = [Function::Put, Function::Delete, Function::Cas, Function::Append];
+    let writes = [Function::Put, Function::Delete, Function::Cas, Function::Append, Function::Transfer, Function::Add];
     let acked: Vec<(u64, u64)> = super::operations(history)
         .unwrap_or_default()
         .iter()

@@ -15,23 +15,27 @@
 //! assert_eq!(result.verdict, chaos::check::Verdict::Valid);
 //! ```
 
+mod bank;
 mod cluster;
 mod json;
 mod linearizable;
 mod list_append;
 mod ops;
+mod set;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use history::{Event, Function};
 use serde::Serialize;
 
+pub use bank::{Bank, check_bank};
 pub use cluster::{FaultWindow, FinalState, check_convergence, check_split_brain, lost_writes, recovery_times};
 pub use history::InvalidHistory;
 pub use linearizable::{Budget, Registers, check_registers};
 pub use list_append::{ListAppend, check_list_append};
 pub use ops::{Operation, operations};
 pub use reports::cluster::{NodeEvent, NodeEventKind};
+pub use set::{Set, check_set};
 pub use reports::{CheckResult, Finding, Recovery, Verdict};
 
 /// Judges a history.
@@ -71,24 +75,39 @@ pub enum Model {
     Register,
     /// append / read on lists.
     ListAppend,
+    /// Jepsen's bank: transfer / read of every account.
+    Bank,
+    /// Jepsen's set: add / read of every element.
+    Set,
 }
 
 impl Model {
-    /// List-append when the history has an append or a read, register
-    /// otherwise (including an empty history).
+    /// Bank when the history has a transfer or a read of balances by
+    /// account (a JSON object), set when it has an add, list-append when it
+    /// has an append or a read, register otherwise (including an empty
+    /// history).
     pub fn infer(history: &[Event]) -> Model {
-        if history.iter().any(|e| matches!(e.f, Function::Append | Function::Read)) {
+        let has = |f: Function| history.iter().any(|e| e.f == f);
+        let reads_balances = history.iter().any(|e| e.f == Function::Read && e.value.is_object());
+        if has(Function::Transfer) || reads_balances {
+            Model::Bank
+        } else if has(Function::Add) {
+            Model::Set
+        } else if has(Function::Append) || has(Function::Read) {
             Model::ListAppend
         } else {
             Model::Register
         }
     }
 
-    /// The model's checker; `budget` bounds the register search.
+    /// The model's checker; `budget` bounds the register search. A bank
+    /// checked so takes the total most reads saw (see [`Bank`]).
     pub fn checker(self, budget: Budget) -> Box<dyn Checker> {
         match self {
             Model::Register => Box::new(Registers { budget }),
             Model::ListAppend => Box::new(ListAppend),
+            Model::Bank => Box::new(Bank::default()),
+            Model::Set => Box::new(Set),
         }
     }
 
@@ -96,6 +115,8 @@ impl Model {
         match self {
             Model::Register => "register",
             Model::ListAppend => "list-append",
+            Model::Bank => "bank",
+            Model::Set => "set",
         }
     }
 }

@@ -245,6 +245,6 @@ fn written(op: &Operation) -> Option<String> {
         Function::Put => Some(canonical(&op.input)),
         Function::Delete => Some(canonical(&serde_json::Value::Null)),
         Function::Cas => op.input.get(1).map(canonical),
-        Function::Get | Function::Append | Function::Read => None,
+        Function::Get | Function::Append | Function::Read | Function::Transfer | Function::Add => None,
     }
 }

@@ -84,7 +84,7 @@ pub(super) fn steps(ops: &[&Operation]) -> Result<Vec<Step>, String> {
                     Some([expected, new]) => Step::Cas(intern(expected), intern(new)),
                     _ => return Err(format!("a cas value must be [expected, new], got {}", op.input)),
                 },
-                Function::Append | Function::Read => {
+                Function::Append | Function::Read | Function::Transfer | Function::Add => {
                     return Err(format!("{} is not a register operation", op.f));
                 }
             })
