@@ -117,7 +117,10 @@ fn the_set_checker_reports_lost_and_unexpected_elements_and_recovered_unknown_ad
 fn bank_and_set_histories_of_the_wrong_shape_or_without_reads_are_unknown() {
     let mut events = read_history(&fixtures().join("set/valid/final-read-holds-every-acknowledged-add.jsonl"));
     let no_read = check_set(&events[..10]);
-    assert_eq!((no_read.verdict, no_read.reason.as_str()), (Verdict::Unknown, "no read of the set completed, so nothing was checked"));
+    assert_eq!(
+        (no_read.verdict, no_read.reason.as_str()),
+        (Verdict::Unknown, "no read of the set completed, so nothing was checked")
+    );
     events.last_mut().unwrap().value = json!({"1": 2});
     let shape = check_set(&events);
     assert_eq!(shape.verdict, Verdict::Unknown);

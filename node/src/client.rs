@@ -293,6 +293,25 @@ impl Client {
         Ok(resp.await?.into_inner())
     }
 
+    /// A transaction through the log (see kv.proto): if every compare
+    /// holds, every put; then every read; all at one index. Only reads
+    /// leave nothing to retry twice, yet still carry a session, as any
+    /// command does.
+    pub async fn txn(
+        &self,
+        compares: Vec<kpb::TxnCompare>,
+        puts: Vec<kpb::TxnPut>,
+        reads: Vec<String>,
+    ) -> Result<kpb::TxnResponse, ClientError> {
+        let (session, _pending) = self.session();
+        let r = kpb::TxnRequest { session: Some(session), compares, puts, reads };
+        let resp = self.with_leader(true, |c| {
+            let req = self.request(r.clone());
+            async move { KvClient::new(c).txn(req).await }
+        });
+        Ok(resp.await?.into_inner())
+    }
+
     /// Reads a register. `Follower` and `Stale` reads go to the node given
     /// (the first endpoint when None) instead of the leader.
     pub async fn get(&self, key: &str, consistency: Consistency) -> Result<kpb::GetResponse, ClientError> {

@@ -87,8 +87,7 @@ pub fn check_bank(events: &[Event], bank: &Bank) -> CheckResult {
     }
     let how = if bank.total.is_some() { "the initial total" } else { "the total most reads saw" };
     if let Some(first) = findings.first() {
-        let reason =
-            format!("{} in {} reads; first: {}", plural(violations, "bad balance"), reads_checked, first.what);
+        let reason = format!("{} in {} reads; first: {}", plural(violations, "bad balance"), reads_checked, first.what);
         return CheckResult::invalid(CHECKER, reason, findings);
     }
     if reads_checked == 0 {

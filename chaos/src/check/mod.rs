@@ -35,8 +35,8 @@ pub use linearizable::{Budget, Registers, check_registers};
 pub use list_append::{ListAppend, check_list_append};
 pub use ops::{Operation, operations};
 pub use reports::cluster::{NodeEvent, NodeEventKind};
-pub use set::{Set, check_set};
 pub use reports::{CheckResult, Finding, Recovery, Verdict};
+pub use set::{Set, check_set};
 
 /// Judges a history.
 pub trait Checker: Send + Sync {

@@ -78,7 +78,12 @@ pub fn check_set(events: &[Event]) -> CheckResult {
         for (add, read) in &tally.lost {
             lost.push(add.input.to_string());
             let what = format!("the add of {} was acknowledged before the final read began, which lacks it", add.input);
-            findings.push(Finding { key: key.clone(), what, events: events_of(events, [*add, *read]), context: vec![] });
+            findings.push(Finding {
+                key: key.clone(),
+                what,
+                events: events_of(events, [*add, *read]),
+                context: vec![],
+            });
         }
         for (element, what, culprits) in tally.unexpected {
             unexpected.push(element);

@@ -36,6 +36,8 @@ pub struct WriteOutcome {
     pub succeeded: bool,
     /// For a failed cas: the value found.
     pub current: Option<Bytes>,
+    /// For a transaction: each register it read, with its value then.
+    pub reads: Vec<(String, Option<Bytes>)>,
 }
 
 /// What the state machine remembers of one client.
@@ -116,7 +118,7 @@ impl KvState {
     }
 
     fn apply_op(&mut self, index: u64, op: Op) -> Result<WriteOutcome, ApplyError> {
-        let ok = WriteOutcome { index, succeeded: true, current: None };
+        let ok = WriteOutcome { index, succeeded: true, current: None, reads: Vec::new() };
         match op {
             Op::Put(p) => {
                 self.data.insert(p.key, Value::Register(p.value));
@@ -127,7 +129,7 @@ impl KvState {
             Op::Cas(c) => {
                 let current = self.get(&c.key)?;
                 if current != c.expected {
-                    return Ok(WriteOutcome { index, succeeded: false, current });
+                    return Ok(WriteOutcome { index, succeeded: false, current, reads: Vec::new() });
                 }
                 self.data.insert(c.key, Value::Register(c.value));
             }
@@ -135,6 +137,7 @@ impl KvState {
                 Value::List(items) => items.push(a.value),
                 Value::Register(_) => return Err(ApplyError::WrongType(a.key)),
             },
+            Op::Txn(t) => return self.apply_txn(index, t),
             Op::PeerAddress(p) => {
                 self.peers.insert(p.id, p.address);
             }
@@ -143,6 +146,33 @@ impl KvState {
             }
         }
         Ok(ok)
+    }
+
+    /// Compares, then puts if every compare held, then reads: all at
+    /// `index`. A key that holds a list fails the whole transaction before
+    /// anything changes.
+    fn apply_txn(&mut self, index: u64, t: pb::TxnRequest) -> Result<WriteOutcome, ApplyError> {
+        let mut holds = true;
+        for c in &t.compares {
+            holds &= self.get(&c.key)? == c.expected;
+        }
+        for key in &t.reads {
+            self.get(key)?;
+        }
+        if holds {
+            for p in t.puts {
+                self.data.insert(p.key, Value::Register(p.value));
+            }
+        }
+        let reads = t
+            .reads
+            .into_iter()
+            .map(|key| {
+                let value = self.get(&key)?;
+                Ok((key, value))
+            })
+            .collect::<Result<_, ApplyError>>()?;
+        Ok(WriteOutcome { index, succeeded: holds, current: None, reads })
     }
 
     fn remember(&mut self, session: &pb::Session, outcome: WriteOutcome) {
@@ -224,6 +254,11 @@ impl KvState {
                     succeeded: a.succeeded,
                     current: a.current.clone(),
                     first_outstanding: r.first_outstanding,
+                    reads: a
+                        .reads
+                        .iter()
+                        .map(|(key, value)| pb::TxnRead { key: key.clone(), value: value.clone() })
+                        .collect(),
                 })
             })
             .collect();
@@ -252,7 +287,9 @@ impl KvState {
             let rec = state.sessions.entry(s.client_id).or_default();
             rec.first_outstanding = s.first_outstanding;
             rec.last_index = rec.last_index.max(s.index);
-            rec.answers.insert(s.seq, WriteOutcome { index: s.index, succeeded: s.succeeded, current: s.current });
+            let reads = s.reads.into_iter().map(|r| (r.key, r.value)).collect();
+            rec.answers
+                .insert(s.seq, WriteOutcome { index: s.index, succeeded: s.succeeded, current: s.current, reads });
         }
         state.peers = snap.peers.into_iter().map(|p| (p.id, p.address)).collect();
         state.started = snap.started.into_iter().collect();
@@ -332,6 +369,60 @@ mod tests {
         assert_eq!(failed.current.as_deref(), Some(&b"a"[..]));
         assert!(kv.apply(3, &cas("k", Some("a"), "b")).unwrap().succeeded);
         assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"b"[..]));
+    }
+
+    fn txn(client_id: u64, seq: u64, compares: &[(&str, Option<&str>)], puts: &[(&str, &str)]) -> Bytes {
+        let bytes = |v: &str| Bytes::copy_from_slice(v.as_bytes());
+        let op = Op::Txn(pb::TxnRequest {
+            session: None,
+            compares: compares
+                .iter()
+                .map(|(key, expected)| pb::TxnCompare { key: key.to_string(), expected: expected.map(bytes) })
+                .collect(),
+            puts: puts.iter().map(|(key, value)| pb::TxnPut { key: key.to_string(), value: bytes(value) }).collect(),
+            reads: vec!["a".into(), "b".into()],
+        });
+        encode_command(pb::Session { client_id, seq, first_outstanding: 0 }, op)
+    }
+
+    fn read_values(outcome: &WriteOutcome) -> Vec<Option<&[u8]>> {
+        outcome.reads.iter().map(|(_, v)| v.as_deref()).collect()
+    }
+
+    #[test]
+    fn a_txn_puts_all_or_nothing_and_reads_after_its_puts() {
+        let mut kv = KvState::default();
+        let created = kv.apply(1, &txn(0, 0, &[("a", None), ("b", None)], &[("a", "10"), ("b", "10")])).unwrap();
+        assert!(created.succeeded);
+        assert_eq!(read_values(&created), [Some(&b"10"[..]), Some(&b"10"[..])]);
+        let stale =
+            kv.apply(2, &txn(0, 0, &[("a", Some("10")), ("b", Some("9"))], &[("a", "7"), ("b", "13")])).unwrap();
+        assert!(!stale.succeeded, "one compare failed");
+        assert_eq!(read_values(&stale), [Some(&b"10"[..]), Some(&b"10"[..])], "so neither put applied");
+        let moved =
+            kv.apply(3, &txn(0, 0, &[("a", Some("10")), ("b", Some("10"))], &[("a", "7"), ("b", "13")])).unwrap();
+        assert!(moved.succeeded);
+        assert_eq!(read_values(&moved), [Some(&b"7"[..]), Some(&b"13"[..])]);
+        assert_eq!(moved.index, 3);
+    }
+
+    #[test]
+    fn a_txn_touching_a_list_changes_nothing_and_a_retry_gets_the_first_answer() {
+        let mut kv = KvState::default();
+        let op = Op::Append(pb::AppendRequest { session: None, key: "b".into(), value: Bytes::from_static(b"x") });
+        kv.apply(1, &encode_command(pb::Session::default(), op)).unwrap();
+        let digest = kv.digest();
+        assert!(matches!(kv.apply(2, &txn(0, 0, &[], &[("a", "1")])), Err(ApplyError::WrongType(key)) if key == "b"));
+        assert_eq!(kv.digest(), digest, "the put before the bad read did not apply");
+
+        let mut kv = KvState::default();
+        let first = kv.apply(1, &txn(7, 1, &[("a", None)], &[("a", "1")])).unwrap();
+        kv.apply(2, &put(8, 1, "a", "2")).unwrap();
+        let restored = KvState::decode_snapshot(&kv.encode_snapshot()).unwrap();
+        for mut state in [kv, restored] {
+            let retry = state.apply(3, &txn(7, 1, &[("a", None)], &[("a", "1")])).unwrap();
+            assert_eq!(retry, first, "answered from the session, reads included, even after a snapshot");
+        }
     }
 
     #[test]

@@ -331,6 +331,14 @@ impl kpb::kv_server::Kv for KvService {
         Ok(Response::new(kpb::WriteResponse { index: out.index }))
     }
 
+    async fn txn(&self, r: Request<kpb::TxnRequest>) -> Result<Response<kpb::TxnResponse>, Status> {
+        let mut r = r.into_inner();
+        let session = r.session.take();
+        let out = self.write(session, Op::Txn(r)).await?;
+        let reads = out.reads.into_iter().map(|(key, value)| kpb::TxnRead { key, value }).collect();
+        Ok(Response::new(kpb::TxnResponse { index: out.index, succeeded: out.succeeded, reads }))
+    }
+
     async fn get(&self, r: Request<kpb::GetRequest>) -> Result<Response<kpb::GetResponse>, Status> {
         let r = r.into_inner();
         match self.read(r.key, false, r.consistency).await? {
