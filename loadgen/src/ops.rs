@@ -20,10 +20,16 @@ pub enum OpKind {
     Append,
     ListRead,
     Scan,
+    /// Bank: move money between two accounts.
+    Transfer,
+    /// Bank: read every account at once.
+    BankRead,
+    /// Set: add a new element.
+    Add,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 9] = [
+    pub const ALL: [OpKind; 12] = [
         OpKind::Read,
         OpKind::Update,
         OpKind::Insert,
@@ -33,6 +39,9 @@ impl OpKind {
         OpKind::Append,
         OpKind::ListRead,
         OpKind::Scan,
+        OpKind::Transfer,
+        OpKind::BankRead,
+        OpKind::Add,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +55,9 @@ impl OpKind {
             OpKind::Append => "append",
             OpKind::ListRead => "list_read",
             OpKind::Scan => "scan",
+            OpKind::Transfer => "transfer",
+            OpKind::BankRead => "bank_read",
+            OpKind::Add => "add",
         }
     }
 
@@ -60,6 +72,9 @@ impl OpKind {
             OpKind::Append => mix.append,
             OpKind::ListRead => mix.list_read,
             OpKind::Scan => mix.scan,
+            OpKind::Transfer => mix.transfer,
+            OpKind::BankRead => mix.bank_read,
+            OpKind::Add => mix.add,
         }
     }
 }
@@ -77,6 +92,25 @@ pub struct Op {
     pub expected: Option<Bytes>,
     /// Scan: how many keys at most.
     pub limit: usize,
+    /// Transfer: between which accounts, and how much.
+    pub transfer: Option<Transfer>,
+    /// Add: the element, unique in the run.
+    pub element: Option<u64>,
+}
+
+impl Op {
+    /// An operation on one key, with nothing else to it.
+    pub fn on_key(kind: OpKind, key: String, value: Bytes) -> Op {
+        Op { kind, key, value, expected: None, limit: 0, transfer: None, element: None }
+    }
+}
+
+/// A bank transfer: `amount` from account `from` to account `to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    pub from: u32,
+    pub to: u32,
+    pub amount: u64,
 }
 
 /// Register keys are `<prefix>k<index>`, list keys `<prefix>l<index>`: a key
@@ -84,6 +118,16 @@ pub struct Op {
 /// before the lists.
 pub fn register_key(prefix: &str, index: u64) -> String {
     format!("{prefix}k{index}")
+}
+
+/// Where a bank keeps an account's balance (as decimal text).
+pub fn account_key(prefix: &str, account: u32) -> String {
+    format!("{prefix}bank/{account}")
+}
+
+/// The list a set workload adds its elements to.
+pub fn set_key(prefix: &str) -> String {
+    format!("{prefix}set")
 }
 
 /// The end (exclusive) of a scan over the registers.
@@ -107,6 +151,12 @@ pub struct Generator {
     /// do not see each other's keys and each history stands alone.
     prefix: String,
     value_tag: String,
+    /// Bank: how many accounts, and the largest transfer.
+    bank: Option<(u32, u64)>,
+    /// Set: the next element, shared by the run's generators so that every
+    /// element is added once; and how many to add at most.
+    elements: Arc<AtomicU64>,
+    max_elements: u64,
 }
 
 impl Generator {
@@ -125,6 +175,9 @@ impl Generator {
             written: 0,
             prefix: prefix.to_string(),
             value_tag: String::new(),
+            bank: workload.bank.as_ref().map(|b| (b.accounts, b.max_transfer)),
+            elements: Arc::new(AtomicU64::new(0)),
+            max_elements: workload.set.as_ref().and_then(|s| s.adds).unwrap_or(u64::MAX),
         }
     }
 
@@ -142,6 +195,9 @@ impl Generator {
             written: 0,
             prefix: self.prefix.clone(),
             value_tag: format!("c{tag}-"),
+            bank: self.bank,
+            elements: self.elements.clone(),
+            max_elements: self.max_elements,
         }
     }
 
@@ -158,7 +214,8 @@ impl Generator {
         value.into()
     }
 
-    pub fn next(&mut self, rng: &mut impl Rng) -> Op {
+    /// The next operation; None once a set workload has sent all its adds.
+    pub fn next(&mut self, rng: &mut impl Rng) -> Option<Op> {
         let mut pick = rng.random_range(0.0..self.total);
         let kind = self
             .kinds
@@ -168,6 +225,12 @@ impl Generator {
                 pick < 0.0
             })
             .map_or(self.kinds[0].0, |(k, _)| *k);
+        match kind {
+            OpKind::Transfer => return Some(self.transfer(rng)),
+            OpKind::BankRead => return Some(Op::on_key(kind, String::new(), Bytes::new())),
+            OpKind::Add => return self.add(),
+            _ => {}
+        }
         let key = match kind {
             OpKind::Insert => register_key(&self.prefix, self.keys.fetch_add(1, Ordering::Relaxed)),
             OpKind::Append | OpKind::ListRead => format!("{}l{}", self.prefix, rng.random_range(0..self.list_keys)),
@@ -179,7 +242,26 @@ impl Generator {
         } else {
             self.value(rng)
         };
-        Op { kind, key, value, expected: None, limit }
+        Some(Op { limit, ..Op::on_key(kind, key, value) })
+    }
+
+    fn transfer(&self, rng: &mut impl Rng) -> Op {
+        let (accounts, max_transfer) = self.bank.expect("a transfer is drawn only with a bank");
+        let from = rng.random_range(0..accounts);
+        let to = (from + rng.random_range(1..accounts)) % accounts;
+        let amount = rng.random_range(1..=max_transfer);
+        Op {
+            transfer: Some(Transfer { from, to, amount }),
+            ..Op::on_key(OpKind::Transfer, String::new(), Bytes::new())
+        }
+    }
+
+    fn add(&self) -> Option<Op> {
+        let element = self.elements.fetch_add(1, Ordering::Relaxed);
+        (element < self.max_elements).then(|| Op {
+            element: Some(element),
+            ..Op::on_key(OpKind::Add, set_key(&self.prefix), Bytes::from(element.to_string()))
+        })
     }
 }
 
@@ -200,11 +282,35 @@ mod tests {
         let first = Generator::new(&w, "p-");
         let (mut a, mut b) = (first.for_client(0), first.for_client(1));
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let ops: Vec<Op> = (0..10).flat_map(|_| [a.next(&mut rng), b.next(&mut rng)]).collect();
+        let ops: Vec<Op> = (0..10).flat_map(|_| [a.next(&mut rng), b.next(&mut rng)]).flatten().collect();
         let keys: std::collections::BTreeSet<&str> = ops.iter().map(|o| o.key.as_str()).collect();
         let values: std::collections::BTreeSet<&Bytes> = ops.iter().map(|o| &o.value).collect();
         assert_eq!(keys.len(), 20);
         assert_eq!(values.len(), 20);
         assert!(keys.contains("p-k5") && keys.contains("p-k24"));
+    }
+
+    #[test]
+    fn transfers_join_two_distinct_accounts_and_a_set_adds_each_element_once_up_to_its_count() {
+        let load = "load: {mode: closed, clients: 2, duration: 1s}\n";
+        let bank = "mix: {transfer: 1}\nbank: {accounts: 3, initial_balance: 10, max_transfer: 4}\n";
+        let mut g = Generator::new(&Workload::parse(Path::new("w.yaml"), &format!("{bank}{load}")).unwrap(), "p-");
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..200 {
+            let t = g.next(&mut rng).unwrap().transfer.unwrap();
+            assert!(t.from != t.to && t.from < 3 && t.to < 3 && (1..=4).contains(&t.amount), "{t:?}");
+        }
+        let set = Workload::parse(Path::new("w.yaml"), &format!("mix: {{add: 1}}\nset: {{adds: 5}}\n{load}")).unwrap();
+        let first = Generator::new(&set, "p-");
+        let (mut a, mut b) = (first.for_client(0), first.for_client(1));
+        let elements: Vec<u64> = (0..4)
+            .flat_map(|_| [a.next(&mut rng), b.next(&mut rng)])
+            .flatten()
+            .map(|op| {
+                assert_eq!(op.key, "p-set");
+                op.element.unwrap()
+            })
+            .collect();
+        assert_eq!(elements, [0, 1, 2, 3, 4], "five adds in all, then none");
     }
 }

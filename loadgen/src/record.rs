@@ -66,6 +66,11 @@ pub struct Recorder {
     pub measured_ops: u64,
     /// When the last measured operation completed.
     pub last_done: Duration,
+    /// The instant times are offsets from.
+    pub started: tokio::time::Instant,
+    /// Why the run could not begin (a bank whose accounts could not be
+    /// opened): a harness problem, not a verdict on the target.
+    pub setup_failed: Option<String>,
 }
 
 impl Recorder {
@@ -82,6 +87,8 @@ impl Recorder {
             errors: BTreeMap::new(),
             measured_ops: 0,
             last_done: Duration::ZERO,
+            started: tokio::time::Instant::now(),
+            setup_failed: None,
         }
     }
 

@@ -30,7 +30,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::driver::{Driver, Outcome};
-use crate::ops::{Generator, Op, OpKind, register_key, registers_end};
+use crate::ops::{Generator, Op, OpKind, Transfer, account_key, register_key, registers_end, set_key};
 use crate::record::Recorder;
 use crate::schedule::{Schedule, mean_rate};
 use crate::workload::{Consistency, Mode, Workload};
@@ -78,14 +78,28 @@ pub fn unsupported(workload: &Workload, driver: &impl Driver) -> Option<String> 
 /// cluster do not see each other's keys. Bounded: it returns at most
 /// [`DRAIN`] after the workload's duration (plus the preload, if any).
 pub async fn run<D: Driver>(workload: &Workload, driver: D, seed: u64, key_prefix: &str) -> (Recorder, RateReport) {
+    run_shared(workload, Arc::new(driver), seed, key_prefix).await
+}
+
+/// [`run`] with a driver the caller keeps using afterwards (a set's final
+/// read: [`read_set_at_end`]).
+pub async fn run_shared<D: Driver>(
+    workload: &Workload,
+    driver: Arc<D>,
+    seed: u64,
+    key_prefix: &str,
+) -> (Recorder, RateReport) {
+    let recorder = Recorder::new(Duration::ZERO, workload.load.warmup.min(workload.load.duration));
+    let accounts = workload.bank.as_ref().map_or(0, |b| b.accounts);
     let shared = Arc::new(Shared {
         driver,
         reads: workload.reads(),
         read_count: AtomicUsize::new(0),
         scan_end: registers_end(key_prefix),
-        recorder: Mutex::new(Recorder::new(Duration::ZERO, workload.load.warmup.min(workload.load.duration))),
+        accounts: (0..accounts).map(|a| account_key(key_prefix, a)).collect(),
+        start: recorder.started,
+        recorder: Mutex::new(recorder),
         processes: Mutex::new(Processes { free: Vec::new(), next: 0 }),
-        start: Instant::now(),
     });
     let mut generator = Generator::new(workload, key_prefix);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -93,6 +107,14 @@ pub async fn run<D: Driver>(workload: &Workload, driver: D, seed: u64, key_prefi
     let clients = workload.load.clients.unwrap_or(default_clients).max(1);
     if workload.keys.preload {
         preload(&shared, &mut generator, &mut rng, workload.keys.count, clients).await;
+    }
+    if let Some(bank) = &workload.bank
+        && let Err(why) = open_accounts(&shared, bank.initial_balance).await
+    {
+        shared.recorder().setup_failed = Some(why);
+        let recorder = Arc::try_unwrap(shared).ok().expect("no task started").recorder.into_inner();
+        let nothing = RateReport { target_rate: None, achieved_rate: 0.0, rate_error: None, measured_seconds: 0.0 };
+        return (recorder.expect("not poisoned"), nothing);
     }
     let origin = shared.now();
     shared.recorder().begin_at(origin);
@@ -107,7 +129,7 @@ pub async fn run<D: Driver>(workload: &Workload, driver: D, seed: u64, key_prefi
                 tasks.spawn(async move {
                     let mut process = s.take_process();
                     while s.now() < end {
-                        let op = local.next(&mut local_rng);
+                        let Some(op) = local.next(&mut local_rng) else { break };
                         let at = s.now();
                         if !s.perform(process, op, at).await {
                             process = s.take_process();
@@ -136,6 +158,82 @@ pub async fn run<D: Driver>(workload: &Workload, driver: D, seed: u64, key_prefi
     (recorder, report)
 }
 
+/// How long a bank may take to open its accounts before the run gives up.
+const OPEN_ACCOUNTS: Duration = Duration::from_secs(30);
+
+/// Creates every account of a bank with `balance`, all at once, before the
+/// run (not in the history: the bank checker is told the total). Retried
+/// until the accounts are there, since a write of unknown outcome may have
+/// created them; an error says why they are not.
+async fn open_accounts<D: Driver>(shared: &Shared<D>, balance: u64) -> Result<(), String> {
+    let keys = &shared.accounts;
+    let absent: Vec<(String, Option<Bytes>)> = keys.iter().map(|k| (k.clone(), None)).collect();
+    let initial: Vec<(String, Bytes)> = keys.iter().map(|k| (k.clone(), Bytes::from(balance.to_string()))).collect();
+    let deadline = Instant::now() + OPEN_ACCOUNTS;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let wrote = match shared.driver.write_if(&absent, &initial).await {
+            Outcome::Ok(_) => "ok".to_string(),
+            Outcome::Failed(why) | Outcome::Unknown(why) => why,
+        };
+        let read = match shared.driver.read_registers(keys).await {
+            Outcome::Ok(Value::Object(found)) if found.values().all(|v| !v.is_null()) => return Ok(()),
+            Outcome::Ok(found) => found.to_string(),
+            Outcome::Failed(why) | Outcome::Unknown(why) => why,
+        };
+        last = format!("creating them: {wrote}; reading them back: {read}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("the bank's {} accounts could not be opened within {OPEN_ACCOUNTS:?}: {last}", keys.len()))
+}
+
+/// How long a set's final read is retried before the run gives up on it.
+const FINAL_READ: Duration = Duration::from_secs(30);
+
+/// A set workload's final read of the whole set, once the run (and any
+/// fault) is over, recorded as the history's last operation: what the set
+/// checker judges. Retried (each try recorded) until one completes or
+/// [`FINAL_READ`] is up; not in the figures. Does nothing for other
+/// workloads.
+pub async fn read_set_at_end(workload: &Workload, driver: &impl Driver, recorder: &mut Recorder, key_prefix: &str) {
+    if workload.mix.add <= 0.0 {
+        return;
+    }
+    let key = set_key(key_prefix);
+    let deadline = Instant::now() + FINAL_READ;
+    let mut process = recorder.history.iter().map(|e| e.process + 1).max().unwrap_or(0);
+    loop {
+        let invoked = recorder.started.elapsed();
+        recorder.event(process, EventType::Invoke, Function::Read, "", Value::Null, invoked);
+        let outcome = driver.read_list(&key, Consistency::ReadIndex).await;
+        let done = recorder.started.elapsed();
+        match outcome {
+            Outcome::Ok(list) => {
+                let elements = list.as_array().map_or(Vec::new(), |items| items.iter().map(element).collect());
+                recorder.event(process, EventType::Ok, Function::Read, "", Value::Array(elements), done);
+                return;
+            }
+            Outcome::Failed(_) => {
+                recorder.event(process, EventType::Fail, Function::Read, "", Value::Null, done);
+            }
+            Outcome::Unknown(_) => {
+                recorder.event(process, EventType::Info, Function::Read, "", Value::Null, done);
+                process += 1;
+            }
+        }
+        if Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A set element as stored (decimal text) back as the number it is; any
+/// other text stays text, for the checker to see.
+fn element(stored: &Value) -> Value {
+    stored.as_str().and_then(|s| s.parse::<u64>().ok()).map_or_else(|| stored.clone(), Value::from)
+}
+
 /// Writes every initial key once, `clients` at a time; in the history, not
 /// in the figures.
 async fn preload<D: Driver>(
@@ -150,7 +248,7 @@ async fn preload<D: Driver>(
     for index in 0..count {
         let permit = limit.clone().acquire_owned().await.expect("never closed");
         let key = register_key(generator.prefix(), index);
-        let op = Op { kind: OpKind::Update, key, value: generator.value(rng), expected: None, limit: 0 };
+        let op = Op::on_key(OpKind::Update, key, generator.value(rng));
         let s = shared.clone();
         tasks.spawn(async move {
             let process = s.take_process();
@@ -188,7 +286,7 @@ async fn open_loop<D: Driver>(
         tokio::time::sleep_until(shared.start + intended.saturating_sub(EARLY)).await;
         let Ok(permit) = tokio::time::timeout_at(end, limit.clone().acquire_owned()).await else { break };
         let permit = permit.expect("never closed");
-        let op = generator.next(rng);
+        let Some(op) = generator.next(rng) else { break };
         let s = shared.clone();
         tasks.spawn(async move {
             let process = s.take_process();
@@ -210,12 +308,14 @@ struct Processes {
 }
 
 struct Shared<D> {
-    driver: D,
+    driver: Arc<D>,
     /// Reads take these in turn.
     reads: Vec<Consistency>,
     read_count: AtomicUsize,
     /// Where scans of the run's registers stop.
     scan_end: String,
+    /// A bank's accounts' keys, by account.
+    accounts: Vec<String>,
     recorder: Mutex<Recorder>,
     processes: Mutex<Processes>,
     start: Instant,
@@ -254,7 +354,7 @@ impl<D: Driver> Shared<D> {
         let name = op.kind.name();
         let mut outcome = Outcome::Ok(Value::Null);
         if matches!(op.kind, OpKind::Cas | OpKind::ReadModifyWrite) {
-            let read = Op { kind: OpKind::Read, key: op.key.clone(), value: Bytes::new(), expected: None, limit: 0 };
+            let read = Op::on_key(OpKind::Read, op.key.clone(), Bytes::new());
             outcome = self.step(process, &read).await;
             if let Outcome::Ok(seen) = &outcome {
                 op.expected = seen.as_str().map(|s| Bytes::copy_from_slice(s.as_bytes()));
@@ -297,6 +397,55 @@ impl<D: Driver> Shared<D> {
                 self.traced_read(process, Function::Read, key, c, d.read_list(key, c)).await
             }
             OpKind::Scan => d.scan(key, &self.scan_end, op.limit).await,
+            OpKind::Transfer => {
+                let t = op.transfer.expect("a transfer says between whom");
+                let input = json!({"from": t.from, "to": t.to, "amount": t.amount});
+                self.traced(process, Function::Transfer, "", input, None, self.transfer(t)).await
+            }
+            OpKind::BankRead => self.traced(process, Function::Read, "", Value::Null, None, self.read_accounts()).await,
+            OpKind::Add => {
+                let element = json!(op.element.expect("an add says what it adds"));
+                self.traced(process, Function::Add, "", element, None, d.append(key, value)).await
+            }
+        }
+    }
+
+    /// Reads both balances, then moves the money if neither changed
+    /// meanwhile (one write of both); a transfer that would overdraw fails,
+    /// as in Jepsen's bank.
+    async fn transfer(&self, t: Transfer) -> Outcome {
+        let (from, to) = (self.accounts[t.from as usize].clone(), self.accounts[t.to as usize].clone());
+        let read = self.driver.read_registers(&[from.clone(), to.clone()]).await;
+        let Outcome::Ok(balances) = read else { return read };
+        let balance = |key: &str| balances.get(key).and_then(Value::as_str).and_then(|b| b.parse::<u64>().ok());
+        let (Some(from_balance), Some(to_balance)) = (balance(&from), balance(&to)) else {
+            return Outcome::Failed(format!("an account holds no balance: {balances}"));
+        };
+        if from_balance < t.amount {
+            return Outcome::Failed("insufficient funds".into());
+        }
+        let text = |n: u64| Bytes::from(n.to_string());
+        let compares = [(from.clone(), Some(text(from_balance))), (to.clone(), Some(text(to_balance)))];
+        let puts = [(from, text(from_balance - t.amount)), (to, text(to_balance + t.amount))];
+        self.driver.write_if(&compares, &puts).await
+    }
+
+    /// Every account at once, as `{account: balance}` with the balances as
+    /// numbers (anything else as stored, for the checker to see).
+    async fn read_accounts(&self) -> Outcome {
+        match self.driver.read_registers(&self.accounts).await {
+            Outcome::Ok(found) => Outcome::Ok(Value::Object(
+                self.accounts
+                    .iter()
+                    .enumerate()
+                    .map(|(account, key)| {
+                        let stored = found.get(key).cloned().unwrap_or(Value::Null);
+                        let balance = stored.as_str().and_then(|b| b.parse::<i64>().ok()).map_or(stored, Value::from);
+                        (account.to_string(), balance)
+                    })
+                    .collect(),
+            )),
+            other => other,
         }
     }
 

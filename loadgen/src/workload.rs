@@ -14,6 +14,9 @@ use crate::keys::Distribution;
 pub struct Workload {
     #[serde(default)]
     pub name: String,
+    /// The register and list keys; none for a bank or a set, which have
+    /// their own.
+    #[serde(default)]
     pub keys: Keys,
     #[serde(default)]
     pub values: Values,
@@ -26,7 +29,48 @@ pub struct Workload {
     /// Scans: the longest range, in keys (each scan draws 1..=this, as YCSB).
     #[serde(default = "default_scan_length")]
     pub scan_length: usize,
+    /// The accounts of a bank workload (the mix's transfer and bank_read).
+    #[serde(default)]
+    pub bank: Option<Bank>,
+    /// A set workload (the mix's add).
+    #[serde(default)]
+    pub set: Option<SetAdds>,
     pub load: Load,
+}
+
+/// Jepsen's bank: `accounts` accounts, each starting at `initial_balance`
+/// (created before the run), so every read of them all must add up to
+/// `accounts * initial_balance`; each transfer moves 1..=`max_transfer`
+/// between two accounts drawn at random, and fails rather than overdraw.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bank {
+    pub accounts: u32,
+    pub initial_balance: u64,
+    pub max_transfer: u64,
+}
+
+impl Bank {
+    /// What every read of all the accounts must add up to.
+    pub fn total(&self) -> i64 {
+        i64::from(self.accounts) * self.initial_balance as i64
+    }
+
+    /// The accounts' names in the history: 0, 1, ...
+    pub fn account_names(&self) -> Vec<String> {
+        (0..self.accounts).map(|a| a.to_string()).collect()
+    }
+}
+
+/// Jepsen's set: adds of unique elements (0, 1, 2, ...), then one read of
+/// the whole set once the run (and, under chaos, every fault) is over.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetAdds {
+    /// Stop adding after this many (the run ends early when they are all
+    /// sent); none: add until the duration is up.
+    #[serde(default)]
+    pub adds: Option<u64>,
 }
 
 fn default_scan_length() -> usize {
@@ -36,7 +80,8 @@ fn default_scan_length() -> usize {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Keys {
-    /// Keys that exist at the start (inserts add more).
+    /// Keys that exist at the start (inserts add more); at least 1 when
+    /// the mix has register or list operations.
     pub count: u64,
     /// Write every key once before the measured run (as YCSB's load phase),
     /// so reads find values; the writes are in the history, not in the
@@ -53,6 +98,20 @@ pub struct Keys {
     pub hot_keys: f64,
     #[serde(default = "default_hot_ops")]
     pub hot_ops: f64,
+}
+
+impl Default for Keys {
+    /// No keys: for a bank or a set.
+    fn default() -> Keys {
+        Keys {
+            count: 0,
+            preload: false,
+            distribution: DistributionName::default(),
+            theta: default_theta(),
+            hot_keys: default_hot_keys(),
+            hot_ops: default_hot_ops(),
+        }
+    }
 }
 
 fn default_theta() -> f64 {
@@ -127,6 +186,32 @@ pub struct Mix {
     /// the run by the others.
     #[serde(default)]
     pub scan: f64,
+    /// Bank: a transfer between two accounts (needs `bank:`).
+    #[serde(default)]
+    pub transfer: f64,
+    /// Bank: a read of every account at once (needs `bank:`).
+    #[serde(default)]
+    pub bank_read: f64,
+    /// Set: an add of a new element (a set workload).
+    #[serde(default)]
+    pub add: f64,
+}
+
+impl Mix {
+    /// The weights of the register and list operations (what `keys` is for).
+    fn keyed(&self) -> [f64; 9] {
+        [
+            self.read,
+            self.update,
+            self.insert,
+            self.delete,
+            self.cas,
+            self.read_modify_write,
+            self.append,
+            self.list_read,
+            self.scan,
+        ]
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -258,9 +343,12 @@ impl Workload {
 
     /// What `parse` checks beyond the YAML's shape: the field at fault and why.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if self.keys.count == 0 {
-            return Err(("keys.count", "must be at least 1".into()));
+        let m = &self.mix;
+        let keyed = m.keyed().iter().any(|w| *w > 0.0);
+        if keyed && self.keys.count == 0 {
+            return Err(("keys.count", "must be at least 1 (the mix has register or list operations)".into()));
         }
+        self.validate_bank_and_set(keyed)?;
         if !(0.0..10.0).contains(&self.keys.theta) || self.keys.theta == 1.0 {
             return Err(("keys.theta", format!("{} is outside [0, 10) or exactly 1", self.keys.theta)));
         }
@@ -274,8 +362,7 @@ impl Workload {
             (None, Some(min), Some(max)) if min <= max => {}
             _ => return Err(("values", "give either size, or min and max with min <= max".into())),
         }
-        let m = &self.mix;
-        let weights = [m.read, m.update, m.insert, m.delete, m.cas, m.read_modify_write, m.append, m.list_read, m.scan];
+        let weights: Vec<f64> = m.keyed().into_iter().chain([m.transfer, m.bank_read, m.add]).collect();
         if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || weights.iter().sum::<f64>() <= 0.0 {
             return Err(("mix", "weights must be non-negative and not all zero".into()));
         }
@@ -302,6 +389,53 @@ impl Workload {
             return Err(("load.steps", "each step needs a rate above 0 and a time within the duration".into()));
         }
         Ok(())
+    }
+
+    /// A bank's or a set's mix is theirs alone, and each needs its section.
+    fn validate_bank_and_set(&self, keyed: bool) -> Result<(), (&'static str, String)> {
+        let m = &self.mix;
+        let banking = m.transfer > 0.0 || m.bank_read > 0.0;
+        let adding = m.add > 0.0;
+        if [keyed, banking, adding].iter().filter(|k| **k).count() > 1 {
+            return Err((
+                "mix",
+                "a bank (transfer, bank_read), a set (add) and register or list operations cannot share a workload"
+                    .into(),
+            ));
+        }
+        match (&self.bank, banking) {
+            (None, true) => {
+                return Err((
+                    "bank",
+                    "transfer and bank_read need a bank: {accounts, initial_balance, max_transfer}".into(),
+                ));
+            }
+            (Some(_), false) => return Err(("bank", "the mix has no transfer or bank_read to use it".into())),
+            (Some(bank), true) => {
+                if bank.accounts < 2 {
+                    return Err((
+                        "bank.accounts",
+                        format!("{} is too few: a transfer needs 2 accounts", bank.accounts),
+                    ));
+                }
+                if bank.max_transfer == 0 {
+                    return Err(("bank.max_transfer", "must be at least 1".into()));
+                }
+                if i64::try_from(bank.initial_balance).ok().and_then(|b| b.checked_mul(bank.accounts.into())).is_none()
+                {
+                    return Err((
+                        "bank.initial_balance",
+                        "the accounts' total must fit in a signed 64-bit integer".into(),
+                    ));
+                }
+            }
+            (None, false) => {}
+        }
+        match (&self.set, adding) {
+            (Some(_), false) => Err(("set", "the mix has no add to use it".into())),
+            (Some(SetAdds { adds: Some(0) }), true) => Err(("set.adds", "must be at least 1".into())),
+            _ => Ok(()),
+        }
     }
 
     pub fn distribution(&self) -> Distribution {
@@ -354,6 +488,42 @@ mod tests {
         assert!(parse(&closed).unwrap_err().to_string().contains("load.clients"));
         let dur = GOOD.replace("2s", "2 fortnights");
         assert!(parse(&dur).unwrap_err().to_string().contains("unknown unit"));
+    }
+
+    #[test]
+    fn bank_and_set_workloads_need_their_sections_and_a_mix_of_their_own() {
+        let load = "load: {mode: closed, clients: 2, duration: 1s}\n";
+        let bank = "bank: {accounts: 5, initial_balance: 100, max_transfer: 5}\n";
+        let w = parse(&format!("mix: {{transfer: 4, bank_read: 1}}\n{bank}{load}")).unwrap();
+        assert_eq!(w.bank.as_ref().map(Bank::total), Some(500));
+        assert!(parse(&format!("mix: {{add: 1}}\nset: {{adds: 100}}\n{load}")).is_ok());
+        assert!(parse(&format!("mix: {{add: 1}}\n{load}")).is_ok(), "a set needs no section");
+        let cases = [
+            (format!("mix: {{transfer: 1}}\n{load}"), "w.yaml: bank: transfer and bank_read need a bank"),
+            (format!("mix: {{read: 1}}\n{bank}{load}"), "w.yaml: keys.count: must be at least 1"),
+            (format!("keys: {{count: 3}}\nmix: {{read: 1}}\n{bank}{load}"), "w.yaml: bank: the mix has no transfer"),
+            (format!("mix: {{transfer: 1, add: 1}}\n{bank}{load}"), "w.yaml: mix: a bank (transfer, bank_read), a set"),
+            (
+                format!("mix: {{transfer: 1}}\n{}{load}", bank.replace("5,", "1,")),
+                "w.yaml: bank.accounts: 1 is too few",
+            ),
+            (
+                format!("mix: {{transfer: 1}}\n{}{load}", bank.replace("max_transfer: 5", "max_transfer: 0")),
+                "w.yaml: bank.max_transfer",
+            ),
+            (format!("mix: {{add: 1}}\nset: {{adds: 0}}\n{load}"), "w.yaml: set.adds: must be at least 1"),
+            (format!("mix: {{read: 1}}\nkeys: {{count: 1}}\nset: {{}}\n{load}"), "w.yaml: set: the mix has no add"),
+        ];
+        for (text, want) in cases {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{e}\nfor\n{text}");
+        }
+        let e = parse(&format!(
+            "mix: {{transfer: 1}}\nbank: {{accounts: 5, initial_balance: -1, max_transfer: 1}}\n{load}"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("w.yaml:2:38: bank.initial_balance: invalid type: integer `-1`, expected u64"), "{e}");
     }
 
     #[test]

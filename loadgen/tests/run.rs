@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use history::{EventType, Function};
 use loadgen::driver::{Driver, FakeDriver, FakeOptions, Outcome};
-use loadgen::run::run;
+use loadgen::run::{read_set_at_end, run, run_shared};
 use loadgen::workload::{Consistency, Workload};
 
 fn workload(yaml: &str) -> Workload {
@@ -82,6 +82,12 @@ impl Driver for Flaky {
     }
     async fn read_list(&self, key: &str, consistency: Consistency) -> Outcome {
         self.inner.read_list(key, consistency).await
+    }
+    async fn read_registers(&self, keys: &[String]) -> Outcome {
+        self.inner.read_registers(keys).await
+    }
+    async fn write_if(&self, compares: &[(String, Option<Bytes>)], puts: &[(String, Bytes)]) -> Outcome {
+        self.answer(self.inner.write_if(compares, puts).await)
     }
     fn read_kind(&self, consistency: Consistency) -> &'static str {
         self.inner.read_kind(consistency)
@@ -211,6 +217,12 @@ impl Driver for Named {
     async fn read_list(&self, key: &str, consistency: Consistency) -> Outcome {
         self.0.read_list(key, consistency).await
     }
+    async fn read_registers(&self, keys: &[String]) -> Outcome {
+        self.0.read_registers(keys).await
+    }
+    async fn write_if(&self, compares: &[(String, Option<Bytes>)], puts: &[(String, Bytes)]) -> Outcome {
+        self.0.write_if(compares, puts).await
+    }
     fn read_kind(&self, consistency: Consistency) -> &'static str {
         consistency.name()
     }
@@ -233,4 +245,62 @@ async fn reads_take_the_consistencies_in_turn_and_the_history_says_which_each_go
     }
     let writes = recorder.history.iter().filter(|e| e.f == Function::Put);
     assert!(writes.clone().count() > 0 && writes.clone().all(|e| e.consistency().is_none()));
+}
+
+/// A bank on the fake: the accounts are opened before the run, transfers
+/// (some of unknown outcome, applied all the same) keep the total, and the
+/// history has Jepsen's shapes, without keys.
+#[tokio::test(start_paused = true)]
+async fn bank_transfers_keep_every_read_at_the_initial_total() {
+    let w = workload(
+        "mix: {transfer: 4, bank_read: 1}\nbank: {accounts: 4, initial_balance: 10, max_transfer: 6}\n\
+         load: {mode: closed, clients: 4, duration: 2s}\n",
+    );
+    let target =
+        Flaky { inner: FakeDriver::with_latency(Duration::from_millis(1)), every: 25, writes: AtomicU64::new(0) };
+    let (recorder, _) = run(&w, target, 2, "b-").await;
+    assert_eq!(recorder.setup_failed, None);
+    let events = read_back_and_check(&recorder.history);
+    assert!(events.iter().all(|e| e.key.is_empty() && matches!(e.f, Function::Transfer | Function::Read)));
+    let reads: Vec<&history::Event> =
+        events.iter().filter(|e| e.f == Function::Read && e.kind == EventType::Ok).collect();
+    assert!(reads.len() > 100, "{} reads", reads.len());
+    for read in reads {
+        let balances = read.value.as_object().unwrap();
+        let mut accounts: Vec<&String> = balances.keys().collect();
+        accounts.sort();
+        assert_eq!(accounts, ["0", "1", "2", "3"]);
+        assert_eq!(balances.values().map(|b| b.as_i64().unwrap()).sum::<i64>(), 40, "{read:?}");
+    }
+    let transfers = |kind| events.iter().filter(|e| e.f == Function::Transfer && e.kind == kind).count();
+    assert!(transfers(EventType::Ok) > 100 && transfers(EventType::Info) > 0, "{:?}", recorder.counts);
+    assert!(transfers(EventType::Fail) > 0, "some would overdraw or lose a race: {:?}", recorder.errors);
+    let first = events.iter().find(|e| e.f == Function::Transfer).unwrap();
+    let mut shape: Vec<&String> = first.value.as_object().unwrap().keys().collect();
+    shape.sort();
+    assert_eq!(shape, ["amount", "from", "to"]);
+}
+
+/// A set with a count of adds stops adding at it; its final read, made
+/// after the run, holds every element (the fake applies even the adds it
+/// answers "unknown").
+#[tokio::test(start_paused = true)]
+async fn a_set_adds_its_count_of_unique_elements_and_reads_them_all_at_the_end() {
+    let w = workload("mix: {add: 1}\nset: {adds: 300}\nload: {mode: open, rate: 1000, clients: 8, duration: 30s}\n");
+    let target = std::sync::Arc::new(Flaky {
+        inner: FakeDriver::with_latency(Duration::from_millis(1)),
+        every: 20,
+        writes: AtomicU64::new(0),
+    });
+    let (mut recorder, _) = run_shared(&w, target.clone(), 1, "s-").await;
+    assert!(recorder.last_done < Duration::from_secs(1), "the run ends once the 300 adds are sent");
+    read_set_at_end(&w, target.as_ref(), &mut recorder, "s-").await;
+    let events = read_back_and_check(&recorder.history);
+    let adds = events.iter().filter(|e| e.f == Function::Add && e.kind == EventType::Invoke).count();
+    assert_eq!(adds, 300);
+    let last = events.last().unwrap();
+    assert_eq!((last.f, last.kind), (Function::Read, EventType::Ok));
+    let mut read: Vec<u64> = last.value.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    read.sort_unstable();
+    assert_eq!(read, (0..300).collect::<Vec<u64>>());
 }

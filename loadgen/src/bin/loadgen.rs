@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use loadgen::driver::{Driver, EtcdDriver, FakeDriver, RaftDriver};
 use loadgen::output::{Summary, write_all};
-use loadgen::run::{run, unsupported};
+use loadgen::run::{read_set_at_end, run_shared, unsupported};
 use loadgen::target::Target;
 use loadgen::workload::{Workload, parse_duration};
 
@@ -142,10 +142,15 @@ impl Run<'_> {
             return fail(BAD_INPUT, why);
         }
         let progress = std::io::stderr().is_terminal().then(|| progress_bar(w.load.duration));
-        let (recorder, rate) = run(w, driver, self.seed, &self.prefix).await;
+        let driver = std::sync::Arc::new(driver);
+        let (mut recorder, rate) = run_shared(w, driver.clone(), self.seed, &self.prefix).await;
         if let Some(bar) = progress {
             bar.finish_and_clear();
         }
+        if let Some(why) = &recorder.setup_failed {
+            return fail(UNREACHABLE, format!("target {}: {why}", self.target));
+        }
+        read_set_at_end(w, driver.as_ref(), &mut recorder, &self.prefix).await;
         let summary = Summary::new(&recorder, w, self.target, self.seed, &self.prefix, rate);
         print!("{}", summary.text());
         if let Some(dir) = &self.out {

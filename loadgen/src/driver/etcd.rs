@@ -12,6 +12,9 @@
 //! - cas: one Txn: if the key's value equals `expected` (or, for an absent
 //!   key, its create revision is 0) then Put, else nothing: `succeeded`
 //!   false is a definite failure.
+//! - read_registers: one Txn with no compare and a Range per key, so every
+//!   key is read at one revision (a read-only Txn is linearizable).
+//! - write_if: one Txn: a compare per key as for cas, then a Put per key.
 //! - append: a Put of a fresh key `<list>/<driver nonce>-<counter>` holding
 //!   the value; read_list: a Range over `<list>/` sorted by create revision,
 //!   so the list is in commit order and an append is one ordinary write.
@@ -29,7 +32,7 @@ use serde_json::Value;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
-use super::{Driver, Outcome, text};
+use super::{COMPARE_FAILED, Driver, Outcome, registers, text};
 use crate::workload::Consistency;
 
 use crate::etcd_api as pb;
@@ -138,6 +141,14 @@ impl EtcdDriver {
             serializable,
             revision: 0,
         }
+    }
+
+    async fn txn(&self, request: pb::TxnRequest) -> Result<pb::TxnResponse, Failure> {
+        self.call(|mut c| {
+            let request = request.clone();
+            async move { c.txn(request).await }
+        })
+        .await
     }
 
     async fn read(&self, request: RangeRequest) -> Result<Vec<pb::KeyValue>, Outcome> {
@@ -274,35 +285,50 @@ impl Driver for EtcdDriver {
     }
 
     async fn cas(&self, key: &str, expected: Option<Bytes>, new: Bytes) -> Outcome {
-        let key = Bytes::copy_from_slice(key.as_bytes());
-        let compare = match expected {
-            Some(value) => Compare {
-                result: compare::CompareResult::Equal as i32,
-                target: compare::CompareTarget::Value as i32,
-                key: key.clone(),
-                target_union: Some(compare::TargetUnion::Value(value)),
-            },
-            None => Compare {
-                result: compare::CompareResult::Equal as i32,
-                target: compare::CompareTarget::Create as i32,
-                key: key.clone(),
-                target_union: Some(compare::TargetUnion::CreateRevision(0)),
-            },
+        self.write_if(&[(key.to_string(), expected)], &[(key.to_string(), new)]).await
+    }
+
+    async fn read_registers(&self, keys: &[String]) -> Outcome {
+        let ranges = keys.iter().map(|key| {
+            let range = self.range(Bytes::copy_from_slice(key.as_bytes()), Bytes::new(), 0, false, false);
+            RequestOp { request: Some(request_op::Request::RequestRange(range)) }
+        });
+        let request = pb::TxnRequest { compare: Vec::new(), success: ranges.collect(), failure: Vec::new() };
+        let response = match self.txn(request).await {
+            Ok(r) => r,
+            Err(f) => return f.for_read(),
         };
+        let values: Vec<Option<Bytes>> = response
+            .responses
+            .into_iter()
+            .map(|r| match r.response {
+                Some(pb::response_op::Response::ResponseRange(range)) => {
+                    range.kvs.into_iter().next().map(|kv| kv.value)
+                }
+                _ => None,
+            })
+            .collect();
+        if values.len() != keys.len() {
+            return Outcome::Failed(format!("a Txn of {} ranges answered {}", keys.len(), values.len()));
+        }
+        Outcome::Ok(registers(keys.iter().map(String::as_str).zip(values.iter().map(Option::as_deref))))
+    }
+
+    async fn write_if(&self, compares: &[(String, Option<Bytes>)], puts: &[(String, Bytes)]) -> Outcome {
         let request = pb::TxnRequest {
-            compare: vec![compare],
-            success: vec![RequestOp { request: Some(request_op::Request::RequestPut(PutRequest { key, value: new })) }],
+            compare: compares.iter().map(|(key, expected)| holds(key, expected.clone())).collect(),
+            success: puts
+                .iter()
+                .map(|(key, value)| {
+                    let put = PutRequest { key: Bytes::copy_from_slice(key.as_bytes()), value: value.clone() };
+                    RequestOp { request: Some(request_op::Request::RequestPut(put)) }
+                })
+                .collect(),
             failure: Vec::new(),
         };
-        match self
-            .call(|mut c| {
-                let request = request.clone();
-                async move { c.txn(request).await }
-            })
-            .await
-        {
+        match self.txn(request).await {
             Ok(r) if r.succeeded => Outcome::Ok(Value::Null),
-            Ok(_) => Outcome::Failed("compare failed".into()),
+            Ok(_) => Outcome::Failed(COMPARE_FAILED.into()),
             Err(f) => f.for_write(),
         }
     }
@@ -346,6 +372,17 @@ impl Driver for EtcdDriver {
     fn read_kind(&self, consistency: Consistency) -> &'static str {
         if serializable(consistency) { "serializable" } else { "linearizable" }
     }
+}
+
+/// The compare that holds when `key` has the value `expected`, or, for
+/// None, when it is absent (its create revision is 0).
+fn holds(key: &str, expected: Option<Bytes>) -> Compare {
+    let key = Bytes::copy_from_slice(key.as_bytes());
+    let (target, union) = match expected {
+        Some(value) => (compare::CompareTarget::Value, compare::TargetUnion::Value(value)),
+        None => (compare::CompareTarget::Create, compare::TargetUnion::CreateRevision(0)),
+    };
+    Compare { result: compare::CompareResult::Equal as i32, target: target as i32, key, target_union: Some(union) }
 }
 
 /// Only `stale` is served from the member's own state; see the mapping above.

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{Driver, Outcome, text};
+use super::{COMPARE_FAILED, Driver, Outcome, text};
 use crate::workload::Consistency;
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -122,8 +122,32 @@ impl Driver for FakeDriver {
             store.insert(key.to_owned(), text(&new));
             NOOP
         } else {
-            Outcome::Failed("compare failed".into())
+            Outcome::Failed(COMPARE_FAILED.into())
         }
+    }
+
+    async fn read_registers(&self, keys: &[String]) -> Outcome {
+        if !self.serve().await {
+            return NOOP;
+        }
+        let store = self.store();
+        Outcome::Ok(Value::Object(
+            keys.iter().map(|k| (k.clone(), store.get(k).cloned().unwrap_or(Value::Null))).collect(),
+        ))
+    }
+
+    async fn write_if(&self, compares: &[(String, Option<Bytes>)], puts: &[(String, Bytes)]) -> Outcome {
+        if !self.serve().await {
+            return NOOP;
+        }
+        let mut store = self.store();
+        if compares.iter().any(|(key, expected)| store.get(key) != expected.as_deref().map(text).as_ref()) {
+            return Outcome::Failed(COMPARE_FAILED.into());
+        }
+        for (key, value) in puts {
+            store.insert(key.clone(), text(value));
+        }
+        NOOP
     }
 
     async fn append(&self, key: &str, value: Bytes) -> Outcome {

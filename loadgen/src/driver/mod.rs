@@ -53,6 +53,18 @@ pub trait Driver: Send + Sync + 'static {
     /// The whole list at `key`, oldest first (null when nothing was
     /// appended), read at `consistency`.
     fn read_list(&self, key: &str, consistency: Consistency) -> impl Future<Output = Outcome> + Send;
+    /// Several registers read at one point of the target's history (one
+    /// log index, one revision), linearizably: a JSON object from each key
+    /// to its value (null: absent).
+    fn read_registers(&self, keys: &[String]) -> impl Future<Output = Outcome> + Send;
+    /// Atomically: if every `(key, expected)` holds (`None`: the key is
+    /// absent), writes every `(key, value)`; a compare that does not hold
+    /// is `Failed`.
+    fn write_if(
+        &self,
+        compares: &[(String, Option<Bytes>)],
+        puts: &[(String, Bytes)],
+    ) -> impl Future<Output = Outcome> + Send;
     /// The kind of read this target serves for `consistency`, by its own
     /// name for it, as the history records it: so a stale read can be told
     /// from a linearizable one that went wrong.
@@ -70,4 +82,12 @@ pub trait Driver: Send + Sync + 'static {
 
 fn text(bytes: &[u8]) -> Value {
     Value::String(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// What a compare that fails reports, in every driver.
+const COMPARE_FAILED: &str = "compare failed";
+
+/// `read_registers`'s answer: each key with its value (None: absent).
+fn registers<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>) -> Value {
+    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v.map_or(Value::Null, text))).collect())
 }

@@ -4,10 +4,10 @@
 
 use bytes::Bytes;
 use node::client::{Client, ClientError};
-use node::proto::kv::Consistency as NodeConsistency;
+use node::proto::kv::{Consistency as NodeConsistency, TxnCompare, TxnPut};
 use serde_json::Value;
 
-use super::{Driver, Outcome, text};
+use super::{COMPARE_FAILED, Driver, Outcome, registers, text};
 use crate::workload::Consistency;
 
 pub struct RaftDriver {
@@ -73,7 +73,26 @@ impl Driver for RaftDriver {
 
     async fn cas(&self, key: &str, expected: Option<Bytes>, new: Bytes) -> Outcome {
         match self.client.cas(key, expected, new).await {
-            Ok(r) if !r.succeeded => Outcome::Failed("compare failed".into()),
+            Ok(r) if !r.succeeded => Outcome::Failed(COMPARE_FAILED.into()),
+            other => written(other),
+        }
+    }
+
+    /// One read-only Txn, through the log.
+    async fn read_registers(&self, keys: &[String]) -> Outcome {
+        read(self.client.txn(Vec::new(), Vec::new(), keys.to_vec()).await, |r| {
+            registers(r.reads.iter().map(|read| (read.key.as_str(), read.value.as_deref())))
+        })
+    }
+
+    async fn write_if(&self, compares: &[(String, Option<Bytes>)], puts: &[(String, Bytes)]) -> Outcome {
+        let compares = compares
+            .iter()
+            .map(|(key, expected)| TxnCompare { key: key.clone(), expected: expected.clone() })
+            .collect();
+        let puts = puts.iter().map(|(key, value)| TxnPut { key: key.clone(), value: value.clone() }).collect();
+        match self.client.txn(compares, puts, Vec::new()).await {
+            Ok(r) if !r.succeeded => Outcome::Failed(COMPARE_FAILED.into()),
             other => written(other),
         }
     }
