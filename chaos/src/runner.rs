@@ -10,15 +10,15 @@ use std::time::Duration;
 use history::Function;
 use loadgen::driver::{Driver, EtcdDriver, Outcome, RaftDriver};
 use loadgen::target::Target;
-use loadgen::workload::Consistency;
+use loadgen::workload::{Consistency, WorkloadKind};
 use reports::{Reproduce, SCHEMA_VERSION, Summary};
 use tokio::time::Instant;
 
 use crate::backend::docker::{DockerBackend, DockerOptions};
 use crate::backend::{Backend, BackendError, ProcessBackend, ProcessOptions};
 use crate::check::{
-    Budget, CheckResult, FaultWindow, Recovery, Verdict, check_convergence, check_list_append, check_registers,
-    check_split_brain, lost_writes, recovery_times,
+    Bank, Budget, CheckResult, FaultWindow, Recovery, Verdict, check_bank, check_convergence, check_list_append,
+    check_registers, check_set, check_split_brain, lost_writes, recovery_times,
 };
 use crate::cluster::{Cluster, ClusterSpec, wall_ns};
 use crate::fault::Abilities;
@@ -209,9 +209,12 @@ async fn drive_and_judge<D: Driver>(
         progress("every fault ended");
         done
     };
-    let ((recorder, rate), faults) = tokio::join!(load, faults);
+    let ((mut recorder, rate), faults) = tokio::join!(load, faults);
     cluster.stop_polling();
     let faults = faults?;
+    if let Some(why) = &recorder.setup_failed {
+        return Err(RunError::Cluster(format!("the workload could not start: {why}")));
+    }
     // Every fault healed itself, restarting what it killed: a member down
     // now went down by itself.
     cluster.check_all_running().await?;
@@ -224,17 +227,30 @@ async fn drive_and_judge<D: Driver>(
     }
     progress("waiting (at most 60 s) for the members to converge");
     let finals = cluster.converge(Duration::from_secs(60)).await;
+    if workload.kind() == WorkloadKind::Set {
+        progress("reading the whole set");
+        loadgen::run::read_set_at_end(workload, &read_back, &mut recorder, &prefix).await;
+    }
     let (events, timeline) = cluster.stop_watching(wall_t0);
 
     let history = &recorder.history;
     progress(&format!("checking {} history events", history.len()));
-    let wanted = |kind: CheckKind| file.checks.contains(&kind);
+    let wanted = |kind: CheckKind| file.checks.contains(&kind) && kind.judges().is_none_or(|k| k == workload.kind());
     let mut checks = Vec::new();
     if wanted(CheckKind::Linearizability) {
         checks.push(check_registers(history, Budget::default()));
         if history.iter().any(|e| matches!(e.f, Function::Append | Function::Read)) {
             checks.push(check_list_append(history));
         }
+    }
+    if wanted(CheckKind::Bank)
+        && let Some(bank) = &workload.bank
+    {
+        let accounts = Some(bank.account_names().into_iter().collect());
+        checks.push(check_bank(history, &Bank { total: Some(bank.total()), accounts }));
+    }
+    if wanted(CheckKind::Set) {
+        checks.push(check_set(history));
     }
     if wanted(CheckKind::SplitBrain) {
         let mut split_brain = check_split_brain(&events);

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use loadgen::workload::{Workload, WorkloadError, parse_duration};
+use loadgen::workload::{Workload, WorkloadError, WorkloadKind, parse_duration};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::thresholds::Threshold;
@@ -120,20 +120,52 @@ impl std::str::FromStr for SystemKind {
     }
 }
 
-/// The checks a scenario can ask for; thresholds always run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+/// The checks a scenario can ask for; thresholds always run. Of the
+/// history checks, each runs for its kind of workload only (the default
+/// names all three).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckKind {
     /// Per-key linearizability of put/get/delete/cas (and list-append when
-    /// the workload appends).
+    /// the workload appends): key-value workloads.
     Linearizability,
+    /// Every read of all the accounts sees the initial total, and no
+    /// negative balance: bank workloads.
+    Bank,
+    /// The final read holds every acknowledged add, and nothing never
+    /// added: set workloads.
+    Set,
     SplitBrain,
     Convergence,
     LostWrites,
 }
 
+impl CheckKind {
+    /// As a scenario names it.
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    }
+
+    /// The workload a history check judges; None for the others.
+    pub fn judges(self) -> Option<WorkloadKind> {
+        match self {
+            CheckKind::Linearizability => Some(WorkloadKind::KeyValue),
+            CheckKind::Bank => Some(WorkloadKind::Bank),
+            CheckKind::Set => Some(WorkloadKind::Set),
+            CheckKind::SplitBrain | CheckKind::Convergence | CheckKind::LostWrites => None,
+        }
+    }
+}
+
 fn all_checks() -> Vec<CheckKind> {
-    vec![CheckKind::Linearizability, CheckKind::SplitBrain, CheckKind::Convergence, CheckKind::LostWrites]
+    vec![
+        CheckKind::Linearizability,
+        CheckKind::Bank,
+        CheckKind::Set,
+        CheckKind::SplitBrain,
+        CheckKind::Convergence,
+        CheckKind::LostWrites,
+    ]
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -424,6 +456,20 @@ impl Scenario {
                 "checks",
                 "name at least one check (or a threshold): a run must judge something".into(),
             ));
+        }
+        // The default names every history check; a scenario that names one
+        // for another kind of workload has a mistake in it.
+        if file.checks != all_checks()
+            && let Some((check, judged)) =
+                file.checks.iter().find_map(|c| c.judges().filter(|k| *k != workload.kind()).map(|k| (c, k)))
+        {
+            let message = format!(
+                "{} judges {} workloads, and this one is a {} workload",
+                check.name(),
+                judged.name(),
+                workload.kind().name()
+            );
+            return Err(invalid("checks", message));
         }
         if let Some(n) = &file.nemesis {
             if n.every.is_zero() || n.lasts >= n.every {

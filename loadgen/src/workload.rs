@@ -236,7 +236,39 @@ impl Consistency {
     }
 }
 
+/// What a workload's operations act on, which decides how its history is
+/// checked (validation keeps the three apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkloadKind {
+    /// Registers and lists by key.
+    KeyValue,
+    /// A bank's accounts.
+    Bank,
+    /// One set.
+    Set,
+}
+
+impl WorkloadKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::KeyValue => "key-value",
+            WorkloadKind::Bank => "bank",
+            WorkloadKind::Set => "set",
+        }
+    }
+}
+
 impl Workload {
+    pub fn kind(&self) -> WorkloadKind {
+        if self.bank.is_some() {
+            WorkloadKind::Bank
+        } else if self.mix.add > 0.0 {
+            WorkloadKind::Set
+        } else {
+            WorkloadKind::KeyValue
+        }
+    }
+
     /// The consistencies reads take in turn: `read_consistency`, or else
     /// `consistency` alone.
     pub fn reads(&self) -> Vec<Consistency> {

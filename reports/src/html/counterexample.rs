@@ -81,13 +81,15 @@ fn ends<'a>(e: &'a Event, events: &'a [Event], history: Option<&'a [Event]>) -> 
     }
 }
 
-/// "put k1 = v3", "get k1 -> v2", "cas k1 v1 -> v2 (fail)", "... ?".
+/// "put k1 = v3", "get k1 -> v2", "cas k1 v1 -> v2 (fail)", "... ?"; an
+/// operation of a history without keys (a bank's, a set's) is named by its
+/// function alone: "add 7", "read -> [1,2]".
 fn label(invoke: &Event, completion: Option<&Event>) -> String {
     let value = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let base = format!("{} {}", invoke.f, invoke.key);
+    let base = if invoke.key.is_empty() { invoke.f.to_string() } else { format!("{} {}", invoke.f, invoke.key) };
     let shown = match invoke.f {
         history::Function::Get | history::Function::Read => match completion {
             Some(c) if c.kind == EventType::Ok => format!("{base} \u{2192} {}", value(&c.value)),
@@ -179,6 +181,27 @@ mod tests {
 
     fn event(process: u64, kind: EventType, f: history::Function, value: serde_json::Value, time_ns: u64) -> Event {
         Event { process, kind, f, key: "k".into(), value, time_ns, extra: Default::default() }
+    }
+
+    #[test]
+    fn operations_without_a_key_are_named_by_their_function_and_value() {
+        use history::Function::{Add, Read, Transfer};
+        use serde_json::json;
+        let keyless = |mut e: Event| {
+            e.key.clear();
+            e
+        };
+        let transfer = json!({"from": 1, "to": 2, "amount": 3});
+        let invoke = keyless(event(1, EventType::Invoke, Transfer, transfer.clone(), 1));
+        let ok = keyless(event(1, EventType::Ok, Transfer, transfer.clone(), 2));
+        assert_eq!(label(&invoke, Some(&ok)), format!("transfer {transfer}"));
+        let add = keyless(event(2, EventType::Invoke, Add, json!(7), 3));
+        assert_eq!(label(&add, None), "add 7 ?");
+        let (read, read_ok) = (
+            keyless(event(3, EventType::Invoke, Read, json!(null), 4)),
+            keyless(event(3, EventType::Ok, Read, json!([1, 2]), 5)),
+        );
+        assert_eq!(label(&read, Some(&read_ok)), "read \u{2192} [1,2]");
     }
 
     #[test]

@@ -253,12 +253,9 @@ fn evidence(check: &CheckResult, history: Option<&[history::Event]>) -> String {
         events(&check.counterexample)
     );
     for finding in &check.findings {
-        details += &format!(
-            "<p>Key <code>{}</code>: {}</p>\n{}",
-            escape(&finding.key),
-            escape(&finding.what),
-            events(&finding.events)
-        );
+        let key =
+            if finding.key.is_empty() { String::new() } else { format!("Key <code>{}</code>: ", escape(&finding.key)) };
+        details += &format!("<p>{key}{}</p>\n{}", escape(&finding.what), events(&finding.events));
         if !finding.context.is_empty() {
             details += &format!("<p>Context:</p>\n{}", events(&finding.context));
         }
