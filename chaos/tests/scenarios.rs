@@ -54,7 +54,7 @@ fn every_scenario_and_workload_under_workloads_loads() {
         }
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
-    for name in ["smoke.yaml", "nemesis.yaml"] {
+    for name in ["smoke.yaml", "nemesis.yaml", "bank.yaml", "set.yaml"] {
         assert!(scenarios.iter().any(|s| s == name), "{name} is not among the scenarios {scenarios:?}");
     }
     for dir in ["failover/", "bugs/", "faults/"] {
@@ -63,4 +63,18 @@ fn every_scenario_and_workload_under_workloads_loads() {
     for name in ["mixed.yaml", "ycsb-a.yaml", "bugs/writes.yaml"] {
         assert!(workloads.iter().any(|w| w == name), "{name} is not among the workloads {workloads:?}");
     }
+}
+
+/// A history check named for another kind of workload than the scenario's
+/// is a mistake, refused with the field and both kinds.
+#[test]
+fn a_check_for_another_kind_of_workload_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("set.yaml");
+    let text = std::fs::read_to_string(common::workloads().join("set.yaml")).unwrap();
+    std::fs::write(&path, format!("{text}checks: [bank, convergence]\n")).unwrap();
+    let e = Scenario::load(&path).unwrap_err().to_string();
+    assert!(e.ends_with("set.yaml: checks: bank judges bank workloads, and this one is a set workload"), "{e}");
+    std::fs::write(&path, format!("{text}checks: [set, convergence]\n")).unwrap();
+    assert!(Scenario::load(&path).is_ok());
 }

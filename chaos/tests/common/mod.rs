@@ -6,6 +6,8 @@
 //! backend.rs 40+/17301, run.rs 70+/17601, seams.rs 17801 (nothing
 //! listens: refused before start), 140+/17811 and 170+/17821, planted_bugs.rs 100+/17701,
 //! 110+/17711, 120+/17721, 130+/17731, 140+/17741 and 150+/17751, clean.rs 210+/17901, faults.rs 220+/17981, 225+/17984, 200+/17987, 205+/17990 and 240+/17993,
+//! workloads.rs 60+/18001, 65+/18011, 70+/18021 and 18031, 75+ on 18041 and
+//! 18051 (etcd: peers on port + 1),
 //! etcd.rs 230+ on 17921..=17959 (each etcd member also listens on port + 1,
 //! for its peers). docker.rs needs no range: each docker run makes a
 //! network with a /24 of its own (10.213.x.0), on DOCKER_PORT.
