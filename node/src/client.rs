@@ -294,9 +294,9 @@ impl Client {
     }
 
     /// A transaction through the log (see kv.proto): if every compare
-    /// holds, every put; then every read; all at one index. Only reads
-    /// leave nothing to retry twice, yet still carry a session, as any
-    /// command does.
+    /// holds, every put; then every read; all at one index. It carries a
+    /// session as any write does, so a retry applies once and gets the
+    /// first answer, its reads included.
     pub async fn txn(
         &self,
         compares: Vec<kpb::TxnCompare>,
