@@ -5,7 +5,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use node::client::Client;
-use node::proto::kv::Consistency;
+use node::proto::kv::{Consistency, TxnCompare, TxnPut, TxnResponse};
 
 const LISTEN: &str = "127.0.0.21:17201";
 const METRICS: &str = "127.0.0.21:17291";
@@ -127,4 +127,52 @@ async fn a_planted_bug_is_announced_and_metrics_are_served() {
         .and_then(|v| v.parse().ok())
         .expect("an fsync count");
     assert!(fsyncs >= 1);
+}
+
+/// The Txn RPC over gRPC: puts all or nothing by its compares, reads after
+/// them at the index it answers; a key holding a list refuses it whole.
+#[tokio::test]
+async fn a_txn_compares_then_puts_then_reads_at_one_index() {
+    const TXN_LISTEN: &str = "127.0.0.61:18061";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _node = Running(
+        raft_node()
+            .args(["--id", "1", "--listen", TXN_LISTEN, "--peers", &format!("1={TXN_LISTEN}"), "--data"])
+            .arg(&data)
+            .args(["--tick-ms", "20", "--election-ticks", "10"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = Client::new(vec![TXN_LISTEN.to_string()], None);
+    let start = Instant::now();
+    while !client.status(TXN_LISTEN).await.is_ok_and(|s| s.role == "Leader") {
+        assert!(start.elapsed() < Duration::from_secs(30), "no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let compare = |key: &str, expected: Option<&'static str>| TxnCompare {
+        key: key.into(),
+        expected: expected.map(|e| bytes::Bytes::from_static(e.as_bytes())),
+    };
+    let put = |key: &str, value: &'static str| TxnPut { key: key.into(), value: value.into() };
+    let reads = || vec!["a".to_string(), "b".to_string()];
+    let values = |r: &TxnResponse| r.reads.iter().map(|r| r.value.clone()).collect::<Vec<_>>();
+
+    let opened = client.txn(vec![compare("a", None), compare("b", None)], vec![put("a", "5"), put("b", "5")], reads());
+    let opened = opened.await.unwrap();
+    assert!(opened.succeeded);
+    assert_eq!(values(&opened), [Some("5".into()), Some("5".into())]);
+    let stale = client.txn(vec![compare("a", Some("5")), compare("b", Some("4"))], vec![put("a", "0")], reads());
+    let stale = stale.await.unwrap();
+    assert!(!stale.succeeded && stale.index > opened.index);
+    assert_eq!(values(&stale), values(&opened), "nothing was put");
+    let read_only = client.txn(vec![], vec![], reads()).await.unwrap();
+    assert_eq!(values(&read_only), values(&opened));
+
+    client.append("l", "x".into()).await.unwrap();
+    let err = client.txn(vec![], vec![put("a", "9")], vec!["l".into()]).await.unwrap_err().to_string();
+    assert!(err.contains("holds a list"), "{err}");
+    assert_eq!(client.get("a", Consistency::ReadIndex).await.unwrap().value.as_deref(), Some(&b"5"[..]));
 }
