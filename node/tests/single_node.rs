@@ -1,4 +1,5 @@
-//! One `raft-node` process: flags, bad input, planted-bug warnings, metrics.
+//! One `raft-node` process: flags, bad input, planted-bug warnings, metrics,
+//! the Txn RPC.
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Output, Stdio};
