@@ -13,7 +13,7 @@ use crate::backend::NodeId;
 use crate::cluster::Cluster;
 use crate::fault::{self, Aim, Injected};
 use crate::runner::RunError;
-use crate::scenario::{self, Fault, FaultKind, ScenarioFile};
+use crate::scenario::{Fault, FaultKind, ScenarioFile};
 
 /// How long a fault waits for a leader to aim at before it is skipped.
 const LEADER_WITHIN: Duration = Duration::from_secs(5);
@@ -33,8 +33,7 @@ pub fn schedule(file: &ScenarioFile, duration: Duration) -> Vec<Fault> {
         // under load before the workload ends.
         while at + n.lasts + Duration::from_secs(1) < duration {
             let kind = kinds[rng.random_range(0..kinds.len())];
-            let (count, skew, delay) = (scenario::one(), scenario::default_skew(), scenario::default_disk_delay());
-            faults.push(Fault { at, lasts: n.lasts, kind, count, skew, delay, site: None });
+            faults.push(Fault::with_defaults(at, n.lasts, kind));
             at += n.every;
         }
     }

@@ -207,20 +207,131 @@ pub struct Fault {
     /// default) or `-30%` (slower, which eats into the lease margin).
     #[serde(default = "default_skew", deserialize_with = "percent")]
     pub skew: f64,
-    /// slow_follower_disks: added to every fsync (default 50ms).
+    /// slow_follower_disks: added to every fsync; net_delay and
+    /// net_reorder: what each packet is held (default 50ms).
     #[serde(default = "default_disk_delay", deserialize_with = "duration")]
     pub delay: Duration,
+    /// net_delay: each packet's delay varies within `delay ± jitter`
+    /// (default none).
+    #[serde(default, deserialize_with = "duration")]
+    pub jitter: Duration,
+    /// net_loss, net_duplicate, net_reorder: the share of packets lost,
+    /// sent twice, or sent at once ahead of the delayed others, e.g. `10%`
+    /// (default 10%, 10%, 25%).
+    #[serde(default, deserialize_with = "optional_share")]
+    pub percent: Option<f64>,
+    /// net_bandwidth: what the links carry, in tc's units: `1mbit`,
+    /// `500kbit`, `64kbps` (bytes) (default 1mbit).
+    #[serde(default, deserialize_with = "optional_rate")]
+    pub rate: Option<u64>,
+    /// Packet faults: which of the node's links, `both` (the default),
+    /// `outbound` (what it sends) or `inbound` (what it is sent).
+    #[serde(default)]
+    pub direction: Direction,
+    /// Packet faults: whose links, the `leader`'s (the default) or a
+    /// `follower`'s (drawn at random).
+    #[serde(default)]
+    pub node: Role,
     /// crash_at: the failpoint site where the leader aborts, one of the
     /// system's crash sites; drawn at random from them when not given.
     #[serde(default)]
     pub site: Option<String>,
 }
 
-pub(crate) fn default_disk_delay() -> Duration {
+impl Fault {
+    /// A fault of `kind` with every parameter at its default, as the random
+    /// nemesis draws them.
+    pub fn with_defaults(at: Duration, lasts: Duration, kind: FaultKind) -> Fault {
+        Fault {
+            at,
+            lasts,
+            kind,
+            count: one(),
+            skew: default_skew(),
+            delay: default_disk_delay(),
+            jitter: Duration::ZERO,
+            percent: None,
+            rate: None,
+            direction: Direction::default(),
+            node: Role::default(),
+            site: None,
+        }
+    }
+}
+
+/// Which of a node's links a packet fault shapes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    #[default]
+    Both,
+    Outbound,
+    Inbound,
+}
+
+/// Whom a packet fault is aimed at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    #[default]
+    Leader,
+    Follower,
+}
+
+fn optional_share<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_share(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// `10%` as 0.1; within 0% and 100%.
+pub(crate) fn parse_share(text: &str) -> Result<f64, String> {
+    let number = text
+        .trim()
+        .strip_suffix('%')
+        .ok_or_else(|| format!("expected a percentage such as \"10%\", found {text:?}"))?;
+    match number.trim().parse::<f64>() {
+        Ok(value) if (0.0..=100.0).contains(&value) => Ok(value / 100.0),
+        Ok(_) => Err(format!("{text}: a share must be within 0% and 100%")),
+        Err(_) => Err(format!("{text:?} is not a number")),
+    }
+}
+
+fn optional_rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_rate(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// A rate in tc's units, as bytes per second: `bit`, `kbit`, `mbit`,
+/// `gbit` are bits per second, `bps`, `kbps`, `mbps`, `gbps` bytes (tc's
+/// k is 1000).
+pub(crate) fn parse_rate(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bytes_per_unit = match unit.trim().to_ascii_lowercase().as_str() {
+        "bit" => 1.0 / 8.0,
+        "kbit" => 1e3 / 8.0,
+        "mbit" => 1e6 / 8.0,
+        "gbit" => 1e9 / 8.0,
+        "bps" => 1.0,
+        "kbps" => 1e3,
+        "mbps" => 1e6,
+        "gbps" => 1e9,
+        _ => return Err(format!("{text:?}: expected a rate such as \"1mbit\", \"500kbit\" or \"64kbps\"")),
+    };
+    let value: f64 = number.parse().map_err(|_| format!("{text:?}: {number:?} is not a number"))?;
+    let bytes = (value * bytes_per_unit).round();
+    if bytes < 1.0 {
+        return Err(format!("{text}: a rate must be at least 1 byte per second"));
+    }
+    Ok(bytes as u64)
+}
+
+fn default_disk_delay() -> Duration {
     Duration::from_millis(50)
 }
 
-pub(crate) fn default_skew() -> f64 {
+fn default_skew() -> f64 {
     0.2
 }
 
@@ -237,7 +348,7 @@ fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(value / 100.0)
 }
 
-pub(crate) fn one() -> u64 {
+fn one() -> u64 {
     1
 }
 
@@ -311,11 +422,23 @@ pub enum FaultKind {
     /// it, so that it must catch up by snapshot; it aborts right after
     /// installing it and is restarted when the fault ends.
     SnapshotTransfer,
+    /// The `node`'s packets (in `direction`) are held `delay ± jitter`.
+    NetDelay,
+    /// A `percent` of the `node`'s packets are lost.
+    NetLoss,
+    /// A `percent` of the `node`'s packets arrive twice.
+    NetDuplicate,
+    /// A `percent` of the `node`'s packets go at once, the rest are held
+    /// `delay`: the first overtake the others.
+    NetReorder,
+    /// The `node`'s links carry at most `rate`, packets queueing behind
+    /// one another (and dropped past 1000 waiting).
+    NetBandwidth,
 }
 
 impl FaultKind {
     /// What a random nemesis draws from by default: every fault that heals.
-    pub const HEALING: [FaultKind; 18] = [
+    pub const HEALING: [FaultKind; 23] = [
         FaultKind::KillLeader,
         FaultKind::KillFollower,
         FaultKind::KillRandom,
@@ -334,6 +457,11 @@ impl FaultKind {
         FaultKind::DiskError,
         FaultKind::DiskFull,
         FaultKind::CrashAt,
+        FaultKind::NetDelay,
+        FaultKind::NetLoss,
+        FaultKind::NetDuplicate,
+        FaultKind::NetReorder,
+        FaultKind::NetBandwidth,
     ];
 
     /// Changes that stay: no heal at the end of the window.
@@ -486,5 +614,43 @@ impl Scenario {
             }
         }
         Ok(Scenario { path: path.to_path_buf(), file, workload })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_in_tcs_units_and_shares_as_percentages() {
+        assert_eq!(parse_rate("1mbit"), Ok(125_000));
+        assert_eq!(parse_rate("500kbit"), Ok(62_500));
+        assert_eq!(parse_rate("64kbps"), Ok(64_000));
+        assert_eq!(parse_rate(" 2.5 Mbps"), Ok(2_500_000));
+        assert!(parse_rate("fast").unwrap_err().contains("expected a rate such as"));
+        assert!(parse_rate("1mile").unwrap_err().contains("expected a rate such as"));
+        assert!(parse_rate("0bit").unwrap_err().contains("at least 1 byte"));
+        assert_eq!(parse_share("10%"), Ok(0.1));
+        assert_eq!(parse_share("100%"), Ok(1.0));
+        assert!(parse_share("10").unwrap_err().contains("expected a percentage"));
+        assert!(parse_share("150%").unwrap_err().contains("within 0% and 100%"));
+    }
+
+    #[test]
+    fn a_bad_packet_fault_field_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("w.yaml"),
+            "keys: {count: 1}\nmix: {read: 1}\nload: {mode: closed, clients: 1, duration: 5s}\n",
+        )
+        .unwrap();
+        let path = dir.path().join("s.yaml");
+        std::fs::write(
+            &path,
+            "cluster: {size: 3}\nworkload: w.yaml\nfaults:\n  - {at: 1s, for: 1s, kind: net_loss, percent: 20}\n",
+        )
+        .unwrap();
+        let e = Scenario::load(&path).unwrap_err().to_string();
+        assert!(e.contains("s.yaml") && e.contains("line 4") && e.contains("percentage"), "{e}");
     }
 }

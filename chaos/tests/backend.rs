@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use chaos::backend::{Backend, CutMechanism, ProcessBackend, ProcessOptions};
+use chaos::backend::{Backend, BackendCapability, CutMechanism, ProcessBackend, ProcessOptions, Shaping};
 use chaos::system::{Bootstrap, MemberSpec, RaftNode, RaftNodeOptions, System};
 use node::client::Client;
 
@@ -21,7 +21,7 @@ async fn wait_for<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_pause_and_a_one_way_cut() {
+async fn kill_pause_a_one_way_cut_and_shaped_links() {
     let dir = tempfile::tempdir().unwrap();
     let options = ProcessOptions {
         run_dir: dir.path().to_path_buf(),
@@ -63,12 +63,17 @@ async fn kill_pause_and_a_one_way_cut() {
         // Cut 1 -> 2: node 1 cannot open a connection to node 2, while node 2
         // still reaches node 1.
         backend.cut(1, 2).await.unwrap();
-        assert!(!backend.probe(1, 2).await.unwrap(), "1 -> 2 must be cut");
-        assert!(backend.probe(2, 1).await.unwrap(), "2 -> 1 must stay open");
-        assert!(backend.probe(1, 3).await.unwrap() && backend.probe(3, 2).await.unwrap(), "other links stay open");
+        assert!(backend.probe(1, 2).await.unwrap().is_none(), "1 -> 2 must be cut");
+        assert!(backend.probe(2, 1).await.unwrap().is_some(), "2 -> 1 must stay open");
+        assert!(
+            backend.probe(1, 3).await.unwrap().is_some() && backend.probe(3, 2).await.unwrap().is_some(),
+            "other links stay open"
+        );
         assert!(backend.firewall().unwrap().dropped_packets().unwrap() > 0, "the rule dropped packets");
         backend.heal().await.unwrap();
-        assert!(backend.probe(1, 2).await.unwrap(), "healed");
+        assert!(backend.probe(1, 2).await.unwrap().is_some(), "healed");
+
+        shaped_links_are_delayed_lost_copied_and_paced(&mut backend, &client).await;
 
         // Pause: the node stops answering but still runs; resume: it answers again.
         backend.pause(3).await.unwrap();
@@ -91,4 +96,46 @@ async fn kill_pause_and_a_one_way_cut() {
     assert!(!String::from_utf8_lossy(&rules.stdout).contains(&chain), "chain {chain} left behind");
     let leftover = std::process::Command::new("pgrep").args(["-f", dir.path().to_str().unwrap()]).output().unwrap();
     assert!(leftover.stdout.is_empty(), "node processes left behind");
+}
+
+/// Packet shaping on the links of a running cluster: a delay shows in a
+/// probe's connect time on the shaped link only, loss loses probes, copies
+/// and pacing are counted, writes still go through, and unshaping ends it
+/// all. Bounds are loose (a loaded machine adds milliseconds, never removes
+/// them).
+async fn shaped_links_are_delayed_lost_copied_and_paced(backend: &mut ProcessBackend, client: &Client) {
+    assert!(backend.capabilities().contains(&BackendCapability::PacketShaping), "this test needs NFQUEUE (root)");
+    let delay = Duration::from_millis(150);
+    let id = backend.shape(&[(1, 2)], &Shaping { delay, ..Shaping::default() }, 1).await.unwrap();
+    let held = backend.probe(1, 2).await.unwrap().expect("a delayed link still connects");
+    assert!(held >= delay.mul_f64(0.9), "1 -> 2 held {held:?}");
+    let reverse = backend.probe(2, 1).await.unwrap().expect("2 -> 1 is open");
+    assert!(reverse < delay / 2, "2 -> 1 is not delayed: {reverse:?}");
+    client.put("shaped", "v".into()).await.expect("writes go through a delayed link");
+    assert!(backend.shape_counts(id).seen > 0);
+    let counts = backend.unshape(id).await.unwrap();
+    assert!(counts.seen > 0 && counts.dropped == 0, "{counts:?}");
+    assert_eq!(backend.shape_counts(id), Default::default(), "gone once it ended");
+    wait_for("1 -> 2 fast again", async || backend.probe(1, 2).await.unwrap().is_some_and(|t| t < delay / 2)).await;
+
+    let id = backend.shape(&[(1, 2), (1, 3)], &Shaping { loss: 1.0, ..Shaping::default() }, 2).await.unwrap();
+    assert!(backend.probe(1, 2).await.unwrap().is_none(), "every packet lost");
+    assert!(backend.probe(1, 3).await.unwrap().is_none(), "on both links");
+    assert!(backend.probe(2, 3).await.unwrap().is_some(), "other links untouched");
+    assert!(backend.unshape(id).await.unwrap().dropped >= 2);
+    assert!(backend.probe(1, 2).await.unwrap().is_some(), "healed");
+
+    let id = backend.shape(&[(2, 1), (3, 1)], &Shaping { duplicate: 1.0, ..Shaping::default() }, 3).await.unwrap();
+    assert!(backend.probe(2, 1).await.unwrap().is_some(), "a duplicated SYN still connects");
+    client.put("copied", "v".into()).await.expect("writes go through duplicated links");
+    let counts = backend.unshape(id).await.unwrap();
+    assert!(counts.duplicated > 0 && counts.duplicated == counts.seen, "{counts:?}");
+
+    let id = backend.shape(&[(1, 2)], &Shaping { rate: Some(200), ..Shaping::default() }, 4).await.unwrap();
+    // A SYN is 60 bytes: a third of a second each at 200 B/s; the second
+    // probe waits behind the first's packets.
+    let first = backend.probe(1, 2).await.unwrap();
+    assert!(first.is_some_and(|t| t >= Duration::from_millis(250)), "paced: {first:?}");
+    let counts = backend.unshape(id).await.unwrap();
+    assert!(counts.bytes_passed > 0, "{counts:?}");
 }

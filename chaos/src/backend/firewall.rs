@@ -135,19 +135,38 @@ impl Firewall {
     }
 
     /// Drops what the link's sender sends to its port on `to`, and with
-    /// `accepted` also what it sends from its own such port.
+    /// `accepted` also what it sends from its own such port. Cuts go first
+    /// in the chain: a link both cut and shaped is cut (a packet the shaper
+    /// accepts skips the rest of the chain).
     pub fn cut(&self, link: &Link) -> Result<(), BackendError> {
-        self.rules("-A", link)
+        self.rules("-I", link, &["-j", "DROP"])
     }
 
     /// Removes the rules one `cut` added.
     pub fn uncut(&self, link: &Link) -> Result<(), BackendError> {
-        self.rules("-D", link)
+        self.rules("-D", link, &["-j", "DROP"])
     }
 
-    /// Appends (`-A`) or deletes (`-D`) the rules for one cut: the same text
-    /// both ways, as iptables deletes by exact match.
-    fn rules(&self, action: &str, link: &Link) -> Result<(), BackendError> {
+    /// Sends what `cut` would drop to NFQUEUE `queue` (a [`super::shaper`]),
+    /// copies the shaper sends aside; packets pass if no one serves it.
+    pub fn shape(&self, link: &Link, queue: u16) -> Result<(), BackendError> {
+        self.rules("-A", link, &self.to_queue(queue))
+    }
+
+    /// Removes the rules one `shape` added.
+    pub fn unshape(&self, link: &Link, queue: u16) -> Result<(), BackendError> {
+        self.rules("-D", link, &self.to_queue(queue))
+    }
+
+    fn to_queue(&self, queue: u16) -> [String; 10] {
+        let mark = format!("{:#x}", super::shaper::COPY_MARK);
+        ["-m", "mark", "!", "--mark", &mark, "-j", "NFQUEUE", "--queue-num", &queue.to_string(), "--queue-bypass"]
+            .map(str::to_string)
+    }
+
+    /// Adds (`-I`, `-A`) or deletes (`-D`) the rules for one link: the same
+    /// text both ways, as iptables deletes by exact match.
+    fn rules<S: AsRef<str>>(&self, action: &str, link: &Link, target: &[S]) -> Result<(), BackendError> {
         let (to, port) = (link.to.to_string(), link.port.to_string());
         let sender = match link.from {
             Sender::Address(ip) => vec!["-s".to_string(), ip.to_string()],
@@ -157,20 +176,34 @@ impl Firewall {
         for end in ends {
             let mut args = vec![action, &self.chain];
             args.extend(sender.iter().map(String::as_str));
-            args.extend(["-d", &to, "-p", "tcp", end, &port, "-j", "DROP"]);
+            args.extend(["-d", &to, "-p", "tcp", end, &port]);
+            args.extend(target.iter().map(AsRef::as_ref));
             self.run(&args)?;
         }
         Ok(())
+    }
+
+    /// The network namespace the chain is in: of this process, or the host's.
+    pub fn netns_of(&self) -> Option<u32> {
+        self.netns_of
     }
 
     pub fn heal(&self) -> Result<(), BackendError> {
         self.run(&["-F", &self.chain]).map(|_| ())
     }
 
-    /// Packets dropped by each rule so far: proof a cut took effect.
+    /// Packets dropped by the cut rules so far: proof a cut took effect.
     pub fn dropped_packets(&self) -> Result<u64, BackendError> {
         let listing = self.run(&["-L", &self.chain, "-v", "-x", "-n"])?;
-        Ok(listing.lines().skip(2).filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok()).sum())
+        // Columns: pkts bytes target prot ...
+        Ok(listing
+            .lines()
+            .skip(2)
+            .filter_map(|l| {
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                (fields.get(2) == Some(&"DROP")).then(|| fields[0].parse::<u64>().ok())?
+            })
+            .sum())
     }
 }
 

@@ -9,16 +9,19 @@ pub mod docker;
 mod firewall;
 mod owner;
 mod process;
+pub mod shaper;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 pub use firewall::{Firewall, Link, Sender};
 pub use process::{ProcessBackend, ProcessOptions};
+pub use shaper::{ShapeCounts, Shaping};
 
 /// What `chaos clean` removed of runs on the process backend whose chaos
 /// process is gone: member processes (by pid) and iptables chains.
@@ -29,6 +32,9 @@ pub fn remove_process_orphans() -> Result<(Vec<u32>, Vec<String>), BackendError>
 use crate::system::Launch;
 
 pub type NodeId = u64;
+
+/// One [`Backend::shape`] call's links, to end them by.
+pub type ShapeId = u64;
 
 /// How a partition was made, for the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -52,6 +58,9 @@ pub enum BackendCapability {
     /// down, so a power cut can drop what it had not synced, or a lost disk
     /// can be wiped.
     HostDataDir,
+    /// Delaying, losing, duplicating, reordering or rate-limiting the
+    /// packets of a link ([`Backend::shape`]).
+    PacketShaping,
 }
 
 impl BackendCapability {
@@ -61,6 +70,7 @@ impl BackendCapability {
             BackendCapability::PacketCuts => "packet cuts",
             BackendCapability::Pause => "pausing a member",
             BackendCapability::HostDataDir => "a host-visible data directory",
+            BackendCapability::PacketShaping => "packet shaping (iptables NFQUEUE, as root)",
         }
     }
 }
@@ -126,9 +136,24 @@ pub trait Backend: Send {
     fn uncut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>>;
     /// Removes every cut.
     fn heal(&mut self) -> BoxFuture<'_, Result<(), BackendError>>;
-    /// Whether `from` can open a TCP connection to where `to` listens for
-    /// its peers (within 500 ms): how a cut is shown to hold, and a link to be open.
-    fn probe(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<bool, BackendError>>;
+    /// Passes what each `(from, to)` link carries (what [`Backend::cut`]
+    /// would drop) through a user-space shaper applying `shaping`, one
+    /// shaper per network namespace the links leave from ([`shaper`]).
+    fn shape<'a>(
+        &'a mut self,
+        links: &'a [(NodeId, NodeId)],
+        shaping: &'a Shaping,
+        seed: u64,
+    ) -> BoxFuture<'a, Result<ShapeId, BackendError>>;
+    /// What the shapers of `id` did so far (nothing once it ended).
+    fn shape_counts(&self, id: ShapeId) -> ShapeCounts;
+    /// Ends one shaping: its rules go, then what it holds is let through.
+    /// Returns what it did.
+    fn unshape(&mut self, id: ShapeId) -> BoxFuture<'_, Result<ShapeCounts, BackendError>>;
+    /// How long it took `from` to open a TCP connection to where `to`
+    /// listens for its peers; `None` if it did not within 500 ms: how a cut
+    /// is shown to hold, a link to be open, a delay to be in force.
+    fn probe(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<Option<Duration>, BackendError>>;
     /// The member's output, on the host.
     fn log_path(&self, id: NodeId) -> PathBuf;
     /// Whether the member's program is still running (a paused one is);
@@ -136,18 +161,37 @@ pub trait Backend: Send {
     fn is_running(&mut self, id: NodeId) -> BoxFuture<'_, bool>;
 }
 
+/// Moves the calling thread (only it) into the network namespace whose
+/// file (`/proc/PID/ns/net`) is `netns`.
+fn enter_netns(netns: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns(2) on an open namespace file; it changes only this
+    // thread's network namespace.
+    if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// How long a probe waits for its connection.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// A TCP connect to `to` from a thread of its own that first calls `enter`
 /// (which changes something for the calling thread only: its network
 /// namespace, its user), and ends after the one try, so no other code ever
-/// runs in what `enter` changed. `what` names the change in errors.
-async fn connects_from_own_thread<F>(what: String, to: SocketAddr, enter: F) -> Result<bool, BackendError>
+/// runs in what `enter` changed. `what` names the change in errors. How
+/// long the connect took, if it did.
+async fn connects_from_own_thread<F>(what: String, to: SocketAddr, enter: F) -> Result<Option<Duration>, BackendError>
 where
     F: FnOnce() -> std::io::Result<()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
-        let outcome =
-            enter().map(|()| std::net::TcpStream::connect_timeout(&to, std::time::Duration::from_millis(500)).is_ok());
+        let outcome = enter().map(|()| {
+            let start = std::time::Instant::now();
+            std::net::TcpStream::connect_timeout(&to, PROBE_TIMEOUT).ok().map(|_| start.elapsed())
+        });
         let _ = tx.send(outcome);
     });
     let outcome = rx.await.map_err(|_| BackendError::Firewall(format!("{what}: the probe thread died")))?;

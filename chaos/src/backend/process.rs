@@ -12,7 +12,11 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{Backend, BackendCapability, BackendError, CutMechanism, Firewall, Link, NodeId, Placement, Sender, owner};
+use super::shaper::{self, ShapedLinks};
+use super::{
+    Backend, BackendCapability, BackendError, CutMechanism, Firewall, Link, NodeId, Placement, Sender, ShapeCounts,
+    ShapeId, Shaping, owner,
+};
 
 /// Member users' ids start here (see the module docs): far above the
 /// machine's own users.
@@ -53,13 +57,17 @@ struct ProcNode {
 pub struct ProcessBackend {
     options: ProcessOptions,
     nodes: BTreeMap<NodeId, ProcNode>,
+    /// Shaped links in force, by id; dropped (their shapers stopped) before
+    /// the firewall that holds their rules.
+    shapes: BTreeMap<ShapeId, ShapedLinks>,
+    next_shape: ShapeId,
     firewall: Option<Firewall>,
 }
 
 impl ProcessBackend {
     pub fn new(options: ProcessOptions) -> Result<ProcessBackend, BackendError> {
         let firewall = if options.use_iptables && Firewall::available() { Some(Firewall::new()?) } else { None };
-        Ok(ProcessBackend { options, nodes: BTreeMap::new(), firewall })
+        Ok(ProcessBackend { options, nodes: BTreeMap::new(), shapes: BTreeMap::new(), next_shape: 0, firewall })
     }
 
     pub fn firewall(&self) -> Option<&Firewall> {
@@ -154,6 +162,9 @@ impl Backend for ProcessBackend {
         let mut caps = BTreeSet::from([BackendCapability::Pause, BackendCapability::HostDataDir]);
         if self.firewall.is_some() {
             caps.insert(BackendCapability::PacketCuts);
+            if shaper::available() {
+                caps.insert(BackendCapability::PacketShaping);
+            }
         }
         caps
     }
@@ -243,7 +254,34 @@ impl Backend for ProcessBackend {
         Box::pin(async move { self.firewall.as_ref().map_or(Ok(()), Firewall::heal) })
     }
 
-    fn probe(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<bool, BackendError>> {
+    fn shape<'a>(
+        &'a mut self,
+        links: &'a [(NodeId, NodeId)],
+        shaping: &'a Shaping,
+        seed: u64,
+    ) -> BoxFuture<'a, Result<ShapeId, BackendError>> {
+        Box::pin(async move {
+            let fw = self.firewall.as_ref().ok_or(BackendError::Firewall("no iptables here".into()))?;
+            let links = links.iter().map(|&(from, to)| (fw, self.link(from, to))).collect();
+            let shaped = ShapedLinks::new(links, shaping, seed)?;
+            self.next_shape += 1;
+            self.shapes.insert(self.next_shape, shaped);
+            Ok(self.next_shape)
+        })
+    }
+
+    fn shape_counts(&self, id: ShapeId) -> ShapeCounts {
+        self.shapes.get(&id).map(ShapedLinks::counts).unwrap_or_default()
+    }
+
+    fn unshape(&mut self, id: ShapeId) -> BoxFuture<'_, Result<ShapeCounts, BackendError>> {
+        Box::pin(async move {
+            let Some(shaped) = self.shapes.remove(&id) else { return Ok(ShapeCounts::default()) };
+            shaped.remove(|_| self.firewall.as_ref())
+        })
+    }
+
+    fn probe(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<Option<Duration>, BackendError>> {
         Box::pin(async move {
             let to = SocketAddr::new(self.ip(to).into(), self.options.peer_port);
             if let Some(uid) = self.user(from) {
@@ -252,7 +290,9 @@ impl Backend for ProcessBackend {
             let socket = tokio::net::TcpSocket::new_v4()?;
             // From `from`'s own address, as its peer connections leave.
             socket.bind(SocketAddr::new(self.ip(from).into(), 0))?;
-            Ok(matches!(tokio::time::timeout(Duration::from_millis(500), socket.connect(to)).await, Ok(Ok(_))))
+            let start = std::time::Instant::now();
+            let connected = tokio::time::timeout(super::PROBE_TIMEOUT, socket.connect(to)).await;
+            Ok(matches!(connected, Ok(Ok(_))).then(|| start.elapsed()))
         })
     }
 
@@ -296,7 +336,7 @@ fn give_data_dir(dir: &std::path::Path, uid: u32) -> Result<(), BackendError> {
 /// running as that user would make it: on a thread of its own that takes
 /// the user as its effective one (setresuid(2) as a raw system call moves
 /// only the calling thread), and ends after the one try.
-async fn connects_as(uid: u32, to: SocketAddr) -> Result<bool, BackendError> {
+async fn connects_as(uid: u32, to: SocketAddr) -> Result<Option<Duration>, BackendError> {
     super::connects_from_own_thread(format!("probing as user {uid}"), to, move || {
         let keep = libc::uid_t::MAX;
         // SAFETY: setresuid(2) on this thread only (the raw call, not

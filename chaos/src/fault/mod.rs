@@ -1,4 +1,4 @@
-//! Faults as families (kill, pause, partition, clock, damage, disk,
+//! Faults as families (kill, pause, partition, packet, clock, damage, disk,
 //! failpoint, membership, power, snapshot). Each family injects its kinds of fault, shows that the fault
 //! took effect, hands back what heals it, and states what it needs of the
 //! system and the backend, so that a scenario asking for what they cannot
@@ -12,6 +12,7 @@ mod disk;
 mod failpoint;
 mod kill;
 mod membership;
+mod packet;
 mod partition;
 mod pause;
 mod power;
@@ -86,6 +87,7 @@ pub fn family(kind: FaultKind) -> &'static dyn Family {
         WipeNode | CorruptWal | CorruptSnapshot => &damage::Damage,
         DiskError | DiskFull | CrashAt => &failpoint::Failpoints,
         SnapshotTransfer => &snapshot::SnapshotTransfer,
+        NetDelay | NetLoss | NetDuplicate | NetReorder | NetBandwidth => &packet::Packet,
     }
 }
 
@@ -171,6 +173,11 @@ mod tests {
         assert!(
             e.contains("durable-write marker") && e.contains("raft-node system") && e.contains("test backend"),
             "{e}"
+        );
+        let delay = scenario("faults:\n  - {at: 1s, for: 1s, kind: net_delay, delay: 20ms}\n");
+        assert_eq!(
+            here.refuse_unsupported(&delay).unwrap_err(),
+            "faults[0]: net_delay needs packet shaping (iptables NFQUEUE, as root), which the test backend lacks"
         );
         let cut = scenario("faults:\n  - {at: 1s, for: 1s, kind: isolate_leader}\n");
         assert_eq!(here.refuse_unsupported(&cut), Ok(()), "the backend cuts packets");

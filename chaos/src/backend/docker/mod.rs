@@ -30,7 +30,11 @@ use engine::{ContainerSpec, is_subnet_taken};
 
 use futures_util::future::BoxFuture;
 
-use super::{Backend, BackendCapability, BackendError, CutMechanism, Firewall, Link, NodeId, Placement, Sender, owner};
+use super::shaper::{self, ShapedLinks};
+use super::{
+    Backend, BackendCapability, BackendError, CutMechanism, Firewall, Link, NodeId, Placement, Sender, ShapeCounts,
+    ShapeId, Shaping, owner,
+};
 use crate::system::Launch;
 
 /// Every container and network of a run carries it, valued with the run id.
@@ -80,6 +84,9 @@ pub struct DockerBackend {
     members: BTreeMap<NodeId, Member>,
     /// Every cut in force, as (from, to): applied again when `from` starts.
     cuts: BTreeSet<(NodeId, NodeId)>,
+    /// Shaped links in force, by id.
+    shapes: BTreeMap<ShapeId, ShapedLinks>,
+    next_shape: ShapeId,
     /// Images by program, built once per run at most.
     images: HashMap<PathBuf, String>,
 }
@@ -132,6 +139,8 @@ impl DockerBackend {
             subnet,
             members: BTreeMap::new(),
             cuts: BTreeSet::new(),
+            shapes: BTreeMap::new(),
+            next_shape: 0,
             images: HashMap::new(),
         })
     }
@@ -266,7 +275,12 @@ impl Backend for DockerBackend {
     }
 
     fn capabilities(&self) -> BTreeSet<BackendCapability> {
-        BTreeSet::from([BackendCapability::PacketCuts, BackendCapability::Pause, BackendCapability::HostDataDir])
+        let mut caps =
+            BTreeSet::from([BackendCapability::PacketCuts, BackendCapability::Pause, BackendCapability::HostDataDir]);
+        if shaper::available() {
+            caps.insert(BackendCapability::PacketShaping);
+        }
+        caps
     }
 
     fn cut_mechanism(&self) -> Option<CutMechanism> {
@@ -417,8 +431,48 @@ impl Backend for DockerBackend {
         })
     }
 
+    /// Shapes in the senders' namespaces, for as long as they run: unlike
+    /// a cut, a shaping is not applied again when its sender restarts.
+    fn shape<'a>(
+        &'a mut self,
+        links: &'a [(NodeId, NodeId)],
+        shaping: &'a Shaping,
+        seed: u64,
+    ) -> BoxFuture<'a, Result<ShapeId, BackendError>> {
+        Box::pin(async move {
+            for &(from, to) in links {
+                self.member(to)?;
+                self.live_firewall(from).await?;
+            }
+            let live = links.iter().filter_map(|&(from, to)| {
+                let fw = self.members.get(&from)?.firewall.as_ref()?;
+                Some((fw, self.link(from, to)))
+            });
+            let shaped = ShapedLinks::new(live.collect(), shaping, seed)?;
+            self.next_shape += 1;
+            self.shapes.insert(self.next_shape, shaped);
+            Ok(self.next_shape)
+        })
+    }
+
+    fn shape_counts(&self, id: ShapeId) -> ShapeCounts {
+        self.shapes.get(&id).map(ShapedLinks::counts).unwrap_or_default()
+    }
+
+    fn unshape(&mut self, id: ShapeId) -> BoxFuture<'_, Result<ShapeCounts, BackendError>> {
+        Box::pin(async move {
+            let Some(shaped) = self.shapes.remove(&id) else { return Ok(ShapeCounts::default()) };
+            let ids: Vec<NodeId> = self.members.keys().copied().collect();
+            for id in ids {
+                self.live_firewall(id).await?;
+            }
+            let firewalls: Vec<&Firewall> = self.members.values().filter_map(|m| m.firewall.as_ref()).collect();
+            shaped.remove(|chain| firewalls.iter().copied().find(|f| f.chain() == chain))
+        })
+    }
+
     /// Tried from inside `from`'s network namespace.
-    fn probe(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<bool, BackendError>> {
+    fn probe(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<Option<Duration>, BackendError>> {
         Box::pin(async move {
             let container = self.member(from)?.container.clone();
             let Some(pid) = self.engine.pid(&container).await? else {
@@ -444,20 +498,10 @@ fn labels(run_id: &str) -> HashMap<String, String> {
 /// A TCP connect to `to` from inside the network namespace of process
 /// `pid`, on a thread of its own: setns(2) moves only the calling thread,
 /// and that thread ends after the one try, so no other code runs there.
-async fn connects_from_netns_of(pid: u32, to: SocketAddr) -> Result<bool, BackendError> {
+async fn connects_from_netns_of(pid: u32, to: SocketAddr) -> Result<Option<Duration>, BackendError> {
     let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
     let what = format!("entering the network namespace of pid {pid}");
-    super::connects_from_own_thread(what, to, move || {
-        use std::os::fd::AsRawFd;
-        // SAFETY: setns(2) on an open namespace file; it changes only this
-        // thread's network namespace.
-        if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
-    })
-    .await
+    super::connects_from_own_thread(what, to, move || super::enter_netns(&netns)).await
 }
 
 impl Drop for DockerBackend {
