@@ -105,10 +105,41 @@ fn the_set_checker_reports_lost_and_unexpected_elements_and_recovered_unknown_ad
     let result = check_set(&events);
     assert_eq!(
         result.reason,
-        "1 acknowledged add lost (2), 1 element never added (77); first: the add of 2 was acknowledged before the \
-         final read began, which lacks it"
+        "1 acknowledged add lost (2), 1 element never added (77); first: the final read lacks 1 add acknowledged \
+         before it began: 2"
     );
     assert_eq!(result.findings.len(), 2);
+    assert_eq!(result.findings[1].what, "a read shows 1 element never added: 77 (no add wrote it)");
+}
+
+/// However many elements a read lost or invented, it is one finding, its
+/// proof one add and the read, the other adds beside it as context.
+#[test]
+fn a_set_read_missing_many_adds_is_one_finding_naming_the_first_of_them() {
+    let line = |p: u64, kind: &str, f: &str, value: Value, t: u64| {
+        serde_json::from_value::<Event>(json!({"process": p, "type": kind, "f": f, "value": value, "time_ns": t}))
+            .unwrap()
+    };
+    let mut events = Vec::new();
+    for e in 0..30 {
+        events.push(line(e, "invoke", "add", json!(e), 10 * e));
+        events.push(line(e, "ok", "add", json!(e), 10 * e + 5));
+    }
+    events.push(line(99, "invoke", "read", Value::Null, 1000));
+    events.push(line(99, "ok", "read", json!([0, 100, 101]), 1010));
+    let result = check_set(&events);
+    assert_eq!(result.findings.len(), 2, "{:#?}", result.findings);
+    let lost = &result.findings[0];
+    assert_eq!(
+        lost.what,
+        "the final read lacks 29 adds acknowledged before it began: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 19 more"
+    );
+    assert_eq!(lost.events, [events[2].clone(), events[3].clone(), events[60].clone(), events[61].clone()]);
+    assert_eq!(lost.context.len(), 2 * 20, "at most 20 more adds beside it");
+    assert_eq!(
+        result.findings[1].what,
+        "a read shows 2 elements never added: 100 (no add wrote it), 101 (no add wrote it)"
+    );
 }
 
 /// A history that is not one of a set or a bank is unknown, saying why,

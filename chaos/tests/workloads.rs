@@ -86,6 +86,12 @@ async fn followers_acknowledging_before_syncing_lose_acknowledged_adds_and_the_s
     );
     assert_eq!(proof.last().map(|e| (e.f, e.kind)), Some((Function::Read, EventType::Ok)), "{proof:#?}");
     assert!(!proof[3].value.as_array().unwrap().contains(&proof[1].value), "the read lacks the acknowledged add");
+    // The report shows it as it shows the other checks' counterexamples:
+    // the finding, and the add and the read drawn on the time axis.
+    let html = std::fs::read_to_string(dir.path().join("bug/report.html")).unwrap();
+    assert!(html.contains(&set.findings[0].what), "the finding is in report.html");
+    let chart = common::charts(&html).into_iter().find(|svg| svg.contains(&format!("add {}", proof[0].value)));
+    assert!(chart.is_some_and(|svg| svg.contains("read \u{2192} [")), "a chart with the add and the final read");
 
     let correct = common::run_scenario(&without, 70, 18031, &dir.path().join("correct")).await;
     assert_valid(&correct);

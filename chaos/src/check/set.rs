@@ -27,8 +27,13 @@ const CHECKER: &str = "set";
 /// Findings kept in a result; the rest are counted.
 const MAX_FINDINGS: usize = 100;
 
-/// Elements named in a reason at most.
+/// Elements named in a reason or finding at most.
 const MAX_NAMED: usize = 10;
+
+/// Operations shown beside a finding's proof at most. A finding holds a
+/// read of the whole set, which may be large: one finding per read, not
+/// one per element, keeps the summary and the report small.
+const MAX_CONTEXT: usize = 20;
 
 /// The set checker as a [`Checker`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -50,9 +55,17 @@ struct Tally<'a> {
     acknowledged: usize,
     unknown: usize,
     recovered: usize,
-    lost: Vec<(&'a Operation, &'a Operation)>,
-    /// The element, what shows it unexpected, and the operations that do.
-    unexpected: Vec<(String, String, Vec<&'a Operation>)>,
+    /// The final read, and the adds acknowledged before it that it lacks.
+    lost: Option<(&'a Operation, Vec<&'a Operation>)>,
+    /// Each read showing elements never added: the elements, each with why
+    /// and the add that shows it (a failed one, or one begun too late).
+    unexpected: Vec<(&'a Operation, Vec<Unexpected<'a>>)>,
+}
+
+struct Unexpected<'a> {
+    element: String,
+    why: &'static str,
+    add: Option<&'a Operation>,
 }
 
 /// Checks the adds and reads of `events`.
@@ -75,19 +88,25 @@ pub fn check_set(events: &[Event]) -> CheckResult {
         acknowledged += tally.acknowledged;
         unknown += tally.unknown;
         recovered += tally.recovered;
-        for (add, read) in &tally.lost {
-            lost.push(add.input.to_string());
-            let what = format!("the add of {} was acknowledged before the final read began, which lacks it", add.input);
-            findings.push(Finding {
-                key: key.clone(),
-                what,
-                events: events_of(events, [*add, *read]),
-                context: vec![],
-            });
+        if let Some((read, adds)) = &tally.lost {
+            let elements: Vec<String> = adds.iter().map(|add| add.input.to_string()).collect();
+            let what = format!(
+                "the final read lacks {} acknowledged before it began: {}",
+                plural(adds.len(), "add"),
+                named(&elements)
+            );
+            let context = events_of(events, adds.iter().skip(1).take(MAX_CONTEXT).copied());
+            findings.push(Finding { key: key.clone(), what, events: events_of(events, [adds[0], *read]), context });
+            lost.extend(elements);
         }
-        for (element, what, culprits) in tally.unexpected {
-            unexpected.push(element);
-            findings.push(Finding { key: key.clone(), what, events: events_of(events, culprits), context: vec![] });
+        for (read, found) in &tally.unexpected {
+            let shown: Vec<String> = found.iter().map(|u| format!("{} ({})", u.element, u.why)).collect();
+            let what = format!("a read shows {} never added: {}", plural(found.len(), "element"), named(&shown));
+            let mut culprits = found.iter().filter_map(|u| u.add);
+            let proof = events_of(events, std::iter::once(*read).chain(culprits.next()));
+            let context = events_of(events, culprits.take(MAX_CONTEXT));
+            findings.push(Finding { key: key.clone(), what, events: proof, context });
+            unexpected.extend(found.iter().map(|u| u.element.clone()));
         }
     }
     if !findings.is_empty() {
@@ -149,6 +168,7 @@ fn check_one(ops: &[Operation]) -> Result<Option<Tally<'_>>, String> {
         return Ok(None);
     };
     let mut tally = Tally::default();
+    let mut lost = Vec::new();
     for (element, add) in &adds {
         let present = final_elements.contains(element);
         match add.ret {
@@ -159,24 +179,29 @@ fn check_one(ops: &[Operation]) -> Result<Option<Tally<'_>>, String> {
             Some(ret) => {
                 tally.acknowledged += 1;
                 if ret < last.call && !present {
-                    tally.lost.push((*add, *last));
+                    lost.push(*add);
                 }
             }
         }
     }
-    tally.lost.sort_by_key(|(add, _)| add.events.0);
+    lost.sort_by_key(|add| add.events.0);
+    if !lost.is_empty() {
+        tally.lost = Some((*last, lost));
+    }
     for (read, elements) in &reads {
         let read_end = read.ret.unwrap_or(u64::MAX);
+        let mut found = Vec::new();
         for element in elements {
-            let (what, culprits) = match (adds.get(element), failed.get(element)) {
-                (Some(add), _) if add.call > read_end => {
-                    ("whose add began only after the read ended", vec![*read, *add])
-                }
+            let (why, add) = match (adds.get(element), failed.get(element)) {
+                (Some(add), _) if add.call > read_end => ("its add began only after the read ended", Some(*add)),
                 (Some(_), _) => continue,
-                (None, Some(fail)) => ("which only a failed add wrote", vec![*read, *fail]),
-                (None, None) => ("which no add wrote", vec![*read]),
+                (None, Some(fail)) => ("only a failed add wrote it", Some(*fail)),
+                (None, None) => ("no add wrote it", None),
             };
-            tally.unexpected.push((element.clone(), format!("a read shows {element}, {what}"), culprits));
+            found.push(Unexpected { element: element.clone(), why, add });
+        }
+        if !found.is_empty() {
+            tally.unexpected.push((*read, found));
         }
     }
     Ok(Some(tally))

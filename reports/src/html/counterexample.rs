@@ -81,6 +81,9 @@ fn ends<'a>(e: &'a Event, events: &'a [Event], history: Option<&'a [Event]>) -> 
     }
 }
 
+/// Characters of an operation's value shown on its bar at most.
+const MAX_LABEL: usize = 80;
+
 /// "put k1 = v3", "get k1 -> v2", "cas k1 v1 -> v2 (fail)", "... ?"; an
 /// operation of a history without keys (a bank's, a set's) is named by its
 /// function alone: "add 7", "read -> [1,2]".
@@ -97,6 +100,13 @@ fn label(invoke: &Event, completion: Option<&Event>) -> String {
         },
         history::Function::Delete => base,
         _ => format!("{base} {}", value(&invoke.value)),
+    };
+    // A read of a whole set or list can hold thousands of values; the
+    // listing below the chart has them all.
+    let shown = if shown.chars().count() > MAX_LABEL {
+        shown.chars().take(MAX_LABEL).chain(['\u{2026}']).collect()
+    } else {
+        shown
     };
     match completion.map(|c| c.kind) {
         Some(EventType::Fail) => format!("{shown} (fail)"),
@@ -202,6 +212,10 @@ mod tests {
             keyless(event(3, EventType::Ok, Read, json!([1, 2]), 5)),
         );
         assert_eq!(label(&read, Some(&read_ok)), "read \u{2192} [1,2]");
+        let whole_set = keyless(event(3, EventType::Ok, Read, json!((0..1000).collect::<Vec<u32>>()), 5));
+        let shown = label(&read, Some(&whole_set));
+        assert_eq!(shown.chars().count(), MAX_LABEL + 1, "{shown}");
+        assert!(shown.starts_with("read \u{2192} [0,1,2,") && shown.ends_with('\u{2026}'), "{shown}");
     }
 
     #[test]
