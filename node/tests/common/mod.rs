@@ -1,8 +1,8 @@
 //! Real `raft-node` processes for the cluster tests: each test file takes
 //! its own addresses (127.0.0.`ip_base`+id, one port) so tests running in
 //! parallel never collide: cluster.rs 10+/17101, wiped_node.rs 20+/17121,
-//! 30+/17131 and 40+/17141, client_failover.rs 50+/17151, failpoints.rs
-//! 60+/17161.
+//! 30+/17131 and 40+/17141, client_failover.rs 50+/17151, 160+/18100 and
+//! 165+/18101, failpoints.rs 60+/17161.
 
 #![allow(dead_code)] // each test file uses its own part
 
