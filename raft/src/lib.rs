@@ -37,8 +37,9 @@
 //!
 //! # What is implemented
 //!
-//! Elections with randomized timeouts, pre-vote, check-quorum and leader
-//! stickiness; pipelined replication with Probe / Replicate / Snapshot
+//! Elections with randomized timeouts, pre-vote, check-quorum (a leader
+//! stepping down for want of a quorum tells its most caught-up voter to
+//! campaign at once) and leader stickiness; pipelined replication with Probe / Replicate / Snapshot
 //! progress and an in-flight window by count and bytes; fast back-off on
 //! conflicts; batching of proposals; a no-op per term and the current-term
 //! commit rule; ReadIndex, lease and follower reads; learners, promotion and

@@ -437,6 +437,7 @@ impl Raft {
         if self.election_elapsed >= self.cfg.election_tick {
             self.election_elapsed = 0;
             if self.cfg.check_quorum && !self.quorum_recently_active() {
+                self.hand_over_on_step_down();
                 self.become_follower(self.term, NO_NODE);
                 return;
             }
@@ -444,6 +445,28 @@ impl Raft {
         if self.heartbeat_elapsed >= self.cfg.heartbeat_tick {
             self.heartbeat_elapsed = 0;
             self.bcast_heartbeat();
+        }
+    }
+
+    /// A leader that no longer hears a quorum may still be heard by them
+    /// (its inbound links cut, its answers lost): they would wait out a whole
+    /// election timeout of silence after it steps down before electing
+    /// anyone. It tells the most caught-up voter to campaign at once
+    /// instead, as a transfer would. Safe whoever gets it: the vote rules
+    /// still decide, the lease this bypasses is this leader's own, which it
+    /// gives up now, and a term moved on since drops the message.
+    fn hand_over_on_step_down(&mut self) {
+        let id = self.cfg.id;
+        let successor = self
+            .conf
+            .voters
+            .iter()
+            .filter(|&&v| v != id)
+            .filter_map(|v| self.progress.get(v).map(|p| (p.matched, std::cmp::Reverse(*v))))
+            .max()
+            .map(|(_, std::cmp::Reverse(v))| v);
+        if let Some(to) = successor {
+            self.send_timeout_now(to);
         }
     }
 
