@@ -55,6 +55,9 @@ pub struct Client {
     /// reached, or were found behind a newer leader: passed over until the
     /// instant given, even when a follower still names one as leader.
     suspects: Mutex<HashMap<String, Instant>>,
+    /// Members keeping a request waiting past [`Timing::watch_after`], by
+    /// how many: a round of status calls does not wait for their answers.
+    stalled: Mutex<HashMap<String, usize>>,
     /// One discovery at a time (see [`Client::discover`]); when the last
     /// one started.
     discovery: tokio::sync::Mutex<Option<Instant>>,
@@ -169,6 +172,7 @@ impl Client {
             deadline: Duration::from_secs(10),
             timing: Timing { election_timeout_ms: AtomicU64::new(0), attempt_timeout_ms: AtomicU64::new(0) },
             suspects: Mutex::new(HashMap::new()),
+            stalled: Mutex::new(HashMap::new()),
             discovery: tokio::sync::Mutex::new(None),
         }
     }
@@ -213,6 +217,10 @@ impl Client {
     fn suspect(&self, address: &str) {
         let until = Instant::now() + self.timing.attempt();
         self.suspects.lock().expect("not poisoned").insert(address.to_string(), until);
+    }
+
+    fn stalled_on(&self, address: &str) -> bool {
+        self.stalled.lock().expect("not poisoned").contains_key(address)
     }
 
     /// The leader believed in, unless suspected.
@@ -378,6 +386,7 @@ impl Client {
     /// costs no status calls.
     async fn newer_leader_than(&self, target: &Known) -> Known {
         tokio::time::sleep(self.timing.watch_after()).await;
+        let _stalled = Stalled::new(self, &target.address);
         loop {
             if let Some(found) = self.discover().await
                 && found.address != target.address
@@ -412,8 +421,18 @@ impl Client {
     /// that does not answer in time becomes a suspect.
     async fn poll_members(&self) -> Option<Known> {
         let wait = self.timing.status_wait();
+        let suspect = |address: &str| self.is_suspect(address);
+        let unresponsive = |address: &String| suspect(address) || self.stalled_on(address);
+        // Not the members already keeping the client waiting (each status
+        // call would only queue behind, then be reset: too many resets and
+        // the member's HTTP/2 server drops the whole connection); all of
+        // them when every one is.
+        let mut asked: Vec<String> = self.endpoints.iter().filter(|a| !unresponsive(a)).cloned().collect();
+        if asked.is_empty() {
+            asked = self.endpoints.clone();
+        }
         let mut polls = JoinSet::new();
-        for address in &self.endpoints {
+        for address in &asked {
             let Ok(channel) = self.channel(address) else { continue };
             let (address, request) = (address.clone(), self.request(apb::StatusRequest {}));
             polls.spawn(async move {
@@ -421,10 +440,14 @@ impl Client {
                 (address, answer)
             });
         }
-        let suspect = |address: &str| self.is_suspect(address);
         let mut reports = Vec::new();
-        let mut silent = self.endpoints.clone();
-        while !settled(&reports, self.endpoints.len(), &silent, suspect) {
+        let mut silent = asked;
+        while !settled(
+            reports.len(),
+            self.endpoints.len(),
+            choose(&reports, suspect).is_some(),
+            silent.iter().all(unresponsive),
+        ) {
             let Some(joined) = polls.join_next().await else { break };
             let Ok((address, answer)) = joined else { continue };
             silent.retain(|s| *s != address);
@@ -442,37 +465,55 @@ impl Client {
     }
 
     /// Runs `call` on the members in turn (the first endpoint first,
-    /// suspects last) until one answers: for reads any member serves.
+    /// suspects last) until one answers, round after round until the
+    /// deadline: for reads any member serves, which a refusal (the leader
+    /// they go through changing) or silence only sends to the next one.
     async fn on_any_member<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
     where
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
-        let mut order: Vec<&String> = self.endpoints.iter().collect();
-        order.sort_by_key(|address| self.is_suspect(address));
-        let mut errors = Vec::new();
-        for address in order {
-            let timeout = self.timing.attempt();
-            match tokio::time::timeout(timeout, call(self.channel(address)?)).await {
-                Ok(Ok(answer)) => return Ok(answer),
-                Ok(Err(status)) if status.code() == Code::Unavailable => {
-                    self.suspect(address);
-                    errors.push(format!("{address}: {}", status.message()));
-                }
-                Ok(Err(status)) => return Err(ClientError::Failed(format!("{address}: {}", status.message()))),
-                Err(_) => {
-                    self.suspect(address);
-                    errors.push(format!("{address}: no answer within {timeout:?}"));
-                }
+        let deadline = Instant::now() + self.deadline;
+        let mut last_error = String::from("no endpoint");
+        loop {
+            let mut order: Vec<&String> = self.endpoints.iter().collect();
+            order.sort_by_key(|address| self.is_suspect(address));
+            for address in order {
+                let timeout = self.timing.attempt();
+                let why = match tokio::time::timeout(timeout, call(self.channel(address)?)).await {
+                    Ok(Ok(answer)) => return Ok(answer),
+                    Ok(Err(status)) => match classify(&status) {
+                        Failure::Fatal(why) => return Err(ClientError::Failed(format!("{address}: {why}"))),
+                        Failure::Retry { unreachable, why, .. } => {
+                            if unreachable {
+                                self.suspect(address);
+                            }
+                            why
+                        }
+                        Failure::Redirect(_) => "not the leader, which it reads through".into(),
+                    },
+                    Err(_) => {
+                        self.suspect(address);
+                        format!("no answer within {timeout:?}")
+                    }
+                };
+                last_error = format!("{address}: {why}");
             }
+            if Instant::now() + self.timing.poll_interval() >= deadline {
+                return Err(ClientError::Failed(format!("gave up after {:?}: {last_error}", self.deadline)));
+            }
+            tokio::time::sleep(self.timing.poll_interval()).await;
         }
-        Err(ClientError::Failed(errors.join("; ")))
     }
 
     /// A new session seq; the returned guard marks it answered when dropped.
     fn session(&self) -> (kpb::Session, Outstanding<'_>) {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        // The seq is taken under the lock: taken before it, a later seq
+        // could be inserted first and carry a first_outstanding above this
+        // one, and the nodes would then refuse this write as answered and
+        // forgotten (or forget its answer before a retry asks for it).
         let mut outstanding = self.outstanding.lock().expect("not poisoned");
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         outstanding.insert(seq);
         let first_outstanding = *outstanding.first().expect("just inserted");
         (kpb::Session { client_id: self.client_id, seq, first_outstanding }, Outstanding { client: self, seq })
@@ -649,6 +690,32 @@ impl Client {
     {
         let resp = self.with_leader(true, |c| call(c, self.request(apb::NodeRequest { id })));
         Ok(resp.await?.into_inner().index)
+    }
+}
+
+/// An attempt on a member waiting past [`Timing::watch_after`]; dropped
+/// when the attempt ends.
+struct Stalled<'a> {
+    client: &'a Client,
+    address: String,
+}
+
+impl<'a> Stalled<'a> {
+    fn new(client: &'a Client, address: &str) -> Stalled<'a> {
+        *client.stalled.lock().expect("not poisoned").entry(address.to_string()).or_default() += 1;
+        Stalled { client, address: address.to_string() }
+    }
+}
+
+impl Drop for Stalled<'_> {
+    fn drop(&mut self) {
+        let mut stalled = self.client.stalled.lock().expect("not poisoned");
+        if let Some(count) = stalled.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                stalled.remove(&self.address);
+            }
+        }
     }
 }
 
