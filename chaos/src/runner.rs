@@ -25,7 +25,7 @@ use crate::fault::Abilities;
 use crate::nemesis;
 use crate::scenario::{BackendKind, CheckKind, FaultKind, Scenario, SystemKind};
 use crate::system::{Etcd, EtcdOptions, RaftNode, RaftNodeOptions, System};
-use crate::thresholds::{self, quantile};
+use crate::thresholds;
 
 pub struct RunOptions {
     /// The program that runs a raft-node member.
@@ -282,8 +282,8 @@ async fn drive_and_judge<D: Driver>(
         .iter()
         .map(|(op, h)| (op.to_string(), percentiles(loadgen::record::Percentiles::of(h))))
         .collect();
-    let metrics = metrics(&recorder, &rate, &recoveries, lost);
-    let threshold_outcomes = thresholds::evaluate(&file.thresholds, &metrics);
+    let measured = measured(&recorder, &rate, &recoveries, lost);
+    let threshold_outcomes = thresholds::evaluate(&file.thresholds, &measured);
     if !threshold_outcomes.is_empty() {
         checks.push(threshold_check(&threshold_outcomes));
     }
@@ -369,26 +369,15 @@ fn write_results(
 }
 
 /// What thresholds can name, in base units (seconds, fractions, counts).
-fn metrics(
+fn measured(
     recorder: &loadgen::record::Recorder,
     rate: &loadgen::run::RateReport,
     recoveries: &[Recovery],
     lost: Option<usize>,
-) -> BTreeMap<&'static str, f64> {
+) -> thresholds::Measured {
     let mut m = BTreeMap::new();
     if let Some(lost) = lost {
         m.insert("lost_writes", lost as f64);
-    }
-    let rto: Vec<f64> = recoveries.iter().filter_map(|r| r.to_first_write_ns).map(|ns| ns as f64 / 1e9).collect();
-    for (name, q) in [("rto_p50", 0.5), ("rto_p99", 0.99), ("rto_max", 1.0)] {
-        if let Some(v) = quantile(&rto, q) {
-            m.insert(name, v);
-        }
-    }
-    let elections: Vec<f64> =
-        recoveries.iter().filter_map(|r| r.to_first_leader_ns).map(|ns| ns as f64 / 1e9).collect();
-    if let Some(v) = quantile(&elections, 1.0) {
-        m.insert("election_max", v);
     }
     let mut all = loadgen::record::histogram();
     for h in recorder.corrected.values() {
@@ -405,7 +394,7 @@ fn metrics(
         m.insert("error_rate", (total - ok) as f64 / total as f64);
     }
     m.insert("achieved_rate", rate.achieved_rate);
-    m
+    thresholds::Measured { values: m, recoveries: recoveries.to_vec() }
 }
 
 fn threshold_check(outcomes: &[thresholds::Outcome]) -> CheckResult {
