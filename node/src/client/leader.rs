@@ -26,20 +26,17 @@ pub(super) struct Report {
 
 /// The leader the reports name: the leader of the highest term any of them
 /// shows, by its own word or by a follower's in that term. None while that
-/// term has no leader yet (an election under way), or when the only word
-/// for its leader comes from others and the client suspects it (a frozen or
-/// killed leader its followers have not given up on yet). A member that
-/// answers that it leads is believed even when suspected: it answered.
-pub(super) fn choose(reports: &[Report], suspect: impl Fn(&str) -> bool) -> Option<Known> {
+/// term has no leader yet (an election under way). A leader named only by
+/// its followers may be dead or frozen: a request sent there is refused at
+/// once or, unanswered, watched until the members elect another, which is
+/// as soon as any request could be served anyway.
+pub(super) fn choose(reports: &[Report]) -> Option<Known> {
     let term = reports.iter().map(|r| r.term).max()?;
     let current = || reports.iter().filter(move |r| r.term == term);
     if let Some(own) = current().find(|r| r.leads) {
         return Some(Known { address: own.from.clone(), term });
     }
-    current()
-        .filter_map(|r| r.leader.as_deref())
-        .find(|leader| !suspect(leader))
-        .map(|address| Known { address: address.to_string(), term })
+    current().find_map(|r| r.leader.as_deref()).map(|address| Known { address: address.to_string(), term })
 }
 
 /// Whether a round of status calls can be acted on before every member
@@ -67,35 +64,26 @@ mod tests {
         Some(Known { address: address.into(), term })
     }
 
-    const NONE_SUSPECT: fn(&str) -> bool = |_| false;
-
     #[test]
     fn the_highest_term_wins_over_a_leader_that_has_not_stepped_down() {
         // An isolated old leader still says it leads term 3; the others
         // elected b in term 4.
         let reports = [leader("a", 3), leader("b", 4), follower("c", 4, Some("b"))];
-        assert_eq!(choose(&reports, NONE_SUSPECT), known("b", 4));
+        assert_eq!(choose(&reports), known("b", 4));
     }
 
     #[test]
     fn a_follower_names_the_leader_that_did_not_answer() {
         let reports = [follower("b", 4, Some("a")), follower("c", 4, Some("a"))];
-        assert_eq!(choose(&reports, NONE_SUSPECT), known("a", 4));
-        // ... unless the client suspects it: its followers have not noticed yet.
-        assert_eq!(choose(&reports, |s| s == "a"), None);
-    }
-
-    #[test]
-    fn a_suspect_that_answers_it_leads_is_believed() {
-        assert_eq!(choose(&[leader("a", 4), follower("b", 4, Some("a"))], |s| s == "a"), known("a", 4));
+        assert_eq!(choose(&reports), known("a", 4));
     }
 
     #[test]
     fn no_leader_in_the_newest_term_is_none_even_if_an_older_term_had_one() {
         // b campaigns in term 5; c still follows a in term 4.
         let reports = [follower("b", 5, None), follower("c", 4, Some("a"))];
-        assert_eq!(choose(&reports, NONE_SUSPECT), None);
-        assert_eq!(choose(&[], NONE_SUSPECT), None);
+        assert_eq!(choose(&reports), None);
+        assert_eq!(choose(&[]), None);
     }
 
     #[test]

@@ -111,9 +111,10 @@ impl Timing {
         (self.election_timeout() / 20).clamp(Duration::from_millis(2), Duration::from_millis(50))
     }
 
-    /// How long a round of status calls waits for a member's answer.
+    /// How long a round of status calls waits for a member's answer (a
+    /// round that has what it needs does not wait for the rest).
     fn status_wait(&self) -> Duration {
-        self.election_timeout() / 2
+        self.election_timeout()
     }
 }
 
@@ -211,6 +212,11 @@ impl Client {
             }
             None => false,
         }
+    }
+
+    /// It answered: it is alive, whatever made it a suspect.
+    fn unsuspect(&self, address: &str) {
+        self.suspects.lock().expect("not poisoned").remove(address);
     }
 
     /// Passes over `address` for an attempt timeout.
@@ -312,6 +318,7 @@ impl Client {
             };
             let failure = match self.attempt(&target, call(channel)).await {
                 Attempt::Answered(Ok(v)) => {
+                    self.unsuspect(&target.address);
                     self.believe(target);
                     return Ok(v);
                 }
@@ -421,18 +428,8 @@ impl Client {
     /// that does not answer in time becomes a suspect.
     async fn poll_members(&self) -> Option<Known> {
         let wait = self.timing.status_wait();
-        let suspect = |address: &str| self.is_suspect(address);
-        let unresponsive = |address: &String| suspect(address) || self.stalled_on(address);
-        // Not the members already keeping the client waiting (each status
-        // call would only queue behind, then be reset: too many resets and
-        // the member's HTTP/2 server drops the whole connection); all of
-        // them when every one is.
-        let mut asked: Vec<String> = self.endpoints.iter().filter(|a| !unresponsive(a)).cloned().collect();
-        if asked.is_empty() {
-            asked = self.endpoints.clone();
-        }
         let mut polls = JoinSet::new();
-        for address in &asked {
+        for address in &self.endpoints {
             let Ok(channel) = self.channel(address) else { continue };
             let (address, request) = (address.clone(), self.request(apb::StatusRequest {}));
             polls.spawn(async move {
@@ -440,20 +437,18 @@ impl Client {
                 (address, answer)
             });
         }
+        let unresponsive = |address: &String| self.is_suspect(address) || self.stalled_on(address);
         let mut reports = Vec::new();
-        let mut silent = asked;
-        while !settled(
-            reports.len(),
-            self.endpoints.len(),
-            choose(&reports, suspect).is_some(),
-            silent.iter().all(unresponsive),
-        ) {
+        let mut silent = self.endpoints.clone();
+        while !settled(reports.len(), self.endpoints.len(), choose(&reports).is_some(), silent.iter().all(unresponsive))
+        {
             let Some(joined) = polls.join_next().await else { break };
             let Ok((address, answer)) = joined else { continue };
             silent.retain(|s| *s != address);
             match answer {
                 Ok(Ok(status)) => {
                     let status = status.into_inner();
+                    self.unsuspect(&address);
                     self.learn_timeouts(&status);
                     let leader = Some(status.leader_address).filter(|a| !a.is_empty());
                     reports.push(Report { from: address, term: status.term, leads: status.role == "Leader", leader });
@@ -461,7 +456,7 @@ impl Client {
                 Ok(Err(_)) | Err(_) => self.suspect(&address),
             }
         }
-        choose(&reports, suspect)
+        choose(&reports)
     }
 
     /// Runs `call` on the members in turn (the first endpoint first,
