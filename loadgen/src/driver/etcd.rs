@@ -21,11 +21,25 @@
 //! - scan: a Range over `[start, end)` with a limit.
 //!
 //! Requests go round-robin over the endpoints (as etcd's client balancer
-//! does); a request that could not even connect is tried on the next one,
-//! since it certainly was not sent.
+//! does), passing over a member that stopped answering: one that let a
+//! request time out or refused a connection (for a while), or that has
+//! kept a request waiting past half an election timeout (a frozen or
+//! cut-off member; etcd's own balancer keeps sending it a share of the
+//! requests, each waiting out its timeout). A request that could not even
+//! connect is tried on the next member, since it certainly was not sent; a
+//! read that times out or is refused is too (a read has no effect). A
+//! write that times out is not: etcd has no sessions to make a retry apply
+//! once, so its outcome is unknown.
+//!
+//! etcd does not tell clients its election timeout: the driver assumes
+//! etcd's default (1 s) unless told ([`EtcdDriver::election_timeout`]), and
+//! gives up on an attempt after twice that (a new leader is elected within
+//! it), or after [`EtcdDriver::timeout`] if that is shorter.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -50,12 +64,56 @@ pub enum ConnectError {
 
 pub struct EtcdDriver {
     endpoints: Vec<(String, KvClient<Channel>)>,
+    /// How each endpoint has been answering, by its index.
+    health: Vec<Mutex<Health>>,
     next: AtomicUsize,
+    next_request: AtomicU64,
     /// Makes list-entry keys of this driver unique among all drivers.
     nonce: u64,
     appended: AtomicU64,
-    /// Give up on a request after this long (a write's outcome is then unknown).
+    /// Give up on an attempt after this long at most (a write's outcome is
+    /// then unknown).
     pub timeout: Duration,
+    /// The cluster's election timeout (etcd's `--election-timeout`).
+    pub election_timeout: Duration,
+}
+
+/// etcd's default `--election-timeout`.
+const ETCD_DEFAULT_ELECTION_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the driver has seen of one member lately.
+#[derive(Debug, Default)]
+struct Health {
+    /// Requests in flight on it, by request number, with when each was sent.
+    in_flight: BTreeMap<u64, Instant>,
+    /// Passed over until then: it let a request time out or refused one.
+    /// Kept once past, until it answers: on probation, one request at a time.
+    suspect_until: Option<Instant>,
+}
+
+impl Health {
+    /// Whether new requests may go to it at `now`: not suspected (one at a
+    /// time once the suspicion runs out, until it answers), and no request
+    /// of its older than `stall_after` unanswered.
+    fn answering(&self, now: Instant, stall_after: Duration) -> bool {
+        match self.suspect_until {
+            Some(until) if now < until => false,
+            Some(_) => self.in_flight.is_empty(),
+            None => self.in_flight.values().next().is_none_or(|&sent| now.duration_since(sent) < stall_after),
+        }
+    }
+}
+
+/// One request in flight on a member, in its [`Health`] until dropped.
+struct InFlight<'a> {
+    health: &'a Mutex<Health>,
+    number: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.health.lock().expect("not poisoned").in_flight.remove(&self.number);
+    }
 }
 
 impl EtcdDriver {
@@ -82,11 +140,14 @@ impl EtcdDriver {
             as u64
             ^ u64::from(std::process::id());
         let driver = EtcdDriver {
+            health: clients.iter().map(|_| Mutex::default()).collect(),
             endpoints: clients,
             next: AtomicUsize::new(0),
+            next_request: AtomicU64::new(0),
             nonce,
             appended: AtomicU64::new(0),
             timeout: Duration::from_secs(5),
+            election_timeout: ETCD_DEFAULT_ELECTION_TIMEOUT,
         };
         driver.probe(probe_timeout).await?;
         Ok(driver)
@@ -105,25 +166,68 @@ impl EtcdDriver {
         Err(ConnectError::Unreachable(errors.join("; ")))
     }
 
-    /// Runs `call` on the next endpoint, moving on while connections are
-    /// refused; a timeout or any other error is the caller's to judge.
-    async fn call<T, F, Fut>(&self, call: F) -> Result<T, Failure>
+    fn attempt_timeout(&self) -> Duration {
+        self.timeout.min(2 * self.election_timeout)
+    }
+
+    /// The endpoints in the order to try them: round-robin from the next
+    /// in turn, those answering first (see [`Health::answering`]).
+    fn order(&self) -> Vec<usize> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let (now, stall_after) = (Instant::now(), self.election_timeout / 2);
+        let mut order: Vec<usize> = (0..self.endpoints.len()).map(|i| (start + i) % self.endpoints.len()).collect();
+        order.sort_by_key(|&i| !self.health[i].lock().expect("not poisoned").answering(now, stall_after));
+        order
+    }
+
+    fn suspect(&self, endpoint: usize) {
+        let until = Instant::now() + self.attempt_timeout();
+        self.health[endpoint].lock().expect("not poisoned").suspect_until = Some(until);
+    }
+
+    fn in_flight(&self, endpoint: usize) -> InFlight<'_> {
+        let number = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let health = &self.health[endpoint];
+        health.lock().expect("not poisoned").in_flight.insert(number, Instant::now());
+        InFlight { health, number }
+    }
+
+    /// Runs `call` on the members in [`EtcdDriver::order`], moving on while
+    /// connections are refused, and for a `read` also past a timeout or a
+    /// refusal; anything else is the caller's to judge.
+    async fn call<T, F, Fut>(&self, read: bool, call: F) -> Result<T, Failure>
     where
         F: Fn(KvClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let timeout = self.attempt_timeout();
         let mut refused = Vec::new();
-        for i in 0..self.endpoints.len() {
-            let (ep, client) = &self.endpoints[(start + i) % self.endpoints.len()];
-            match tokio::time::timeout(self.timeout, call(client.clone())).await {
-                Ok(Ok(response)) => return Ok(response.into_inner()),
-                Ok(Err(status)) if never_sent(&status) => refused.push(format!("{ep}: {}", describe(&status))),
-                Ok(Err(status)) => return Err(Failure::Status(status)),
-                Err(_) => return Err(Failure::Timeout(self.timeout)),
+        let mut last = None;
+        for i in self.order() {
+            let (ep, client) = &self.endpoints[i];
+            let _in_flight = self.in_flight(i);
+            let failure = match tokio::time::timeout(timeout, call(client.clone())).await {
+                Ok(Ok(response)) => {
+                    self.health[i].lock().expect("not poisoned").suspect_until = None;
+                    return Ok(response.into_inner());
+                }
+                Ok(Err(status)) if never_sent(&status) => {
+                    self.suspect(i);
+                    refused.push(format!("{ep}: {}", describe(&status)));
+                    continue;
+                }
+                Ok(Err(status)) => Failure::Status(status),
+                Err(_) => {
+                    self.suspect(i);
+                    Failure::Timeout(timeout)
+                }
+            };
+            if !read {
+                return Err(failure);
             }
+            last = Some(failure);
         }
-        Err(Failure::NotSent(refused.join("; ")))
+        Err(last.unwrap_or_else(|| Failure::NotSent(refused.join("; "))))
     }
 
     fn range(&self, key: Bytes, range_end: Bytes, limit: i64, by_create: bool, serializable: bool) -> RangeRequest {
@@ -143,8 +247,9 @@ impl EtcdDriver {
         }
     }
 
-    async fn txn(&self, request: pb::TxnRequest) -> Result<pb::TxnResponse, Failure> {
-        self.call(|mut c| {
+    /// A Txn; `read` when it only reads (see [`EtcdDriver::call`]).
+    async fn txn(&self, read: bool, request: pb::TxnRequest) -> Result<pb::TxnResponse, Failure> {
+        self.call(read, |mut c| {
             let request = request.clone();
             async move { c.txn(request).await }
         })
@@ -152,7 +257,7 @@ impl EtcdDriver {
     }
 
     async fn read(&self, request: RangeRequest) -> Result<Vec<pb::KeyValue>, Outcome> {
-        self.call(|mut c| {
+        self.call(true, |mut c| {
             let request = request.clone();
             async move { c.range(request).await }
         })
@@ -265,7 +370,7 @@ impl Driver for EtcdDriver {
     async fn put(&self, key: &str, value: Bytes) -> Outcome {
         let request = PutRequest { key: Bytes::copy_from_slice(key.as_bytes()), value };
         written(
-            self.call(|mut c| {
+            self.call(false, |mut c| {
                 let request = request.clone();
                 async move { c.put(request).await }
             })
@@ -276,7 +381,7 @@ impl Driver for EtcdDriver {
     async fn delete(&self, key: &str) -> Outcome {
         let request = pb::DeleteRangeRequest { key: Bytes::copy_from_slice(key.as_bytes()) };
         written(
-            self.call(|mut c| {
+            self.call(false, |mut c| {
                 let request = request.clone();
                 async move { c.delete_range(request).await }
             })
@@ -294,7 +399,7 @@ impl Driver for EtcdDriver {
             RequestOp { request: Some(request_op::Request::RequestRange(range)) }
         });
         let request = pb::TxnRequest { compare: Vec::new(), success: ranges.collect(), failure: Vec::new() };
-        let response = match self.txn(request).await {
+        let response = match self.txn(true, request).await {
             Ok(r) => r,
             Err(f) => return f.for_read(),
         };
@@ -326,7 +431,7 @@ impl Driver for EtcdDriver {
                 .collect(),
             failure: Vec::new(),
         };
-        match self.txn(request).await {
+        match self.txn(false, request).await {
             Ok(r) if r.succeeded => Outcome::Ok(Value::Null),
             Ok(_) => Outcome::Failed(COMPARE_FAILED.into()),
             Err(f) => f.for_write(),
@@ -400,6 +505,25 @@ mod tests {
         for c in [Consistency::Lease, Consistency::ReadIndex, Consistency::Follower] {
             assert!(!serializable(c), "{c:?} is served linearizable");
         }
+    }
+
+    #[test]
+    fn a_member_is_passed_over_while_suspected_or_keeping_a_request_waiting() {
+        let ms = Duration::from_millis;
+        let now = Instant::now() + ms(1000);
+        let stall_after = ms(250);
+        let mut health = Health::default();
+        assert!(health.answering(now, stall_after));
+        health.in_flight.insert(1, now - ms(100));
+        assert!(health.answering(now, stall_after), "in flight for less than the stall");
+        health.in_flight.insert(0, now - ms(300));
+        assert!(!health.answering(now, stall_after), "its oldest request is stalled");
+        health.in_flight.remove(&0);
+        health.suspect_until = Some(now + ms(1));
+        assert!(!health.answering(now, stall_after));
+        assert!(!health.answering(now + ms(1), stall_after), "on probation, a request already in flight");
+        health.in_flight.clear();
+        assert!(health.answering(now + ms(1), stall_after), "on probation, one request may go");
     }
 
     #[test]
