@@ -349,7 +349,7 @@ fn the_ci_suites_load() {
     let ci = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci");
     let gate = Suite::load(&ci.join("gate.yaml")).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<&str> = gate.runs.iter().map(|r| r.name.as_str()).collect();
-    let expected = ["smoke", "partition-asymmetric", "kill-2-of-5", "add-1", "remove-1", "power-loss"]
+    let expected = ["smoke", "partition-asymmetric", "leader-faults", "kill-2-of-5", "add-1", "remove-1", "power-loss"]
         .map(|n| format!("{n}-seed1"));
     assert_eq!(names, expected);
     assert!(gate.runs.iter().all(|r| r.scenario.file.cluster.unsafe_bugs.is_empty()), "the gate runs the correct node");
