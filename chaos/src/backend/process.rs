@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::shaper::{self, ShapedLinks};
+use super::shaper::{self, ShapedLinks, Shapes};
 use super::{
     Backend, BackendCapability, BackendError, CutMechanism, Firewall, Link, NodeId, Placement, Sender, ShapeCounts,
     ShapeId, Shaping, owner,
@@ -59,15 +59,14 @@ pub struct ProcessBackend {
     nodes: BTreeMap<NodeId, ProcNode>,
     /// Shaped links in force, by id; dropped (their shapers stopped) before
     /// the firewall that holds their rules.
-    shapes: BTreeMap<ShapeId, ShapedLinks>,
-    next_shape: ShapeId,
+    shapes: Shapes,
     firewall: Option<Firewall>,
 }
 
 impl ProcessBackend {
     pub fn new(options: ProcessOptions) -> Result<ProcessBackend, BackendError> {
         let firewall = if options.use_iptables && Firewall::available() { Some(Firewall::new()?) } else { None };
-        Ok(ProcessBackend { options, nodes: BTreeMap::new(), shapes: BTreeMap::new(), next_shape: 0, firewall })
+        Ok(ProcessBackend { options, nodes: BTreeMap::new(), shapes: Shapes::default(), firewall })
     }
 
     pub fn firewall(&self) -> Option<&Firewall> {
@@ -264,21 +263,16 @@ impl Backend for ProcessBackend {
             let fw = self.firewall.as_ref().ok_or(BackendError::Firewall("no iptables here".into()))?;
             let links = links.iter().map(|&(from, to)| (fw, self.link(from, to))).collect();
             let shaped = ShapedLinks::new(links, shaping, seed)?;
-            self.next_shape += 1;
-            self.shapes.insert(self.next_shape, shaped);
-            Ok(self.next_shape)
+            Ok(self.shapes.add(shaped))
         })
     }
 
     fn shape_counts(&self, id: ShapeId) -> ShapeCounts {
-        self.shapes.get(&id).map(ShapedLinks::counts).unwrap_or_default()
+        self.shapes.counts(id)
     }
 
     fn unshape(&mut self, id: ShapeId) -> BoxFuture<'_, Result<ShapeCounts, BackendError>> {
-        Box::pin(async move {
-            let Some(shaped) = self.shapes.remove(&id) else { return Ok(ShapeCounts::default()) };
-            shaped.remove(|_| self.firewall.as_ref())
-        })
+        Box::pin(async move { self.shapes.remove(id, |_| self.firewall.as_ref()) })
     }
 
     fn probe(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<Option<Duration>, BackendError>> {

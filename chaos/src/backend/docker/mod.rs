@@ -30,7 +30,7 @@ use engine::{ContainerSpec, is_subnet_taken};
 
 use futures_util::future::BoxFuture;
 
-use super::shaper::{self, ShapedLinks};
+use super::shaper::{self, ShapedLinks, Shapes};
 use super::{
     Backend, BackendCapability, BackendError, CutMechanism, Firewall, Link, NodeId, Placement, Sender, ShapeCounts,
     ShapeId, Shaping, owner,
@@ -85,8 +85,7 @@ pub struct DockerBackend {
     /// Every cut in force, as (from, to): applied again when `from` starts.
     cuts: BTreeSet<(NodeId, NodeId)>,
     /// Shaped links in force, by id.
-    shapes: BTreeMap<ShapeId, ShapedLinks>,
-    next_shape: ShapeId,
+    shapes: Shapes,
     /// Images by program, built once per run at most.
     images: HashMap<PathBuf, String>,
 }
@@ -139,8 +138,7 @@ impl DockerBackend {
             subnet,
             members: BTreeMap::new(),
             cuts: BTreeSet::new(),
-            shapes: BTreeMap::new(),
-            next_shape: 0,
+            shapes: Shapes::default(),
             images: HashMap::new(),
         })
     }
@@ -449,25 +447,22 @@ impl Backend for DockerBackend {
                 Some((fw, self.link(from, to)))
             });
             let shaped = ShapedLinks::new(live.collect(), shaping, seed)?;
-            self.next_shape += 1;
-            self.shapes.insert(self.next_shape, shaped);
-            Ok(self.next_shape)
+            Ok(self.shapes.add(shaped))
         })
     }
 
     fn shape_counts(&self, id: ShapeId) -> ShapeCounts {
-        self.shapes.get(&id).map(ShapedLinks::counts).unwrap_or_default()
+        self.shapes.counts(id)
     }
 
     fn unshape(&mut self, id: ShapeId) -> BoxFuture<'_, Result<ShapeCounts, BackendError>> {
         Box::pin(async move {
-            let Some(shaped) = self.shapes.remove(&id) else { return Ok(ShapeCounts::default()) };
             let ids: Vec<NodeId> = self.members.keys().copied().collect();
             for id in ids {
                 self.live_firewall(id).await?;
             }
             let firewalls: Vec<&Firewall> = self.members.values().filter_map(|m| m.firewall.as_ref()).collect();
-            shaped.remove(|chain| firewalls.iter().copied().find(|f| f.chain() == chain))
+            self.shapes.remove(id, |chain| firewalls.iter().copied().find(|f| f.chain() == chain))
         })
     }
 

@@ -207,6 +207,37 @@ impl ShapedLinks {
     }
 }
 
+/// The shapings in force in one backend, by the id `Backend::shape`
+/// handed out.
+#[derive(Default)]
+pub struct Shapes {
+    by_id: std::collections::BTreeMap<super::ShapeId, ShapedLinks>,
+    last_id: super::ShapeId,
+}
+
+impl Shapes {
+    pub fn add(&mut self, shaped: ShapedLinks) -> super::ShapeId {
+        self.last_id += 1;
+        self.by_id.insert(self.last_id, shaped);
+        self.last_id
+    }
+
+    /// What shaping `id` did so far; nothing once it ended.
+    pub fn counts(&self, id: super::ShapeId) -> ShapeCounts {
+        self.by_id.get(&id).map(ShapedLinks::counts).unwrap_or_default()
+    }
+
+    /// Ends shaping `id` as [`ShapedLinks::remove`] does; nothing for one
+    /// that ended.
+    pub fn remove<'f>(
+        &mut self,
+        id: super::ShapeId,
+        find: impl Fn(&str) -> Option<&'f Firewall>,
+    ) -> Result<ShapeCounts, BackendError> {
+        self.by_id.remove(&id).map_or(Ok(ShapeCounts::default()), |shaped| shaped.remove(find))
+    }
+}
+
 /// A packet held for later, in release order (ties by arrival).
 struct Held {
     at: Duration,
