@@ -73,6 +73,11 @@ impl ProcessBackend {
         self.firewall.as_ref()
     }
 
+    /// The firewall that cuts and shapes links, or why there is none.
+    fn cutting_firewall(&self) -> Result<&Firewall, BackendError> {
+        self.firewall.as_ref().ok_or(BackendError::Firewall("no iptables here".into()))
+    }
+
     fn ip(&self, id: NodeId) -> Ipv4Addr {
         Ipv4Addr::new(127, 0, 0, self.options.ip_base.saturating_add(id as u8))
     }
@@ -237,14 +242,14 @@ impl Backend for ProcessBackend {
 
     fn cut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
-            let fw = self.firewall.as_ref().ok_or(BackendError::Firewall("no iptables here".into()))?;
+            let fw = self.cutting_firewall()?;
             fw.cut(&self.link(from, to))
         })
     }
 
     fn uncut(&mut self, from: NodeId, to: NodeId) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
-            let fw = self.firewall.as_ref().ok_or(BackendError::Firewall("no iptables here".into()))?;
+            let fw = self.cutting_firewall()?;
             fw.uncut(&self.link(from, to))
         })
     }
@@ -260,7 +265,7 @@ impl Backend for ProcessBackend {
         seed: u64,
     ) -> BoxFuture<'a, Result<ShapeId, BackendError>> {
         Box::pin(async move {
-            let fw = self.firewall.as_ref().ok_or(BackendError::Firewall("no iptables here".into()))?;
+            let fw = self.cutting_firewall()?;
             let links = links.iter().map(|&(from, to)| (fw, self.link(from, to))).collect();
             let shaped = ShapedLinks::new(links, shaping, seed)?;
             Ok(self.shapes.add(shaped))

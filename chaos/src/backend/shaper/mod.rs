@@ -168,7 +168,8 @@ impl ShapedLinks {
         let part = match self.parts.iter().position(|(_, chain, _)| chain == firewall.chain()) {
             Some(i) => i,
             None => {
-                let shaper = Shaper::start(firewall.netns_of(), shaping.clone(), seed + self.parts.len() as u64)?;
+                let shaper =
+                    Shaper::start(firewall.netns_of(), shaping.clone(), seed.wrapping_add(self.parts.len() as u64))?;
                 self.parts.push((shaper, firewall.chain().to_string(), Vec::new()));
                 self.parts.len() - 1
             }
@@ -300,12 +301,11 @@ impl Served {
                 let len = message.get_payload().len();
                 let mut tally = counts.lock().unwrap_or_else(|e| e.into_inner());
                 tally.seen += 1;
-                match netem.fate(now, len) {
-                    Fate::Pass { .. } if held.len() >= HELD_LIMIT => {
-                        tally.dropped += 1;
-                        message.set_verdict(nfq::Verdict::Drop);
-                        let _ = self.queue.verdict(message);
-                    }
+                let fate = match netem.fate(now, len) {
+                    Fate::Pass { .. } if held.len() >= HELD_LIMIT => Fate::Drop,
+                    fate => fate,
+                };
+                match fate {
                     Fate::Drop => {
                         tally.dropped += 1;
                         message.set_verdict(nfq::Verdict::Drop);
