@@ -132,14 +132,26 @@ impl Shaper {
     pub fn counts(&self) -> ShapeCounts {
         *self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-impl Drop for Shaper {
-    fn drop(&mut self) {
+    /// Stops the thread (which lets through what it holds) and returns
+    /// what it did in all: counts read while it runs may have seen a packet
+    /// whose copy or release is still to come.
+    pub fn stop(mut self) -> ShapeCounts {
+        self.stop_thread();
+        self.counts()
+    }
+
+    fn stop_thread(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for Shaper {
+    fn drop(&mut self) {
+        self.stop_thread();
     }
 }
 
@@ -192,7 +204,7 @@ impl ShapedLinks {
     /// a container that restarted lost its namespace and its rules with
     /// it), then stops the shapers, which let through what they hold.
     pub fn remove<'f>(self, find: impl Fn(&str) -> Option<&'f Firewall>) -> Result<ShapeCounts, BackendError> {
-        let counts = self.counts();
+        let mut counts = ShapeCounts::default();
         let mut first_error = None;
         for (shaper, chain, links) in self.parts {
             if let Some(firewall) = find(&chain) {
@@ -202,7 +214,7 @@ impl ShapedLinks {
                     }
                 }
             }
-            drop(shaper);
+            counts += shaper.stop();
         }
         first_error.map_or(Ok(counts), Err)
     }
