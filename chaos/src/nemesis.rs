@@ -60,17 +60,16 @@ pub async fn run(
             // An election may be under way (another fault's, or a starved
             // machine's): give it a few election timeouts.
             let leader = cluster.wait_for_leader(LEADER_WITHIN).await;
-            // From here, not from the planned time: finding the leader can
-            // take a while, and recovery counts from the injection.
-            let start_ns = t0.elapsed().as_nanos() as u64;
             let Some(leader) = leader else {
+                let start_ns = t0.elapsed().as_nanos() as u64;
                 let confirmed = "skipped: no leader to target".into();
                 return Ok(InjectedFault { kind, target: vec![], start_ns, end_ns: start_ns, confirmed });
             };
             let mut others: Vec<NodeId> = cluster.members().into_iter().filter(|&id| id != leader).collect();
             others.shuffle(&mut rng);
             let aim = Aim { cluster, leader, others, rng: &mut rng };
-            let Injected { target, confirmed, heal } = fault::family(fault.kind).inject(&fault, aim).await?;
+            let Injected { target, in_effect, confirmed, heal } = fault::family(fault.kind).inject(&fault, aim).await?;
+            let start_ns = (in_effect - t0).as_nanos() as u64;
             eprintln!("[{:>6.1}s] {kind} {target:?}: {confirmed}", start_ns as f64 / 1e9);
             if let Some(heal) = heal {
                 tokio::time::sleep_until(t0 + fault.at + fault.lasts).await;

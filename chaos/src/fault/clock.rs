@@ -2,6 +2,7 @@
 //! through the system's hook; normal again when the fault ends.
 
 use futures_util::future::BoxFuture;
+use tokio::time::Instant;
 
 use super::{Aim, Family, Heal, Injected, Need};
 use crate::backend::NodeId;
@@ -20,8 +21,9 @@ impl Family for Clock {
     fn inject<'a>(&'a self, fault: &'a Fault, aim: Aim<'a>) -> BoxFuture<'a, Result<Injected, RunError>> {
         Box::pin(async move {
             aim.cluster.skew_clock(aim.leader, (fault.skew * 1e6) as i64).await?;
+            let in_effect = Instant::now();
             let confirmed = format!("fault hook accepted: clock rate {:+.0}%", fault.skew * 100.0);
-            Ok(Injected { target: vec![aim.leader], confirmed, heal: Some(Box::new(Unskew(aim.leader))) })
+            Ok(Injected { target: vec![aim.leader], in_effect, confirmed, heal: Some(Box::new(Unskew(aim.leader))) })
         })
     }
 }

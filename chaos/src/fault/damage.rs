@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use tokio::time::Instant;
 
 use super::membership::add_voter;
 use super::{Aim, Family, Heal, Injected, Need};
@@ -61,11 +62,12 @@ impl Family for Damage {
                 }
                 other => unreachable!("{other:?} does not damage a disk"),
             };
+            let in_effect = Instant::now();
             let confirmed = match refused(cluster, victim, refusal).await {
                 Ok(line) => format!("{done}; node {victim} refused to start: {line}"),
                 Err(why) => format!("{done}; NOT confirmed: {why}"),
             };
-            Ok(Injected { target: vec![victim], confirmed, heal: Some(Box::new(Rejoin(victim))) })
+            Ok(Injected { target: vec![victim], in_effect, confirmed, heal: Some(Box::new(Rejoin(victim))) })
         })
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use tokio::time::Instant;
 
 use super::{Aim, Family, Heal, Injected, Need};
 use crate::backend::NodeId;
@@ -24,8 +25,14 @@ impl Family for Disk {
             for &id in &aim.others {
                 aim.cluster.slow_disk(id, fault.delay).await?;
             }
+            let in_effect = Instant::now();
             let confirmed = format!("fault hooks accepted: +{:?} per fsync", fault.delay);
-            Ok(Injected { target: aim.others.clone(), confirmed, heal: Some(Box::new(FastDisks(aim.others))) })
+            Ok(Injected {
+                target: aim.others.clone(),
+                in_effect,
+                confirmed,
+                heal: Some(Box::new(FastDisks(aim.others))),
+            })
         })
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use rand::RngExt;
+use tokio::time::Instant;
 
 use super::kill::Restart;
 use super::{Aim, Family, Heal, Injected, Need};
@@ -42,6 +43,7 @@ impl Family for Failpoints {
                     for &id in targets.iter().rev() {
                         arm(cluster, id, failpoint.clone()).await?;
                     }
+                    let in_effect = Instant::now();
                     // Watched at once: each wait may run its whole limit.
                     let watches = targets.iter().map(|&id| async move { (id, disk_failure_seen(cluster, id).await) });
                     let seen = futures_util::future::join_all(watches).await;
@@ -56,7 +58,12 @@ impl Family for Failpoints {
                         })
                         .collect();
                     let confirmed = if fired { said.join("; ") } else { format!("NOT confirmed: {}", said.join("; ")) };
-                    Ok(Injected { target: targets.clone(), confirmed, heal: Some(Box::new(KillAndRestart(targets))) })
+                    Ok(Injected {
+                        target: targets.clone(),
+                        in_effect,
+                        confirmed,
+                        heal: Some(Box::new(KillAndRestart(targets))),
+                    })
                 }
                 FaultKind::CrashAt => {
                     let site = match &fault.site {
@@ -67,9 +74,11 @@ impl Family for Failpoints {
                         }
                     };
                     arm(cluster, aim.leader, Failpoint::CrashAt(site.clone())).await?;
+                    let in_effect = Instant::now();
                     let confirmed = confirm_aborted(cluster, aim.leader, Some(&site), FIRES_WITHIN).await;
                     Ok(Injected {
                         target: vec![aim.leader],
+                        in_effect,
                         confirmed,
                         heal: Some(Box::new(Restart(vec![aim.leader]))),
                     })

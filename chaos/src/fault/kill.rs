@@ -2,6 +2,7 @@
 
 use futures_util::future::BoxFuture;
 use rand::RngExt;
+use tokio::time::Instant;
 
 use super::{Aim, Family, Heal, Injected, Need};
 use crate::backend::NodeId;
@@ -29,8 +30,9 @@ impl Family for Kill {
                 other => unreachable!("{other:?} is not a kill"),
             };
             aim.cluster.kill(&victims).await?;
+            let in_effect = Instant::now();
             let confirmed = confirm_down(aim.cluster, &victims, "processes gone; status refused".into()).await;
-            Ok(Injected { target: victims.clone(), confirmed, heal: Some(Box::new(Restart(victims))) })
+            Ok(Injected { target: victims.clone(), in_effect, confirmed, heal: Some(Box::new(Restart(victims))) })
         })
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use tokio::time::Instant;
 
 use super::{Aim, Family, Injected, Need};
 use crate::backend::NodeId;
@@ -26,13 +27,15 @@ impl Family for Membership {
 
     fn inject<'a>(&'a self, fault: &'a Fault, aim: Aim<'a>) -> BoxFuture<'a, Result<Injected, RunError>> {
         Box::pin(async move {
+            // A change is in effect from its request on.
+            let in_effect = Instant::now();
             let (target, confirmed) = match fault.kind {
                 FaultKind::AddVoters => add_voters(fault.count, aim.leader, aim.cluster).await?,
                 FaultKind::RemoveVoters => remove_voters(fault.count, &aim.others, aim.cluster).await?,
                 FaultKind::TransferLeader => transfer(aim.leader, aim.others[0], aim.cluster).await?,
                 other => unreachable!("{other:?} is not a membership change"),
             };
-            Ok(Injected { target, confirmed: confirmed.into(), heal: None })
+            Ok(Injected { target, in_effect, confirmed: confirmed.into(), heal: None })
         })
     }
 }

@@ -24,6 +24,7 @@ use futures_util::future::BoxFuture;
 use rand_chacha::ChaCha8Rng;
 
 pub use partition::cut_pairs;
+use tokio::time::Instant;
 
 use crate::backend::{BackendCapability, NodeId};
 use crate::cluster::Cluster;
@@ -44,6 +45,11 @@ pub struct Aim<'a> {
 /// A fault in effect.
 pub struct Injected {
     pub target: Vec<NodeId>,
+    /// When its mechanism was in place (the last rule installed, the
+    /// process gone), before any confirmation: recovery counts from here.
+    /// Counted from the call, a write acknowledged while the rules went in
+    /// would pass for a recovery of a few milliseconds.
+    pub in_effect: Instant,
     /// How it was shown to have taken effect; starts with "NOT confirmed"
     /// when it was not.
     pub confirmed: String,

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use rand::RngExt;
+use tokio::time::Instant;
 
 use super::{Aim, Family, Heal, Injected, Need};
 use crate::backend::{BackendCapability, NodeId, ShapeCounts, ShapeId, Shaping};
@@ -38,14 +39,16 @@ impl Family for Packet {
             let peers: Vec<NodeId> = aim.cluster.members().into_iter().filter(|&id| id != node).collect();
             let links = node_links(node, &peers, fault.direction);
             let Some(&probe) = links.first() else {
-                return Ok(Injected { target: vec![node], confirmed: "nothing to shape".into(), heal: None });
+                let (in_effect, confirmed) = (Instant::now(), "nothing to shape".into());
+                return Ok(Injected { target: vec![node], in_effect, confirmed, heal: None });
             };
             let shaping = shaping(fault);
             let before = median_connect(aim.cluster, probe, 3).await?;
             let seed = aim.rng.random();
             let id = aim.cluster.backend().await.shape(&links, &shaping, seed).await?;
+            let in_effect = Instant::now();
             let confirmed = confirm(fault.kind, &shaping, aim.cluster, id, probe, before).await?;
-            Ok(Injected { target: vec![node], confirmed, heal: Some(Box::new(Unshape(id))) })
+            Ok(Injected { target: vec![node], in_effect, confirmed, heal: Some(Box::new(Unshape(id))) })
         })
     }
 }

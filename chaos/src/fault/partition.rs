@@ -6,6 +6,7 @@
 use futures_util::future::BoxFuture;
 use rand::Rng;
 use rand::seq::SliceRandom;
+use tokio::time::Instant;
 
 use super::{Aim, Family, Heal, Injected, Need};
 use crate::backend::{CutMechanism, NodeId};
@@ -27,13 +28,14 @@ impl Family for Partition {
             for &(from, to) in &pairs {
                 aim.cluster.cut(from, to).await?;
             }
+            let in_effect = Instant::now();
             let target = partition_target(fault.kind, &members, &pairs);
             let confirmed = if aim.cluster.cut_mechanism() != CutMechanism::AdminHooks {
                 confirm_cuts(aim.cluster, &members, &pairs).await?
             } else {
                 "admin hooks set (no packet probe possible)".into()
             };
-            Ok(Injected { target, confirmed, heal: Some(Box::new(Uncut(pairs))) })
+            Ok(Injected { target, in_effect, confirmed, heal: Some(Box::new(Uncut(pairs))) })
         })
     }
 }

@@ -2,6 +2,7 @@
 //! fault ends.
 
 use futures_util::future::BoxFuture;
+use tokio::time::Instant;
 
 use super::{Aim, Family, Heal, Injected, Need};
 use crate::backend::{BackendCapability, NodeId};
@@ -19,10 +20,12 @@ impl Family for Pause {
     fn inject<'a>(&'a self, _: &'a Fault, aim: Aim<'a>) -> BoxFuture<'a, Result<Injected, RunError>> {
         Box::pin(async move {
             aim.cluster.pause(aim.leader).await?;
+            let in_effect = Instant::now();
             let answered = aim.cluster.status(aim.leader).await.is_some();
             let confirmed = if answered { "NOT confirmed: node answered" } else { "status timed out while paused" };
             Ok(Injected {
                 target: vec![aim.leader],
+                in_effect,
                 confirmed: confirmed.into(),
                 heal: Some(Box::new(Resume(aim.leader))),
             })

@@ -3,6 +3,7 @@
 //! the fault ends, so the others decide what survived.
 
 use futures_util::future::BoxFuture;
+use tokio::time::Instant;
 
 use super::kill::{Restart, confirm_down};
 use super::{Aim, Family, Injected, Need};
@@ -22,12 +23,13 @@ impl Family for Power {
         Box::pin(async move {
             let members = aim.cluster.members();
             let lost = aim.cluster.power_loss(&members).await?;
+            let in_effect = Instant::now();
             let confirmed = confirm_down(aim.cluster, &members, format!("all down; {}", lost.join("; "))).await;
             for &id in &aim.others {
                 aim.cluster.restart(id).await?;
             }
             let target = std::iter::once(aim.leader).chain(aim.others).collect();
-            Ok(Injected { target, confirmed, heal: Some(Box::new(Restart(vec![aim.leader]))) })
+            Ok(Injected { target, in_effect, confirmed, heal: Some(Box::new(Restart(vec![aim.leader]))) })
         })
     }
 }

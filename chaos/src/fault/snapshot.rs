@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use tokio::time::Instant;
 
 use super::failpoint::{arm, confirm_aborted};
 use super::kill::Restart;
@@ -44,6 +45,7 @@ impl Family for SnapshotTransfer {
             for &(from, to) in &pairs {
                 cluster.cut(from, to).await?;
             }
+            let in_effect = Instant::now();
             // Its last index once it can receive nothing more. The leader
             // may have sent it more before it noticed (Appends in flight,
             // which TCP delivers once the cut heals), but not after its
@@ -70,7 +72,7 @@ impl Family for SnapshotTransfer {
                 }
                 None => format!("NOT confirmed: the leader did not compact twice past index {held} in time"),
             };
-            Ok(Injected { target: vec![follower], confirmed, heal: Some(Box::new(Restart(vec![follower]))) })
+            Ok(Injected { target: vec![follower], in_effect, confirmed, heal: Some(Box::new(Restart(vec![follower]))) })
         })
     }
 }
