@@ -203,9 +203,10 @@ fn the_counterexample_keeps_only_the_failing_key_and_shows_context() {
     let result = check_registers(&events, Budget::default());
     let finding = &result.findings[0];
     assert_eq!(finding.key, "x");
-    // The unfinished put of b is not part of the proof (whenever it took
-    // effect, a cannot come back), but it is what the read of b saw.
-    assert_eq!(finding.context, [events[2].clone()]);
+    // The proof is the two reads; the writes are context: put a, which may
+    // only have taken effect by its return, and the unfinished put of b,
+    // which the read of b saw (whenever it took effect, a cannot come back).
+    assert_eq!(finding.context, events[..3]);
     let path = fixtures().join("register/invalid/lost-delete-one-key-of-two.jsonl");
     let result = check_registers(&read_history(&path), Budget::default());
     assert!(result.counterexample.iter().all(|e| e.key == "x"), "only the failing key");
@@ -366,14 +367,17 @@ fn arb_history() -> impl Strategy<Value = Vec<Event>> {
     })
 }
 
-/// Brute force: some subset of the unknown-outcome writes, with every
-/// acknowledged operation, has an order that respects real time (an
-/// operation that returned strictly before another's call comes first)
-/// and replays correctly from an absent register.
-fn brute_force(ops: &[Operation]) -> bool {
-    let ops: Vec<&Operation> = ops.iter().filter(|o| !(o.failed || o.f == Function::Get && o.ret.is_none())).collect();
-    let required: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_some()).collect();
-    let optional: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_none()).collect();
+/// Brute force: some subset of the writes not trusted, with every trusted
+/// operation, has an order that respects real time (an operation that
+/// returned strictly before another's call comes first, whether trusted
+/// or not) and replays correctly from an absent register. Reads not
+/// trusted constrain nothing.
+fn brute_force(ops: &[(Operation, bool)]) -> bool {
+    let ops: Vec<&(Operation, bool)> =
+        ops.iter().filter(|(o, trusted)| !(o.failed || o.f == Function::Get && !trusted)).collect();
+    let required: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].1).collect();
+    let optional: Vec<usize> = (0..ops.len()).filter(|&i| !ops[i].1).collect();
+    let ops: Vec<&Operation> = ops.iter().map(|(o, _)| o).collect();
     (0..(1u32 << optional.len())).any(|mask| {
         let mut chosen = required.clone();
         chosen.extend(optional.iter().enumerate().filter(|(b, _)| mask & (1 << b) != 0).map(|(_, &i)| i));
@@ -419,13 +423,9 @@ fn replays(ops: &[&Operation], order: &[usize]) -> bool {
     true
 }
 
-/// No longer trusting an acknowledged operation: a read is dropped, a
-/// write's outcome becomes unknown.
-fn relax(op: &Operation) -> Option<Operation> {
-    match op.f {
-        Function::Get => None,
-        _ => Some(Operation { ret: None, ..op.clone() }),
-    }
+/// Every operation as it is: trusted if acknowledged.
+fn as_recorded(ops: &[Operation]) -> Vec<(Operation, bool)> {
+    ops.iter().map(|op| (op.clone(), op.ret.is_some())).collect()
 }
 
 proptest! {
@@ -475,23 +475,21 @@ fn histories_proptest_found_agree_with_brute_force() {
 }
 
 /// The verdict matches brute force, and a counterexample is a proof (its
-/// operations fail even with every other one relaxed) and minimal
+/// operations fail even with every other one relaxed: a write may or may
+/// not have taken effect, by its return if it had one) and minimal
 /// (relaxing any one of them too makes the rest pass).
 fn agrees_with_brute_force(events: &[Event]) -> Result<(), TestCaseError> {
     let ops = operations(events).unwrap();
     let result = check_registers(events, Budget::default());
     prop_assert_ne!(result.verdict, Verdict::Unknown, "{}", result.reason);
-    prop_assert_eq!(result.verdict == Verdict::Valid, brute_force(&ops), "{}", result.reason);
+    prop_assert_eq!(result.verdict == Verdict::Valid, brute_force(&as_recorded(&ops)), "{}", result.reason);
     if result.verdict == Verdict::Invalid {
         // One process per operation: an invocation names its operation.
         let in_proof = |op: &Operation| result.counterexample.contains(&events[op.events.0]);
-        let with = |also_relaxed: Option<usize>| -> Vec<Operation> {
-            ops.iter()
-                .enumerate()
-                .filter_map(
-                    |(i, op)| if in_proof(op) && Some(i) != also_relaxed { Some(op.clone()) } else { relax(op) },
-                )
-                .collect()
+        // Relaxed: no longer trusted, so a read says nothing and a write
+        // may not have taken effect (if it did, by its return).
+        let with = |also_relaxed: Option<usize>| -> Vec<(Operation, bool)> {
+            ops.iter().enumerate().map(|(i, op)| (op.clone(), in_proof(op) && Some(i) != also_relaxed)).collect()
         };
         prop_assert!(!brute_force(&with(None)), "not a proof: {:?}", result.counterexample);
         for (i, op) in ops.iter().enumerate().filter(|(_, op)| in_proof(op)) {

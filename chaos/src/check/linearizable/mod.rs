@@ -174,7 +174,7 @@ fn check_keys(groups: &[(String, Vec<Operation>)], workers: usize, limits: &Limi
 fn key_ops(ops: &[Operation]) -> Result<Vec<(usize, KeyOp)>, String> {
     let live: Vec<(usize, &Operation)> = ops.iter().enumerate().filter(|(_, op)| !op.failed).collect();
     let steps = model::steps(&live.iter().map(|(_, op)| *op).collect::<Vec<_>>())?;
-    Ok(live.iter().zip(steps).map(|(&(i, op), step)| (i, KeyOp { step, call: op.call, ret: op.ret })).collect())
+    Ok(live.iter().zip(steps).map(|(&(i, op), step)| (i, KeyOp::new(step, op.call, op.ret))).collect())
 }
 
 fn check_key(ops: &[Operation], limits: &Limits) -> KeyOutcome {
@@ -218,7 +218,10 @@ fn finding(events: &[Event], key: &str, ops: &[Operation], key_ops: &[(usize, Ke
         1 => "this acknowledged operation cannot be linearized".to_string(),
         n => format!("these {n} acknowledged operations cannot be linearized"),
     };
-    what.push_str(", whether and whenever (after its call) any other operation took effect");
+    what.push_str(
+        ", whether or not any other operation took effect (if it did: by its return, or at any time after its call \
+         for one that never returned)",
+    );
     if !proof.minimal {
         what.push_str(" (time ran out while shrinking: the set may not be minimal)");
     }

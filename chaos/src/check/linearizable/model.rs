@@ -59,8 +59,26 @@ impl Step {
 pub(super) struct KeyOp {
     pub step: Step,
     pub call: u64,
-    /// None: may take effect at any time after `call`, or never.
+    /// None: an operation of unknown outcome, which may take effect between
+    /// `call` and `deadline`, or never.
     pub ret: Option<u64>,
+    /// The latest time it may take effect: its return if it has one; for
+    /// an operation of unknown outcome, the end of time if it never
+    /// returned, its return if it did but is no longer trusted
+    /// ([`KeyOp::relaxed`]).
+    pub deadline: u64,
+}
+
+impl KeyOp {
+    pub(super) fn new(step: Step, call: u64, ret: Option<u64>) -> KeyOp {
+        KeyOp { step, call, ret, deadline: ret.unwrap_or(u64::MAX) }
+    }
+
+    /// The operation with its outcome no longer trusted: it may or may not
+    /// have taken effect, but if it did, then by the time it returned.
+    pub(super) fn relaxed(self) -> KeyOp {
+        KeyOp { ret: None, ..self }
+    }
 }
 
 /// Translates one key's operations (none failed) to steps, in order; a cas
@@ -127,8 +145,7 @@ impl LatestObservers {
         let mut latest: HashMap<State, [Option<(u64, usize)>; 2]> = HashMap::new();
         for &(i, op) in ops {
             let Some(v) = op.step.observed() else { continue };
-            // An operation of unknown outcome may take effect at any time.
-            let candidate = Some((op.ret.unwrap_or(u64::MAX), i));
+            let candidate = Some((op.deadline, i));
             // None sorts first, so any observer beats an empty slot.
             let top = latest.entry(v).or_insert([None; 2]);
             if candidate > top[0] {
@@ -158,15 +175,14 @@ mod tests {
         // The read returns at 0, when the writes are called: it may follow
         // them. (An empty slot once outranked an observer returning at 0.)
         let ops = [
-            KeyOp { step: Step::Put(1), call: 0, ret: None },
-            KeyOp { step: Step::Put(1), call: 0, ret: None },
-            KeyOp { step: Step::Get(1), call: 0, ret: Some(0) },
+            KeyOp::new(Step::Put(1), 0, None),
+            KeyOp::new(Step::Put(1), 0, None),
+            KeyOp::new(Step::Get(1), 0, Some(0)),
         ];
         let kept: Vec<usize> = relevant(&ops).into_iter().map(|(i, _)| i).collect();
         assert_eq!(kept, [0, 1, 2]);
         // A write nobody reads after its call is not.
-        let unread =
-            [KeyOp { step: Step::Get(1), call: 0, ret: Some(1) }, KeyOp { step: Step::Put(1), call: 2, ret: None }];
+        let unread = [KeyOp::new(Step::Get(1), 0, Some(1)), KeyOp::new(Step::Put(1), 2, None)];
         assert_eq!(relevant(&unread).len(), 1);
     }
 }

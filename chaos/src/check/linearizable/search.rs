@@ -12,15 +12,18 @@
 //! every acknowledged operation is linearized.
 //!
 //! Operations of unknown outcome (writes: unknown reads were dropped) may
-//! take effect at any time after their call, or never; they are what make
-//! a search hard, since one called early may be used at any later point,
+//! take effect at any time between their call and their deadline (the end
+//! of time for one that never returned), or never; they are what make a
+//! search hard, since one called early may be used at any later point,
 //! and shrinking a counterexample turns many operations into such ones. If
 //! a linearization exists, one exists in which each of them
 //! - changes the state and is followed by an operation that reads or
 //!   compares against the value it wrote (otherwise leaving it out changes
 //!   nothing else);
-//! - is used only after its twins called before it (same step): swapping
-//!   two twins keeps a linearization one, as neither ever returns.
+//! - is, of its twins (same step) that may take effect at that point, the
+//!   one with the earliest deadline: swapping it with a twin of a later
+//!   deadline used later (or never) keeps a linearization one, as neither
+//!   has an outcome to show.
 //!
 //! so the search looks for those only, and tries them only when no
 //! acknowledged operation will do. Its memo knows that a configuration
@@ -124,34 +127,40 @@ impl List {
     }
 }
 
-/// The operations of unknown outcome with one step, in the order they may
-/// be used: by call time, then position.
+/// The operations of unknown outcome with one step, in the order they are
+/// preferred: by deadline, then call time, then position.
 struct Twins {
     step: Step,
     ops: Vec<usize>,
-    /// How many are linearized (always the first ones).
-    used: usize,
+    /// Whether each of `ops` is linearized.
+    used: Vec<bool>,
 }
 
 impl Twins {
     fn of(ops: &[KeyOp]) -> Vec<Twins> {
         let mut unknown: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_none()).collect();
-        unknown.sort_by_key(|&i| (ops[i].call, i));
+        unknown.sort_by_key(|&i| (ops[i].deadline, ops[i].call, i));
         let mut class: HashMap<Step, usize> = HashMap::new();
         let mut twins: Vec<Twins> = Vec::new();
         for i in unknown {
             let c = *class.entry(ops[i].step).or_insert_with(|| {
-                twins.push(Twins { step: ops[i].step, ops: Vec::new(), used: 0 });
+                twins.push(Twins { step: ops[i].step, ops: Vec::new(), used: Vec::new() });
                 twins.len() - 1
             });
             twins[c].ops.push(i);
+            twins[c].used.push(false);
         }
         twins
     }
 
-    /// The next one to use, if it was called by `until`.
-    fn next(&self, ops: &[KeyOp], until: u64) -> Option<usize> {
-        self.ops.get(self.used).copied().filter(|&op| ops[op].call <= until)
+    /// The one to use next (its place in `ops`), if one may take effect
+    /// after the operations linearized so far, the latest of them called
+    /// at `after`, and before the first return not linearized, at `until`.
+    fn next(&self, ops: &[KeyOp], after: u64, until: u64) -> Option<usize> {
+        (0..self.ops.len()).find(|&k| {
+            let op = &ops[self.ops[k]];
+            !self.used[k] && op.call <= until && op.deadline >= after
+        })
     }
 }
 
@@ -165,10 +174,10 @@ enum Cursor {
     Unknown { class: usize, until: u64 },
 }
 
-/// A choice made, with the state before it.
+/// A choice made, with the state and the latest call linearized before it.
 enum Choice {
-    Acked { node: usize, before: State },
-    Unknown { class: usize, until: u64, before: State },
+    Acked { node: usize, before: State, after: u64 },
+    Unknown { class: usize, twin: usize, until: u64, before: State, after: u64 },
 }
 
 pub(super) fn search(ops: &[KeyOp], limits: &Limits) -> Outcome {
@@ -177,6 +186,9 @@ pub(super) fn search(ops: &[KeyOp], limits: &Limits) -> Outcome {
     let mut memo = Memo::new(ops, limits);
     let mut remaining_ok = ops.iter().filter(|o| o.ret.is_some()).count();
     let mut state: State = ABSENT;
+    // The latest call of the operations linearized: an operation of unknown
+    // outcome whose deadline is earlier can no longer take effect.
+    let mut after: u64 = 0;
     let mut stack: Vec<Choice> = Vec::new();
     // The values the acknowledged calls before the first return read or
     // compare against, for the operations of unknown outcome to serve.
@@ -199,8 +211,9 @@ pub(super) fn search(ops: &[KeyOp], limits: &Limits) -> Outcome {
                     match memo.visit(op, next, false) {
                         Err(why) => return Outcome::GaveUp(why),
                         Ok(true) => {
-                            stack.push(Choice::Acked { node: entry, before: state });
+                            stack.push(Choice::Acked { node: entry, before: state, after });
                             state = next;
+                            after = after.max(ops[op].call);
                             list.lift(entry);
                             remaining_ok -= 1;
                             cursor = Cursor::Walk(list.first());
@@ -221,19 +234,23 @@ pub(super) fn search(ops: &[KeyOp], limits: &Limits) -> Outcome {
             }
             Cursor::Unknown { class, until } if class < twins.len() => {
                 let step = twins[class].step;
-                let candidate = twins[class].next(ops, until).zip(step.apply(state)).filter(|&(_, next)| {
+                let candidate = twins[class].next(ops, after, until).zip(step.apply(state)).filter(|&(_, next)| {
                     next != state
                         && fits(step)
                         && (wanted.contains(&next)
-                            || twins.iter().any(|t| t.step.observed() == Some(next) && t.next(ops, until).is_some()))
+                            || twins
+                                .iter()
+                                .any(|t| t.step.observed() == Some(next) && t.next(ops, after, until).is_some()))
                 });
-                if let Some((op, next)) = candidate {
+                if let Some((twin, next)) = candidate {
+                    let op = twins[class].ops[twin];
                     match memo.visit(op, next, true) {
                         Err(why) => return Outcome::GaveUp(why),
                         Ok(true) => {
-                            stack.push(Choice::Unknown { class, until, before: state });
-                            twins[class].used += 1;
+                            stack.push(Choice::Unknown { class, twin, until, before: state, after });
+                            twins[class].used[twin] = true;
                             state = next;
+                            after = after.max(ops[op].call);
                             cursor = Cursor::Walk(list.first());
                             continue;
                         }
@@ -249,17 +266,19 @@ pub(super) fn search(ops: &[KeyOp], limits: &Limits) -> Outcome {
         // one after it.
         match stack.pop() {
             None => return Outcome::NotLinearizable,
-            Some(Choice::Acked { node, before }) => {
+            Some(Choice::Acked { node, before, after: earlier }) => {
                 memo.unmark(list.nodes[node].op);
                 state = before;
+                after = earlier;
                 list.unlift(node);
                 remaining_ok += 1;
                 cursor = Cursor::Walk(list.nodes[node].next);
             }
-            Some(Choice::Unknown { class, until, before }) => {
-                twins[class].used -= 1;
-                memo.unmark(twins[class].ops[twins[class].used]);
+            Some(Choice::Unknown { class, twin, until, before, after: earlier }) => {
+                twins[class].used[twin] = false;
+                memo.unmark(twins[class].ops[twin]);
                 state = before;
+                after = earlier;
                 wanted_before(&list, ops, &mut wanted);
                 cursor = Cursor::Unknown { class: class + 1, until };
             }
@@ -382,7 +401,7 @@ mod tests {
     }
 
     fn op(step: Step, call: u64, ret: Option<u64>) -> KeyOp {
-        KeyOp { step, call, ret }
+        KeyOp::new(step, call, ret)
     }
 
     #[test]
@@ -397,6 +416,36 @@ mod tests {
         // Acknowledged at 3, it cannot take effect after the read at 3..4.
         let acked = [ops[0], op(Step::Put(2), 2, Some(3)), op(Step::Get(1), 5, Some(6)), ops[3]];
         assert_eq!(search(&acked, &limits()), Outcome::NotLinearizable);
+    }
+
+    #[test]
+    fn a_write_no_longer_trusted_may_only_take_effect_by_its_return() {
+        let ops = [
+            op(Step::Put(1), 0, Some(1)),
+            op(Step::Put(2), 2, Some(3)).relaxed(),
+            op(Step::Get(1), 4, Some(5)),
+            op(Step::Get(2), 6, Some(7)),
+        ];
+        // Put 2 took effect before the read of 1 or never: 2 cannot be read after.
+        assert_eq!(search(&ops, &limits()), Outcome::NotLinearizable);
+        let never_returned = [ops[0], op(Step::Put(2), 2, None), ops[2], ops[3]];
+        assert_eq!(search(&never_returned, &limits()), Outcome::Linearizable);
+    }
+
+    #[test]
+    fn twins_are_used_earliest_deadline_first() {
+        // Two relaxed puts of 2 called together: the one due at 5 serves the
+        // first read of 2, the one due at 20 the read after put 3. Used the
+        // other way round, the second read finds no put of 2 left.
+        let ops = [
+            op(Step::Put(1), 0, Some(1)),
+            op(Step::Put(2), 2, Some(20)).relaxed(),
+            op(Step::Put(2), 2, Some(5)).relaxed(),
+            op(Step::Get(2), 3, Some(4)),
+            op(Step::Put(3), 8, Some(9)),
+            op(Step::Get(2), 10, Some(11)),
+        ];
+        assert_eq!(search(&ops, &limits()), Outcome::Linearizable);
     }
 
     #[test]
