@@ -113,3 +113,35 @@ async fn correct_nodes_stop_at_a_failed_fsync_and_lose_nothing_in_the_same_power
         assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
     }
 }
+
+fn snapshot_install_scenario() -> Scenario {
+    Scenario::load(&common::workloads().join("bugs/forget-snapshot-install.yaml")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_that_does_not_record_its_snapshot_install_never_catches_up() {
+    let mut scenario = snapshot_install_scenario();
+    scenario.file.cluster.unsafe_bugs.push("forget-snapshot-install".into());
+    let dir = tempfile::tempdir().unwrap();
+    let report = common::run_scenario(&scenario, 80, 18251, dir.path()).await;
+    assert_every_fault_confirmed(&report, &scenario);
+    assert_eq!(report.verdict, Verdict::Invalid, "{:#?}", report.checks);
+    let convergence = report.checks.iter().find(|c| c.checker == "convergence").expect("convergence was judged");
+    assert_eq!(convergence.verdict, Verdict::Invalid, "{}", convergence.reason);
+    // The follower's own log says why it stopped: the WAL refused the
+    // first entry after the snapshot.
+    let follower = report.faults[0].target[0];
+    let log = std::fs::read_to_string(dir.path().join(format!("nodes/node-{follower}.log"))).unwrap();
+    assert!(log.contains("after a log of entries"), "node {follower}'s log does not show the refusal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_that_records_its_snapshot_install_catches_up_after_the_abort() {
+    let scenario = snapshot_install_scenario();
+    let dir = tempfile::tempdir().unwrap();
+    let report = common::run_scenario(&scenario, 85, 18261, dir.path()).await;
+    assert_every_fault_confirmed(&report, &scenario);
+    for c in &report.checks {
+        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
+    }
+}

@@ -131,16 +131,20 @@ pub enum UnsafeBug {
     /// The node's storage takes a failed fsync for a durable one and lets
     /// the batch be acknowledged (the core never sees it: node-level).
     IgnoreFsyncError,
+    /// The node's storage saves a snapshot it installed from the leader but
+    /// does not record in its log that the log now ends there (node-level).
+    ForgetSnapshotInstall,
 }
 
 impl UnsafeBug {
-    pub const ALL: [UnsafeBug; 6] = [
+    pub const ALL: [UnsafeBug; 7] = [
         UnsafeBug::StaleLeaseRead,
         UnsafeBug::AckBeforePersist,
         UnsafeBug::LeaderSelfAck,
         UnsafeBug::ForgetVote,
         UnsafeBug::CommitOldTerm,
         UnsafeBug::IgnoreFsyncError,
+        UnsafeBug::ForgetSnapshotInstall,
     ];
 
     pub fn name(self) -> &'static str {
@@ -151,7 +155,14 @@ impl UnsafeBug {
             UnsafeBug::ForgetVote => "forget-vote",
             UnsafeBug::CommitOldTerm => "commit-old-term",
             UnsafeBug::IgnoreFsyncError => "ignore-fsync-error",
+            UnsafeBug::ForgetSnapshotInstall => "forget-snapshot-install",
         }
+    }
+
+    /// Planted in the node's storage, which the core (and the simulation)
+    /// never sees.
+    pub fn in_node_storage(self) -> bool {
+        matches!(self, UnsafeBug::IgnoreFsyncError | UnsafeBug::ForgetSnapshotInstall)
     }
 }
 

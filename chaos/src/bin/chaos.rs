@@ -78,8 +78,8 @@ enum Command {
         members: MemberArgs,
         /// Plant a bug in every node (repeatable), to see the checks catch
         /// it: stale-lease-read, ack-before-persist, leader-self-ack,
-        /// forget-vote, commit-old-term, ignore-fsync-error. The report says
-        /// so loudly.
+        /// forget-vote, commit-old-term, ignore-fsync-error,
+        /// forget-snapshot-install. The report says so loudly.
         #[arg(long = "unsafe-inject-bug", value_name = "NAME")]
         unsafe_bugs: Vec<String>,
     },

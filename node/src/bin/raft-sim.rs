@@ -36,8 +36,9 @@ struct Args {
     seed: Option<u64>,
     /// Plant a deliberate bug in every node, to show the invariants catch it
     /// (repeatable). Known: stale-lease-read, ack-before-persist,
-    /// leader-self-ack, forget-vote, commit-old-term (ignore-fsync-error is
-    /// a storage bug: chaos catches it, the simulation has no storage).
+    /// leader-self-ack, forget-vote, commit-old-term (ignore-fsync-error and
+    /// forget-snapshot-install are storage bugs: chaos catches them, the
+    /// simulation has no storage).
     #[arg(long = "unsafe-bug", value_name = "NAME")]
     unsafe_bugs: Vec<UnsafeBug>,
     /// Ticks of faults under load before everything heals.
@@ -81,10 +82,10 @@ fn main() -> ExitCode {
         Some(seed) => (seed, 1),
         None => (args.first_seed, args.seeds),
     };
-    if args.unsafe_bugs.contains(&UnsafeBug::IgnoreFsyncError) {
+    if let Some(bug) = args.unsafe_bugs.iter().find(|b| b.in_node_storage()) {
         eprintln!(
-            "error: --unsafe-bug ignore-fsync-error is planted in the node's storage, which the simulation does not \
-             have; `chaos run workloads/bugs/ignore-fsync-error.yaml --unsafe-inject-bug ignore-fsync-error` catches it"
+            "error: --unsafe-bug {bug} is planted in the node's storage, which the simulation does not have; \
+             `chaos run workloads/bugs/{bug}.yaml --unsafe-inject-bug {bug}` catches it"
         );
         return ExitCode::from(2);
     }

@@ -88,6 +88,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         driver: input_tx.clone(),
         metrics: metrics.clone(),
         delay_ms: disk_delay_ms.clone(),
+        unsafe_forget_snapshot_install: cfg.unsafe_bugs.contains(&UnsafeBug::ForgetSnapshotInstall),
     };
     std::thread::Builder::new().name("disk".into()).spawn(move || writer.run(disk_rx))?;
     let driver = Driver::new(DriverParts {

@@ -37,6 +37,9 @@ pub struct Writer {
     pub metrics: std::sync::Arc<crate::server::metrics::Metrics>,
     /// A test hook: sleep this long before each fsync, as a slow disk would.
     pub delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The planted bug `forget-snapshot-install`: an installed snapshot is
+    /// saved, but the WAL is not told that the log now ends at its index.
+    pub unsafe_forget_snapshot_install: bool,
 }
 
 impl Writer {
@@ -65,7 +68,9 @@ impl Writer {
                         // it, then record in the WAL that the log ends at its
                         // index, before the entries that follow it.
                         self.snapshots.save(s)?;
-                        self.wal.install_snapshot(s.meta.index)?;
+                        if !self.unsafe_forget_snapshot_install {
+                            self.wal.install_snapshot(s.meta.index)?;
+                        }
                         installed = true;
                     }
                     self.wal.append(job.hard_state, &job.entries)?;
