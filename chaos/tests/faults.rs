@@ -1,5 +1,6 @@
 //! Each scenario under `workloads/faults/` end to end on the process
-//! backend: its fault takes effect (confirmed) and the run stays valid.
+//! backend (wipe-node in containers too): its fault takes effect
+//! (confirmed) and the run stays valid.
 
 use chaos::check::Verdict;
 use chaos::runner::RunReport;
@@ -12,14 +13,32 @@ mod common;
 /// fault confirmed, and hands back the report and the run directory.
 async fn runs_valid_with_its_faults_confirmed(name: &str, ip_base: u8, port: u16) -> (RunReport, TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = Scenario::load(&common::workloads().join(format!("faults/{name}.yaml"))).unwrap();
-    let report = common::run_scenario(&scenario, ip_base, port, &dir.path().join("out")).await;
+    let report = common::run_scenario(&fault_scenario(name), ip_base, port, &dir.path().join("out")).await;
+    assert_valid_and_confirmed(name, &report);
+    (report, dir)
+}
+
+fn fault_scenario(name: &str) -> Scenario {
+    Scenario::load(&common::workloads().join(format!("faults/{name}.yaml"))).unwrap()
+}
+
+fn assert_valid_and_confirmed(name: &str, report: &RunReport) {
     for c in &report.checks {
         assert_eq!(c.verdict, Verdict::Valid, "{name}: {}: {}", c.checker, c.reason);
     }
-    let unconfirmed = common::unconfirmed_faults(&report);
+    let unconfirmed = common::unconfirmed_faults(report);
     assert!(unconfirmed.is_empty(), "{name}: faults not shown to take effect: {unconfirmed:#?}");
-    (report, dir)
+}
+
+/// In containers, a wiped member refuses to start within milliseconds,
+/// while its cut rules go into its namespace: that was once a harness
+/// error instead of the refusal the fault waits for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_member_in_a_container_refuses_to_start_and_rejoins_under_a_new_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = common::run_in_containers(fault_scenario("wipe-node"), &dir.path().join("out")).await;
+    assert_valid_and_confirmed("wipe-node", &report);
+    assert!(report.faults[0].confirmed.contains("refused to start"), "{:?}", report.faults[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

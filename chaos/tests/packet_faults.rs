@@ -3,10 +3,9 @@
 //! effect, and the run stays valid. Needs root (NFQUEUE) and, for the
 //! containers, Docker Engine.
 
-use chaos::backend::docker::image;
 use chaos::check::Verdict;
-use chaos::runner::{RunOptions, RunReport};
-use chaos::scenario::{BackendKind, Scenario};
+use chaos::runner::RunReport;
+use chaos::scenario::Scenario;
 
 mod common;
 
@@ -37,18 +36,7 @@ async fn packet_faults_on_local_processes_are_measured_and_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packet_faults_in_containers_are_measured_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut scenario = Scenario::load(&common::workloads().join("faults/packet.yaml")).unwrap();
-    scenario.file.backend = BackendKind::Docker;
-    let raft_node = tokio::task::spawn_blocking(image::build_static_binary).await.unwrap().unwrap();
-    let options = RunOptions {
-        raft_node,
-        etcd: None,
-        out: dir.path().join("out"),
-        ip_base: 0,
-        port: common::DOCKER_PORT,
-        keep_data: false,
-    };
-    let report = common::run_with(&scenario, &options).await;
-    assert_eq!(report.backend, "docker");
+    let scenario = Scenario::load(&common::workloads().join("faults/packet.yaml")).unwrap();
+    let report = common::run_in_containers(scenario, &dir.path().join("out")).await;
     assert_valid_with_every_fault_measured(&report);
 }

@@ -5,7 +5,8 @@
 //! port, listed here, so tests running in parallel never collide:
 //! backend.rs 40+/17301, run.rs 70+/17601, seams.rs 17801 (nothing
 //! listens: refused before start), 140+/17811 and 170+/17821, planted_bugs.rs 100+/17701,
-//! 110+/17711, 120+/17721, 130+/17731, 140+/17741 and 150+/17751, clean.rs 210+/17901, faults.rs 220+/17981, 225+/17984, 200+/17987, 205+/17990 and 240+/17993,
+//! 110+/17711, 120+/17721, 130+/17731, 140+/17741, 150+/17751, 80+/18251 and
+//! 85+/18261, packet_faults.rs 190+/18201, clean.rs 210+/17901, faults.rs 220+/17981, 225+/17984, 200+/17987, 205+/17990 and 240+/17993,
 //! workloads.rs 60+/18001, 65+/18011, 70+/18021 and 18031, 75+ on 18041 and
 //! 18051 (etcd: peers on port + 1),
 //! etcd.rs 230+ on 17921..=17959 (each etcd member also listens on port + 1,
@@ -18,9 +19,10 @@
 
 use std::path::{Path, PathBuf};
 
+use chaos::backend::docker::image;
 use chaos::nemesis::InjectedFault;
 use chaos::runner::{RunOptions, RunReport, run};
-use chaos::scenario::Scenario;
+use chaos::scenario::{BackendKind, Scenario};
 
 /// The port members listen on in docker tests, each on its container's IP.
 pub const DOCKER_PORT: u16 = 7000;
@@ -43,6 +45,18 @@ pub async fn run_scenario(scenario: &Scenario, ip_base: u8, port: u16, out: &Pat
     let options =
         RunOptions { raft_node: raft_node(), etcd: None, out: out.to_path_buf(), ip_base, port, keep_data: false };
     run_with(scenario, &options).await
+}
+
+/// Runs `scenario` in containers, with the static raft-node built for
+/// their image; on a harness error the run directory is kept and named.
+pub async fn run_in_containers(mut scenario: Scenario, out: &Path) -> RunReport {
+    scenario.file.backend = BackendKind::Docker;
+    let raft_node = tokio::task::spawn_blocking(image::build_static_binary).await.unwrap().unwrap();
+    let options =
+        RunOptions { raft_node, etcd: None, out: out.to_path_buf(), ip_base: 0, port: DOCKER_PORT, keep_data: false };
+    let report = run_with(&scenario, &options).await;
+    assert_eq!(report.backend, "docker");
+    report
 }
 
 /// Runs `scenario` with these options; on a harness error the run

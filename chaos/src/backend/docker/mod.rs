@@ -210,10 +210,9 @@ impl DockerBackend {
         self.members.get(&id).ok_or(BackendError::UnknownNode(id))
     }
 
-    /// Starts the member's container and sets up what a start loses: its
-    /// log follower and the cuts in its new network namespace.
     /// Starts the member's container, follows its log and puts its cuts
-    /// in place; false if it exited at once (its log says why).
+    /// in its new network namespace; false if it exited at once (its log
+    /// says why).
     async fn boot(&mut self, id: NodeId) -> Result<bool, BackendError> {
         let container = self.member(id)?.container.clone();
         self.engine.start(&container).await?;
@@ -223,12 +222,25 @@ impl DockerBackend {
             old.abort();
         }
         let Some(pid) = self.engine.pid(&container).await? else { return Ok(false) };
+        match self.firewall_with_cuts(id, pid) {
+            Ok(firewall) => {
+                self.members.get_mut(&id).ok_or(BackendError::UnknownNode(id))?.firewall = Some(firewall);
+                Ok(true)
+            }
+            // A member that refuses to start exits within milliseconds,
+            // its namespace with it, maybe while its rules went in.
+            Err(_) if !self.running(id).await? => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A cut chain in the namespace of process `pid`, holding `id`'s cuts.
+    fn firewall_with_cuts(&self, id: NodeId, pid: u32) -> Result<Firewall, BackendError> {
         let firewall = Firewall::in_netns_of(pid)?;
         for &(from, to) in self.cuts.range((id, 0)..=(id, NodeId::MAX)) {
             firewall.cut(&self.link(from, to))?;
         }
-        self.members.get_mut(&id).ok_or(BackendError::UnknownNode(id))?.firewall = Some(firewall);
-        Ok(true)
+        Ok(firewall)
     }
 
     /// The network namespaces of members that went down went with them,
