@@ -2,7 +2,6 @@
 //! backend (wipe-node in containers too): its fault takes effect
 //! (confirmed) and the run stays valid.
 
-use chaos::check::Verdict;
 use chaos::runner::RunReport;
 use chaos::scenario::Scenario;
 use tempfile::TempDir;
@@ -23,9 +22,7 @@ fn fault_scenario(name: &str) -> Scenario {
 }
 
 fn assert_valid_and_confirmed(name: &str, report: &RunReport) {
-    for c in &report.checks {
-        assert_eq!(c.verdict, Verdict::Valid, "{name}: {}: {}", c.checker, c.reason);
-    }
+    common::assert_every_check_valid(report);
     let unconfirmed = common::unconfirmed_faults(report);
     assert!(unconfirmed.is_empty(), "{name}: faults not shown to take effect: {unconfirmed:#?}");
 }

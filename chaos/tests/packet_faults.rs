@@ -3,16 +3,13 @@
 //! effect, and the run stays valid. Needs root (NFQUEUE) and, for the
 //! containers, Docker Engine.
 
-use chaos::check::Verdict;
 use chaos::runner::RunReport;
 use chaos::scenario::Scenario;
 
 mod common;
 
 fn assert_valid_with_every_fault_measured(report: &RunReport) {
-    for c in &report.checks {
-        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
-    }
+    common::assert_every_check_valid(report);
     let unconfirmed = common::unconfirmed_faults(report);
     assert!(unconfirmed.is_empty(), "faults not shown to take effect: {unconfirmed:#?}");
     let kinds: Vec<&str> = report.faults.iter().map(|f| f.kind.as_str()).collect();

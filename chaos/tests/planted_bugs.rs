@@ -56,9 +56,7 @@ async fn the_correct_lease_holds_under_the_same_slow_clock() {
     let dir = tempfile::tempdir().unwrap();
     let report = common::run_scenario(&scenario, 110, 17711, dir.path()).await;
     assert_every_fault_confirmed(&report, &scenario);
-    for c in &report.checks {
-        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
-    }
+    common::assert_every_check_valid(&report);
     let split_brain = report.checks.iter().find(|c| c.checker == "split-brain").unwrap();
     assert!(!split_brain.reason.contains(" 0 lease-read reports"), "lease reads were served: {}", split_brain.reason);
 }
@@ -79,9 +77,7 @@ async fn the_correct_node_loses_no_acknowledged_write_in_the_same_power_cuts() {
     let dir = tempfile::tempdir().unwrap();
     let report = common::run_scenario(&scenario, 130, 17731, dir.path()).await;
     assert_every_fault_confirmed(&report, &scenario);
-    for c in &report.checks {
-        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
-    }
+    common::assert_every_check_valid(&report);
     let ran: Vec<&str> = report.checks.iter().map(|c| c.checker.as_str()).collect();
     assert!(ran.contains(&"lost-writes") && ran.contains(&"thresholds"), "the read-back ran and was judged: {ran:?}");
     assert!(report.unsafe_bugs.is_empty());
@@ -109,9 +105,7 @@ async fn correct_nodes_stop_at_a_failed_fsync_and_lose_nothing_in_the_same_power
     let report = common::run_scenario(&scenario, 150, 17751, dir.path()).await;
     assert_every_fault_confirmed(&report, &scenario);
     assert!(report.faults[0].confirmed.contains("it stopped taking part"), "{:?}", report.faults[0]);
-    for c in &report.checks {
-        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
-    }
+    common::assert_every_check_valid(&report);
 }
 
 fn snapshot_install_scenario() -> Scenario {
@@ -141,7 +135,5 @@ async fn a_follower_that_records_its_snapshot_install_catches_up_after_the_abort
     let dir = tempfile::tempdir().unwrap();
     let report = common::run_scenario(&scenario, 85, 18261, dir.path()).await;
     assert_every_fault_confirmed(&report, &scenario);
-    for c in &report.checks {
-        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
-    }
+    common::assert_every_check_valid(&report);
 }

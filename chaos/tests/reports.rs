@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use chaos::check::Verdict;
 use chaos::scenario::Scenario;
 
 mod common;
@@ -41,9 +40,7 @@ async fn real_run(dir: &Path, seed: u64, ip_base: u8, port: u16) -> PathBuf {
     let report = common::run_scenario(&scenario(dir, seed), ip_base, port, &out).await;
     let unconfirmed = common::unconfirmed_faults(&report);
     assert!(unconfirmed.is_empty(), "faults not shown to take effect: {unconfirmed:#?}");
-    for c in &report.checks {
-        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
-    }
+    common::assert_every_check_valid(&report);
     common::assert_summary_matches_schema(&out);
     out
 }

@@ -1,6 +1,5 @@
 //! A short scenario end to end: real nodes, real faults, every check.
 
-use chaos::check::Verdict;
 use chaos::scenario::Scenario;
 
 mod common;
@@ -13,9 +12,7 @@ async fn a_short_scenario_with_a_kill_and_a_one_way_cut_is_valid() {
     let scenario = Scenario::load(&scenario_path).unwrap();
     let out = dir.path().join("out");
     let report = common::run_scenario(&scenario, 70, 17601, &out).await;
-    for c in &report.checks {
-        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
-    }
+    common::assert_every_check_valid(&report);
     // Every check, since the scenario names none; list-append because the
     // mixed workload appends; no thresholds, since it sets none.
     let ran: Vec<&str> = report.checks.iter().map(|c| c.checker.as_str()).collect();

@@ -27,9 +27,7 @@ fn check<'a>(report: &'a RunReport, name: &str) -> &'a CheckResult {
 
 /// Every check valid, every fault confirmed.
 fn assert_valid(report: &RunReport) {
-    for c in &report.checks {
-        assert_eq!(c.verdict, Verdict::Valid, "{}: {}", c.checker, c.reason);
-    }
+    common::assert_every_check_valid(report);
     assert!(common::unconfirmed_faults(report).is_empty(), "{:#?}", report.faults);
 }
 

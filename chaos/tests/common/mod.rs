@@ -20,6 +20,7 @@
 use std::path::{Path, PathBuf};
 
 use chaos::backend::docker::image;
+use chaos::check::Verdict;
 use chaos::nemesis::InjectedFault;
 use chaos::runner::{RunOptions, RunReport, run};
 use chaos::scenario::{BackendKind, Scenario};
@@ -45,6 +46,13 @@ pub async fn run_scenario(scenario: &Scenario, ip_base: u8, port: u16, out: &Pat
     let options =
         RunOptions { raft_node: raft_node(), etcd: None, out: out.to_path_buf(), ip_base, port, keep_data: false };
     run_with(scenario, &options).await
+}
+
+/// Every check of the run is valid; the first that is not is named.
+pub fn assert_every_check_valid(report: &RunReport) {
+    for c in &report.checks {
+        assert_eq!(c.verdict, Verdict::Valid, "{}: {}: {}", report.scenario, c.checker, c.reason);
+    }
 }
 
 /// Runs `scenario` in containers, with the static raft-node built for
