@@ -2,7 +2,9 @@
 # The side-by-side benchmark: the same loadgen workloads against a 3-node
 # raft-node cluster and a 3-member etcd on this machine, case by case, each
 # case run on raft-node and at once on etcd so that both see the same
-# machine; then the floors (loadgen alone, the WAL against fdatasync).
+# machine; then the floors: loadgen alone (fake://noop), tonic alone (a Get
+# answered at once by node/examples/grpc_echo.rs, 64 clients on one
+# channel), and the WAL against the disk's fdatasync.
 #
 #   scripts/bench.sh [--duration 10s] [--warmup 2s] [--out DIR] [--only REGEX]
 #
@@ -29,6 +31,9 @@ while [ $# -gt 0 ]; do
         *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+for d in "$DURATION" "$WARMUP"; do
+    [[ $d =~ ^[0-9]+s$ ]] || { echo "bench.sh: durations are whole seconds such as 10s, not $d" >&2; exit 2; }
+done
 
 if ! command -v jq >/dev/null 2>&1; then
     if [ "$(id -u)" -ne 0 ]; then echo "bench.sh: needs jq (apt-get install -y jq)" >&2; exit 2; fi
@@ -37,6 +42,8 @@ fi
 
 echo "building (release)..." >&2
 cargo build --release -q -p node -p loadgen
+cargo build --release -q -p node --example grpc_echo
+ECHO=target/release/examples/grpc_echo
 NODE=target/release/raft-node
 LOADGEN=target/release/loadgen
 mkdir -p "$OUT/runs"
@@ -51,8 +58,10 @@ stop_raft() {
     for pid in "${RAFT_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     RAFT_PIDS=()
 }
+ECHO_PID=
 cleanup() {
     stop_raft
+    [ -z "$ECHO_PID" ] || kill "$ECHO_PID" 2>/dev/null || true
     scripts/etcd-cluster.sh stop >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
@@ -129,6 +138,20 @@ side_by_side ycsb-b-64 "{read: 95, update: 5}" lease lease 64 read zipfian
 if [[ loadgen-noop =~ $ONLY ]]; then
     echo "floors:" >&2
     run loadgen-noop fake "fake://noop" "$(workload noop "{update: 1}" lease 64)" update
+fi
+if [[ tonic-echo-64 =~ $ONLY ]]; then
+    echo "  tonic-echo-64 (grpc_echo)" >&2
+    ECHO_ADDRESS=127.0.0.94:$RAFT_PORT
+    $ECHO serve $ECHO_ADDRESS >"$OUT/runs/tonic-echo-serve.log" 2>&1 &
+    ECHO_PID=$!
+    echo_row() {
+        $ECHO load $ECHO_ADDRESS --clients 64 --duration "${DURATION%s}" --warmup "${WARMUP%s}" \
+            | jq -c '{case: "tonic-echo-64", system: "floor"} + . + {errors: 0}'
+    }
+    for _ in $(seq 50); do echo_row >>"$ROWS" 2>"$OUT/runs/tonic-echo-load.log" && break; sleep 0.1; done
+    kill $ECHO_PID 2>/dev/null || true
+    wait $ECHO_PID 2>/dev/null || true
+    grep -q tonic-echo-64 "$ROWS" || { echo "bench.sh: grpc_echo failed; see $OUT/runs/tonic-echo-load.log" >&2; exit 1; }
 fi
 
 stop_raft
