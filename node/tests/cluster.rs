@@ -1,5 +1,6 @@
 //! Real `raft-node` processes on 127.0.0.11-14: kill -9 the leader under
-//! load, recover, change the membership, and never lose an acknowledged write.
+//! load, recover, change the membership, and never lose an acknowledged write;
+//! on 127.0.0.16-18 (port 17111): leader transfers and lease reads.
 
 mod common;
 
@@ -130,5 +131,53 @@ async fn survives_kill_9_of_the_leader_and_membership_changes() {
     for &i in &acked {
         let got = client.get(&format!("k{i}"), Consistency::Lease).await.unwrap();
         assert_eq!(got.value, Some(value(i)), "k{i} after the membership changes");
+    }
+}
+
+/// A leader that hands over must stop answering lease reads before the new
+/// leader can acknowledge anything: lease reads are answered on the gRPC
+/// worker from a lease the driver publishes (node/src/server/local_reads.rs),
+/// and this is what withdrawing it before the TimeoutNow leaves guards. Each
+/// round: once the new leader leads, the old one hears nothing more (so its
+/// state stays behind), a write is acknowledged by the new leader, and a
+/// lease read sent to the old one alone (no redirects followed) must refuse,
+/// never answer with the value before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_hands_over_serves_no_stale_lease_read() {
+    use node::proto::kv::{GetRequest, kv_client::KvClient};
+    let mut cluster = Cluster::new(15, 17111);
+    // A 2 s election timeout: a lease that outlives a whole handover by far,
+    // so one not withdrawn would still be trusted when the read comes.
+    cluster.bootstrap_with(&[1, 2, 3], &["--election-ticks".into(), "100".into()]);
+    let client = cluster.client(&[1, 2, 3]);
+    let mut leader = eventually("a leader", &cluster, || leader_of(&cluster, &client, &[1, 2, 3])).await;
+    client.put("k", value(0)).await.unwrap();
+    for round in 1..=4 {
+        let next = leader % 3 + 1;
+        let others: Vec<u64> = (1..=3).filter(|&id| id != leader).collect();
+        let mut old = KvClient::connect(format!("http://{}", cluster.address(leader))).await.unwrap();
+        let read = || GetRequest { key: "k".into(), consistency: Consistency::Lease as i32 };
+        assert_eq!(old.get(read()).await.unwrap().into_inner().value, Some(value(round - 1)), "round {round}");
+
+        client.transfer_leader(next).await.unwrap();
+        let only_next = cluster.client(&[next]);
+        let mut leads = false;
+        for _ in 0..2000 {
+            if only_next.status(&cluster.address(next)).await.is_ok_and(|s| s.role == "Leader") {
+                leads = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(leads, "round {round}: node {next} never led\n{}", cluster.logs());
+        client.set_faults(&cluster.address(leader), vec![], others.clone(), 0, 0).await.unwrap();
+        only_next.put("k", value(round)).await.unwrap();
+        let answer = old.get(read()).await;
+        client.set_faults(&cluster.address(leader), vec![], vec![], 0, 0).await.unwrap();
+        if let Ok(answer) = answer {
+            let seen = answer.into_inner().value;
+            assert_eq!(seen, Some(value(round)), "round {round}: node {leader} served a stale lease read");
+        }
+        leader = next;
     }
 }

@@ -13,6 +13,7 @@ use tracing::{debug, error, info, warn};
 use crate::kv::{KvState, WriteOutcome, encode_command};
 use crate::proto::admin::{self as apb, NodeEvent};
 use crate::proto::kv::{Consistency, MemberStarted, PeerAddress, Session, command::Op};
+use crate::server::local_reads::{LeaseReads, LocalReads, PublishedLease};
 use crate::server::peers::Peers;
 use crate::server::writer::{DiskWork, WriteJob};
 
@@ -94,15 +95,6 @@ struct PendingRead {
     since: Instant,
 }
 
-/// Lease reads served since the last `lease_read` event: one event per tick
-/// at most, carrying the latest, so a watcher learns when each leader last
-/// relied on its lease without an event per read.
-struct LeaseReads {
-    term: u64,
-    last_wall_ns: u64,
-    count: u64,
-}
-
 /// Reads not answered in this long are failed, so that a read whose
 /// confirmation was lost does not wait forever.
 const READ_GIVE_UP: Duration = Duration::from_secs(10);
@@ -110,7 +102,8 @@ const READ_GIVE_UP: Duration = Duration::from_secs(10);
 /// What a driver is made of, named, since most of it is the same type.
 pub struct DriverParts {
     pub raft: Raft,
-    pub kv: KvState,
+    /// The state machine, shared with the services for local reads.
+    pub local: std::sync::Arc<LocalReads>,
     pub peers: Peers,
     pub writer: Sender<DiskWork>,
     pub inputs: Receiver<Input>,
@@ -127,7 +120,11 @@ pub struct DriverParts {
 
 pub struct Driver {
     pub raft: Raft,
-    pub kv: KvState,
+    local: std::sync::Arc<LocalReads>,
+    /// What `local` holds as the lease, so it is locked only on a change.
+    published: Option<PublishedLease>,
+    /// When the core's next tick is due: leases end on this schedule.
+    next_tick: Instant,
     pub peers: Peers,
     pub writer: Sender<DiskWork>,
     pub inputs: Receiver<Input>,
@@ -153,6 +150,10 @@ pub struct Driver {
     /// Ready numbers handed to the disk thread, and the last it made durable.
     last_written: u64,
     last_persisted: u64,
+    /// Lease reads the driver itself served since the last `lease_read`
+    /// event: one event per tick at most (and one for those served in
+    /// `local`), carrying the latest, so a watcher learns when each leader
+    /// last relied on its lease without an event per read.
     lease_reads: Option<LeaseReads>,
     /// MemberStarted proposals made in this leadership, not yet applied.
     started_proposed: BTreeSet<u64>,
@@ -163,7 +164,7 @@ impl Driver {
     pub fn new(parts: DriverParts) -> Driver {
         let DriverParts {
             raft,
-            kv,
+            local,
             peers,
             writer,
             inputs,
@@ -178,7 +179,9 @@ impl Driver {
         } = parts;
         Driver {
             raft,
-            kv,
+            local,
+            published: None,
+            next_tick: Instant::now(),
             peers,
             writer,
             inputs,
@@ -213,14 +216,14 @@ impl Driver {
     /// Runs until every input sender is gone or the disk fails.
     pub fn run(mut self) {
         self.connect_members();
-        let mut next_tick = Instant::now() + self.tick_interval();
+        self.next_tick = Instant::now() + self.tick_interval();
         loop {
-            let wait = next_tick.saturating_duration_since(Instant::now());
+            let wait = self.next_tick.saturating_duration_since(Instant::now());
             let received = self.inputs.recv_timeout(wait);
             // The clock first: after the process was frozen (SIGSTOP, a
             // stalled VM) the core must see the time that passed before it
             // answers a read from a lease that may have run out meanwhile.
-            self.catch_up_ticks(&mut next_tick);
+            self.catch_up_ticks();
             match received {
                 Ok(input) => {
                     if !self.handle(input) {
@@ -242,16 +245,16 @@ impl Driver {
     }
 
     /// Ticks once for every tick period that has passed, however many.
-    fn catch_up_ticks(&mut self, next_tick: &mut Instant) {
+    fn catch_up_ticks(&mut self) {
         let now = Instant::now();
-        if *next_tick > now {
+        if self.next_tick > now {
             return;
         }
-        while *next_tick <= now {
+        while self.next_tick <= now {
             if self.takes_part() {
                 self.raft.tick();
             }
-            *next_tick += self.tick_interval();
+            self.next_tick += self.tick_interval();
         }
         self.expire_reads();
         self.sample_inflight();
@@ -266,7 +269,7 @@ impl Driver {
     }
 
     fn address_of(&self, id: u64) -> Option<String> {
-        self.kv.peers().get(&id).or_else(|| self.seed_addresses.get(&id)).cloned()
+        self.local.state().kv.peers().get(&id).or_else(|| self.seed_addresses.get(&id)).cloned()
     }
 
     fn not_leader(&self) -> KvError {
@@ -327,8 +330,9 @@ impl Driver {
                 let _ = reply.send(self.status());
             }
             Input::Digest { reply } => {
-                let digest = format!("{:016x}", self.kv.digest());
-                let _ = reply.send(apb::DigestResponse { applied: self.kv.applied(), digest });
+                let state = self.local.state();
+                let digest = format!("{:016x}", state.kv.digest());
+                let _ = reply.send(apb::DigestResponse { applied: state.kv.applied(), digest });
             }
             Input::Persisted(number) => {
                 self.last_persisted = number;
@@ -378,18 +382,11 @@ impl Driver {
     }
 
     fn answer(&self, key: &str, list: bool) -> Result<ReadAnswer, KvError> {
-        let index = self.kv.applied();
-        if list {
-            let values = self.kv.read_list(key).map_err(|e| KvError::Invalid(e.to_string()))?;
-            Ok(ReadAnswer::List { values, index })
-        } else {
-            let value = self.kv.get(key).map_err(|e| KvError::Invalid(e.to_string()))?;
-            Ok(ReadAnswer::Register { value, index })
-        }
+        crate::server::local_reads::answer(&self.local.state().kv, key, list)
     }
 
     fn serve_reads(&mut self) {
-        let applied = self.kv.applied();
+        let applied = self.applied();
         let ready: Vec<u64> =
             self.pending_reads.iter().filter(|(_, r)| r.index.is_some_and(|i| i <= applied)).map(|(c, _)| *c).collect();
         for ctx in ready {
@@ -417,19 +414,24 @@ impl Driver {
     }
 
     fn flush_lease_reads(&mut self) {
-        if let Some(reads) = self.lease_reads.take() {
-            let _ = self.events.send(NodeEvent {
-                node: self.raft.id(),
-                kind: "lease_read".into(),
-                role: format!("{:?}", self.raft.role()),
-                term: reads.term,
-                leader: self.raft.leader(),
-                wall_ns: reads.last_wall_ns,
-                monotonic_ns: self.started.elapsed().as_nanos() as u64,
-                lease_until_ns: self.lease_until_wall_ns(),
-                detail: format!("{} lease reads served in term {}, the last at wall_ns", reads.count, reads.term),
-            });
+        let served_here = self.lease_reads.take();
+        for reads in served_here.into_iter().chain(self.local.take_lease_reads()) {
+            self.send_lease_reads(reads);
         }
+    }
+
+    fn send_lease_reads(&self, reads: LeaseReads) {
+        let _ = self.events.send(NodeEvent {
+            node: self.raft.id(),
+            kind: "lease_read".into(),
+            role: format!("{:?}", self.raft.role()),
+            term: reads.term,
+            leader: self.raft.leader(),
+            wall_ns: reads.last_wall_ns,
+            monotonic_ns: self.started.elapsed().as_nanos() as u64,
+            lease_until_ns: self.lease_until_wall_ns(),
+            detail: format!("{} lease reads served in term {}, the last at wall_ns", reads.count, reads.term),
+        });
     }
 
     /// When the current lease runs out, on the wall clock (0: no lease).
@@ -454,6 +456,10 @@ impl Driver {
         for (_, read) in self.pending_reads.drain() {
             let _ = read.reply.send(Err(KvError::Unavailable(format!("the disk failed ({why})"))));
         }
+        if let Some(reads) = self.local.stop_serving() {
+            self.send_lease_reads(reads);
+        }
+        self.published = None;
         self.disk_failed = Some(why);
     }
 
@@ -509,6 +515,11 @@ impl Driver {
             for e in &rd.events {
                 warn!(event = ?e, "raft event");
             }
+            // Before anything of this Ready goes out: one of its messages may
+            // be what lets another node lead (a TimeoutNow).
+            if !self.raft.lease_valid() || self.published.is_some_and(|l| l.term != self.raft.term()) {
+                self.publish_lease(None);
+            }
             let must_write = rd.must_persist() || !rd.persisted_messages.is_empty();
             log_snapshot_sends(&rd.messages);
             self.peers.send_all(rd.messages);
@@ -520,7 +531,7 @@ impl Driver {
                     "installing the leader's snapshot"
                 );
                 match KvState::decode_snapshot(&s.data) {
-                    Ok(kv) => self.kv = kv,
+                    Ok(kv) => self.local.state_mut().kv = kv,
                     Err(e) => error!(error = %e, index = s.meta.index, "a received snapshot does not decode"),
                 }
             }
@@ -543,11 +554,9 @@ impl Driver {
             } else {
                 self.raft.on_persisted(number);
             }
-            let addresses_known = self.kv.peers().len();
-            for e in rd.committed_entries {
-                self.apply(e);
-            }
-            if self.kv.peers().len() != addresses_known {
+            let addresses_known = self.local.state().kv.peers().len();
+            self.apply_all(rd.committed_entries);
+            if self.local.state().kv.peers().len() != addresses_known {
                 self.connect_members();
             }
             // After applying: a leader that committed its own removal steps
@@ -572,7 +581,35 @@ impl Driver {
             self.serve_reads();
             self.maybe_snapshot();
         }
+        self.publish_lease(self.lease_to_publish());
         self.publish_metrics();
+    }
+
+    fn applied(&self) -> u64 {
+        self.local.state().kv.applied()
+    }
+
+    /// The lease local reads may rely on: the core's, once everything
+    /// committed is applied (see local_reads), ending when the tick that
+    /// ends it is due.
+    fn lease_to_publish(&self) -> Option<PublishedLease> {
+        let until = self.raft.lease_expires_at();
+        if until == 0 || self.applied() < self.raft.commit_index() {
+            return None;
+        }
+        let ticks_left = until.saturating_sub(self.raft.now()).saturating_sub(1);
+        let until = self.next_tick + self.tick_interval().saturating_mul(u32::try_from(ticks_left).unwrap_or(u32::MAX));
+        Some(PublishedLease { term: self.raft.term(), until })
+    }
+
+    fn publish_lease(&mut self, lease: Option<PublishedLease>) {
+        if lease == self.published {
+            return;
+        }
+        self.published = lease;
+        if let Some(reads) = self.local.publish(lease) {
+            self.send_lease_reads(reads);
+        }
     }
 
     fn publish_metrics(&self) {
@@ -586,7 +623,7 @@ impl Driver {
         m.role.store(role, Relaxed);
         m.term.store(self.raft.term(), Relaxed);
         m.commit.store(self.raft.commit_index(), Relaxed);
-        m.applied.store(self.kv.applied(), Relaxed);
+        m.applied.store(self.applied(), Relaxed);
     }
 
     /// Per-follower in-flight windows change constantly; sample them per tick.
@@ -597,12 +634,25 @@ impl Driver {
         inflight.extend(st.peers.iter().filter(|(id, _)| **id != st.id).map(|(id, p)| (*id, p.inflight as u64)));
     }
 
-    fn apply(&mut self, e: Entry) {
+    /// Applies a Ready's committed entries under one hold of the state
+    /// machine's lock, answering each write as it applies.
+    fn apply_all(&mut self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let local = self.local.clone();
+        let mut state = local.state_mut();
+        for e in entries {
+            self.apply(&mut state.kv, e);
+        }
+    }
+
+    fn apply(&mut self, kv: &mut KvState, e: Entry) {
         crate::failpoints::crash("crash-before-apply");
         let index = e.index;
         match &e.payload {
             Payload::Command(data) => {
-                let outcome = self.kv.apply(index, data);
+                let outcome = kv.apply(index, data);
                 if let Some((term, reply)) = self.pending_writes.remove(&index) {
                     let answer = if term == e.term {
                         outcome.map_err(|err| KvError::Invalid(err.to_string()))
@@ -612,7 +662,7 @@ impl Driver {
                     let _ = reply.send(answer);
                 }
             }
-            Payload::Noop | Payload::ConfChange(_) => self.kv.skip(index),
+            Payload::Noop | Payload::ConfChange(_) => kv.skip(index),
         }
         if let Some((term, reply)) = self.pending_changes.remove(&index) {
             let answer =
@@ -661,7 +711,7 @@ impl Driver {
             .raft
             .conf()
             .members()
-            .filter(|id| !self.kv.peers().contains_key(id))
+            .filter(|id| !self.local.state().kv.peers().contains_key(id))
             .filter_map(|id| self.seed_addresses.get(&id).map(|a| (id, a.clone())))
             .collect();
         for (id, address) in missing {
@@ -688,7 +738,7 @@ impl Driver {
             .conf()
             .members()
             .filter(|&id| id == me || self.raft.matched(id).is_some_and(|m| m > 0))
-            .filter(|id| !self.kv.started().contains(id) && !self.started_proposed.contains(id))
+            .filter(|id| !self.local.state().kv.started().contains(id) && !self.started_proposed.contains(id))
             .collect();
         for id in new {
             let op = Op::MemberStarted(MemberStarted { id });
@@ -728,11 +778,11 @@ impl Driver {
     /// drop the log it covers from memory, and have the disk thread save it
     /// and then drop the WAL segments it covers.
     fn maybe_snapshot(&mut self) {
-        let applied = self.kv.applied();
+        let applied = self.applied();
         if applied < self.raft.snapshot_meta().index + self.snapshot_every || applied != self.raft.applied_index() {
             return;
         }
-        let data: Bytes = self.kv.encode_snapshot().into();
+        let data: Bytes = self.local.state().kv.encode_snapshot().into();
         if let Err(e) = self.raft.compact(applied, data) {
             warn!(error = %e, "compaction refused");
             return;
@@ -748,8 +798,8 @@ impl Driver {
     /// commit index of, what its log holds; a logged note is evidence
     /// enough, committed or not).
     fn started_members(&self) -> Vec<u64> {
-        let mut ids = self.kv.started().clone();
-        for index in self.kv.applied() + 1..=self.raft.last_index() {
+        let mut ids = self.local.state().kv.started().clone();
+        for index in self.applied() + 1..=self.raft.last_index() {
             if let Some(Entry { payload: Payload::Command(data), .. }) = self.raft.entry(index)
                 && let Some(id) = crate::kv::member_started(data)
             {
@@ -790,7 +840,7 @@ impl Driver {
             leader: st.leader,
             leader_address: self.leader_address().unwrap_or_default(),
             commit: st.commit,
-            applied: self.kv.applied(),
+            applied: self.applied(),
             last_index: st.last_index,
             persisted: st.persisted,
             snapshot_index: st.snapshot_index,

@@ -10,9 +10,12 @@
 //!                           outbound peer tasks ◄────────────┘
 //! ```
 //! The core is synchronous and deterministic, so it lives on a plain thread
-//! that owns it and the state machine; nothing else touches either.
+//! that owns it and the state machine. The services read the state machine
+//! directly for lease reads under a lease the driver publishes, and for
+//! stale reads (local_reads); nothing else touches either.
 
 mod driver;
+mod local_reads;
 pub mod metrics;
 mod peers;
 mod rejoin_guard;

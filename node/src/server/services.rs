@@ -19,6 +19,7 @@ use crate::proto::admin::{self as apb, admin_server::AdminServer};
 use crate::proto::kv::{self as kpb, command::Op, kv_server::KvServer};
 use crate::proto::raft::{self as rpb, raft_peer_server::RaftPeerServer};
 use crate::server::driver::{ChangeRequest, Driver, DriverParts, Input, KvError, NodeHandle, ReadAnswer};
+use crate::server::local_reads::LocalReads;
 use crate::server::peers::Peers;
 use crate::server::writer::Writer;
 use crate::storage::{SnapshotStore, Wal, WalOptions, check_identity};
@@ -91,9 +92,10 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         unsafe_forget_snapshot_install: cfg.unsafe_bugs.contains(&UnsafeBug::ForgetSnapshotInstall),
     };
     std::thread::Builder::new().name("disk".into()).spawn(move || writer.run(disk_rx))?;
+    let local = LocalReads::new(kv, metrics.clone());
     let driver = Driver::new(DriverParts {
         raft,
-        kv,
+        local: local.clone(),
         peers: peers.clone(),
         writer: disk_tx,
         inputs: input_rx,
@@ -138,7 +140,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     info!(id = cfg.id, listen = %cfg.listen, "serving");
     let serve = tonic::transport::Server::builder()
         .add_service(RaftPeerServer::new(PeerService { handle: handle.clone(), peers: peers.clone(), me: cfg.id }))
-        .add_service(KvServer::new(KvService { handle: handle.clone() }))
+        .add_service(KvServer::new(KvService { handle: handle.clone(), local }))
         .add_service(AdminServer::new(AdminService { handle, peers, token: cfg.admin_token.clone(), disk_delay_ms }))
         .serve_with_shutdown(cfg.listen, shutdown);
     tokio::select! {
@@ -287,6 +289,7 @@ impl rpb::raft_peer_server::RaftPeer for PeerService {
 
 struct KvService {
     handle: NodeHandle,
+    local: std::sync::Arc<LocalReads>,
 }
 
 impl KvService {
@@ -298,6 +301,9 @@ impl KvService {
     async fn read(&self, key: String, list: bool, consistency: i32) -> Result<ReadAnswer, Status> {
         let consistency =
             kpb::Consistency::try_from(consistency).map_err(|_| Status::invalid_argument("unknown consistency"))?;
+        if let Some(answer) = self.local.read(&key, list, consistency) {
+            return answer.map_err(to_status);
+        }
         ask(&self.handle, |reply| Input::Read { key, list, consistency, reply }).await?.map_err(to_status)
     }
 }

@@ -47,6 +47,7 @@ impl Cluster {
         self.dir.path().join(format!("n{id}"))
     }
 
+    /// Starts node `id` with short timeouts, unless `extra` gives its own.
     pub fn start(&mut self, id: u64, extra: &[String]) {
         let data = self.data_dir(id);
         let log = std::fs::OpenOptions::new()
@@ -54,9 +55,11 @@ impl Cluster {
             .append(true)
             .open(self.dir.path().join(format!("n{id}.log")))
             .unwrap();
+        let defaults = [("--tick-ms", "20"), ("--election-ticks", "10"), ("--snapshot-every", "300")];
+        let defaults = defaults.into_iter().filter(|(flag, _)| !extra.iter().any(|a| a == flag));
         let child = Command::new(env!("CARGO_BIN_EXE_raft-node"))
             .args(["--id", &id.to_string(), "--listen", &self.address(id), "--data", data.to_str().unwrap()])
-            .args(["--tick-ms", "20", "--election-ticks", "10", "--snapshot-every", "300"])
+            .args(defaults.flat_map(|(flag, value)| [flag, value]))
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
@@ -67,9 +70,16 @@ impl Cluster {
 
     /// Starts nodes `ids` as the founding members of one cluster.
     pub fn bootstrap(&mut self, ids: &[u64]) {
+        self.bootstrap_with(ids, &[]);
+    }
+
+    /// The same, each node also given `extra`.
+    pub fn bootstrap_with(&mut self, ids: &[u64], extra: &[String]) {
         let peers = self.peers(ids);
         for &id in ids {
-            self.start(id, &["--peers".into(), peers.clone()]);
+            let args: Vec<String> =
+                ["--peers".to_string(), peers.clone()].into_iter().chain(extra.iter().cloned()).collect();
+            self.start(id, &args);
         }
     }
 
