@@ -8,12 +8,16 @@
 #
 #   scripts/bench.sh [--duration 10s] [--warmup 2s] [--out DIR] [--only REGEX]
 #
-# Prints a markdown table (raft-node / etcd ratios) and writes it, with the
-# same rows as JSON, to DIR (default target/bench-<unix time>): bench.md,
-# bench.json, and every run's loadgen output under DIR/runs/. Both clusters
-# are stopped and wiped on every exit. Needs root the first time (it may
-# install etcd through scripts/etcd-cluster.sh, and jq). Exit status: 0 done,
-# 1 a run failed, 2 bad arguments.
+# RAFT_NODE=PATH runs that raft-node binary instead of this tree's release
+# build (an earlier commit's, to compare before and after a change).
+#
+# Prints a markdown table (raft-node / etcd ratios of throughput, p99 and
+# the servers' own CPU time per operation) and writes it, with the same rows
+# as JSON, to DIR (default target/bench-<unix time>): bench.md, bench.json,
+# and every run's loadgen output under DIR/runs/. Both clusters are stopped
+# and wiped on every exit. Needs root the first time (it may install etcd
+# through scripts/etcd-cluster.sh, and jq). Exit status: 0 done, 1 a run
+# failed, 2 bad arguments.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +31,7 @@ while [ $# -gt 0 ]; do
         --warmup) WARMUP=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -44,7 +48,7 @@ echo "building (release)..." >&2
 cargo build --release -q -p node -p loadgen
 cargo build --release -q -p node --example grpc_echo
 ECHO=target/release/examples/grpc_echo
-NODE=target/release/raft-node
+NODE=${RAFT_NODE:-target/release/raft-node}
 LOADGEN=target/release/loadgen
 mkdir -p "$OUT/runs"
 WORK=$(mktemp -d /tmp/raftstorm-bench.XXXXXX)
@@ -100,18 +104,48 @@ EOF
 
 ROWS="$OUT/rows.jsonl"
 : >"$ROWS"
+CLK_TCK=$(getconf CLK_TCK)
+# server_cpu_ticks SYSTEM: the CPU time (user + system, in clock ticks) the
+# system's three processes have used so far. loadgen shares the cores, so
+# throughput alone mixes its cost into both systems' figures; the servers'
+# own CPU per operation does not.
+server_cpu_ticks() {
+    local pids=()
+    case "$1" in
+        raft-node) pids=("${RAFT_PIDS[@]}") ;;
+        etcd) for f in "${ETCD_CLUSTER_STATE:-/tmp/raftstorm-etcd-cluster}"/*.pid; do pids+=("$(cat "$f")"); done ;;
+        *) echo 0; return ;;
+    esac
+    local total=0 pid stat fields
+    for pid in "${pids[@]}"; do
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        # The fields after the command name (which may hold spaces): utime
+        # and stime are the 12th and 13th of them.
+        read -r -a fields <<<"${stat##*) }"
+        total=$((total + fields[11] + fields[12]))
+    done
+    echo $total
+}
+
 # run CASE TARGET_NAME TARGET FILE OP: one loadgen run, one JSON row.
 run() {
     local dir="$OUT/runs/$1-$2"
     echo "  $1 on $2" >&2
+    local cpu_before
+    cpu_before=$(server_cpu_ticks "$2")
     if ! $LOADGEN run "$4" --target "$3" --out "$dir" >"$dir.out" 2>&1; then
         echo "bench.sh: $1 on $2 failed; see $dir.out" >&2
         tail -n 5 "$dir.out" >&2
         exit 1
     fi
+    local cpu_ticks=$(($(server_cpu_ticks "$2") - cpu_before))
+    # CPU per operation over the whole run (warm-up and preload included):
+    # every operation in the history has an invoke and a completion event.
     jq -c --arg case "$1" --arg system "$2" --arg op "$5" \
+        --argjson cpu_s "$(echo "$cpu_ticks $CLK_TCK" | awk '{print $1 / $2}')" \
         '{case: $case, system: $system, ops_per_s: .rate.achieved_rate,
           p50_ms: (.latency_us[$op].corrected.p50 / 1000), p99_ms: (.latency_us[$op].corrected.p99 / 1000),
+          server_cpu_us_per_op: (if $system == "fake" then null else $cpu_s * 1e6 / (.history_events / 2) end),
           errors: (.outcomes.failed + .outcomes.unknown)}' "$dir/summary.json" >>"$ROWS"
 }
 
@@ -166,15 +200,16 @@ fi
 
 jq -s '.' "$ROWS" >"$OUT/bench.json"
 {
-    echo "| case | raft-node ops/s | p50 ms | p99 ms | etcd ops/s | p50 ms | p99 ms | throughput ratio | p99 ratio |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| case | raft-node ops/s | p50 ms | p99 ms | server CPU µs/op | etcd ops/s | p50 ms | p99 ms | server CPU µs/op | throughput ratio | p99 ratio | CPU/op ratio |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     jq -r -s '
         def r(x): (x * 100 | round) / 100;
         group_by(.case)[] | (map({(.system): .}) | add) as $c
         | if $c["raft-node"] and $c.etcd then
-            "| \($c["raft-node"].case) | \($c["raft-node"].ops_per_s | round) | \(r($c["raft-node"].p50_ms)) | \(r($c["raft-node"].p99_ms)) | \($c.etcd.ops_per_s | round) | \(r($c.etcd.p50_ms)) | \(r($c.etcd.p99_ms)) | \(r($c["raft-node"].ops_per_s / $c.etcd.ops_per_s))x | \(r($c["raft-node"].p99_ms / $c.etcd.p99_ms))x |"
+            ($c["raft-node"]) as $n | ($c.etcd) as $e
+            | "| \($n.case) | \($n.ops_per_s | round) | \(r($n.p50_ms)) | \(r($n.p99_ms)) | \(r($n.server_cpu_us_per_op)) | \($e.ops_per_s | round) | \(r($e.p50_ms)) | \(r($e.p99_ms)) | \(r($e.server_cpu_us_per_op)) | \(r($n.ops_per_s / $e.ops_per_s))x | \(r($n.p99_ms / $e.p99_ms))x | \(r($n.server_cpu_us_per_op / $e.server_cpu_us_per_op))x |"
           else
-            .[] | "| \(.case) (\(.system)) | \(.ops_per_s | round) | \(r(.p50_ms)) | \(r(.p99_ms)) | | | | | |"
+            .[] | "| \(.case) (\(.system)) | \(.ops_per_s | round) | \(r(.p50_ms)) | \(r(.p99_ms)) | | | | | | | | |"
           end' "$ROWS"
     if [ -s "$OUT/wal.txt" ]; then
         echo

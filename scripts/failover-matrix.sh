@@ -43,7 +43,11 @@ cell() {
         return
     fi
     local verdict parts=()
-    verdict=$(jq -r .verdict "$dir/summary.json")
+    # An invalid run says by which checks: a threshold missed (a goal of
+    # the scenario) is not a correctness violation.
+    verdict=$(jq -r '.verdict + (if .verdict == "valid" then "" else
+        " (" + ([.checks[] | select(.verdict != "valid") | "\(.checker): \(.verdict)"] | join(", ")) + ")" end)' \
+        "$dir/summary.json" | tr '|' '/')
     while IFS=$'\t' read -r kind from to rto leader; do
         [ -n "$kind" ] || continue
         local p99
