@@ -173,10 +173,15 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport,
             drive_and_judge(scenario, options, cluster, driver, read_back).await
         }
         Target::Etcd(endpoints) => {
+            let election_timeout = cluster.system().election_timeout();
             let connect = || async {
-                EtcdDriver::connect(&endpoints, Duration::from_secs(5))
+                let mut driver = EtcdDriver::connect(&endpoints, Duration::from_secs(5))
                     .await
-                    .map_err(|e| RunError::Cluster(format!("the workload cannot reach etcd: {e}")))
+                    .map_err(|e| RunError::Cluster(format!("the workload cannot reach etcd: {e}")))?;
+                if let Some(timeout) = election_timeout {
+                    driver.election_timeout = timeout;
+                }
+                Ok::<_, RunError>(driver)
             };
             let (driver, read_back) = (connect().await?, connect().await?);
             drive_and_judge(scenario, options, cluster, driver, read_back).await

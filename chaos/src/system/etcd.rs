@@ -118,6 +118,20 @@ impl Etcd {
     }
 }
 
+/// The value of `flag` in etcd's arguments (`--flag VALUE` or
+/// `--flag=VALUE`), the last one given, as etcd's flag parsing takes it.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    let mut found = None;
+    for (i, arg) in args.iter().enumerate() {
+        if arg == flag {
+            found = args.get(i + 1).map(String::as_str);
+        } else if let Some(value) = arg.strip_prefix(flag).and_then(|rest| rest.strip_prefix('=')) {
+            found = Some(value);
+        }
+    }
+    found
+}
+
 impl Members {
     fn channel(&self, at: SocketAddr) -> Channel {
         let mut channels = self.channels.lock().expect("not poisoned");
@@ -349,6 +363,12 @@ impl System for Etcd {
         Some(ROLE_POLL)
     }
 
+    fn election_timeout(&self) -> Option<Duration> {
+        let given = flag_value(&self.options.member_args, "--election-timeout");
+        let ms = given.unwrap_or(DEFAULT_TIMEOUTS[3]).parse().ok()?;
+        Some(Duration::from_millis(ms))
+    }
+
     /// Polled (see [`ROLE_POLL`] and [`RolePoll`]): an event whenever the
     /// member's role or term changes; the stream ends when the member stops
     /// answering.
@@ -574,6 +594,19 @@ mod tests {
         assert!(poll.observe(&status(Role::Leader, 3), 500).is_none(), "no change, no event");
         let deposed = poll.observe(&status(Role::Other, 3), 600).unwrap();
         assert_eq!((deposed.role.as_str(), deposed.term, deposed.wall_ns), ("NoLeader", 3, 600));
+    }
+
+    #[test]
+    fn the_election_timeout_is_the_last_one_the_members_are_given_or_the_harness_default() {
+        let etcd = |args: &[&str]| {
+            let member_args = args.iter().map(|a| a.to_string()).collect();
+            Etcd::new(EtcdOptions { program: "etcd".into(), member_args }).election_timeout()
+        };
+        assert_eq!(etcd(&[]), Some(Duration::from_millis(500)));
+        assert_eq!(etcd(&["--election-timeout", "200"]), Some(Duration::from_millis(200)));
+        assert_eq!(etcd(&["--election-timeout=300", "--election-timeout", "250"]), Some(Duration::from_millis(250)));
+        assert_eq!(etcd(&["--election-timeout", "250", "--election-timeout=300"]), Some(Duration::from_millis(300)));
+        assert_eq!(etcd(&["--election-timeout-extra=9"]), Some(Duration::from_millis(500)), "another flag");
     }
 
     #[test]

@@ -209,6 +209,12 @@ pub trait System: Send + Sync {
     fn role_polls(&self) -> Option<std::time::Duration> {
         None
     }
+    /// The members' election timeout, for a workload client that cannot
+    /// ask them (etcd's does not; raft-node's reads it from status) and
+    /// times its attempts by it.
+    fn election_timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// The member's events from now on, until it goes down.
     fn events(&self, at: SocketAddr) -> BoxFuture<'_, Result<BoxStream<'static, MemberEvent>, SystemError>>;
     fn digest(&self, at: SocketAddr) -> BoxFuture<'_, Result<Digest, SystemError>>;

@@ -32,7 +32,8 @@
 //! once, so its outcome is unknown.
 //!
 //! etcd does not tell clients its election timeout: the driver assumes
-//! etcd's default (1 s) unless told ([`EtcdDriver::election_timeout`]), and
+//! etcd's default (1 s) unless told ([`EtcdDriver::election_timeout`]; chaos
+//! tells it what it started the members with), and
 //! gives up on an attempt after twice that (a new leader is elected within
 //! it), or after [`EtcdDriver::timeout`] if that is shorter.
 
