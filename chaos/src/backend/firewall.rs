@@ -18,6 +18,13 @@
 //! (etcd: they leave from 127.0.0.1) cannot be told by its source address;
 //! the process backend then runs each member as a user of its own, and the
 //! rules match the sending socket's owner (`-m owner --uid-owner`) instead.
+//! Nor can the connections such a member opened be told by their
+//! destination: what A sends on B's connection goes to 127.0.0.1, not to
+//! B's address. So every connection a member dials is marked with its user
+//! when it opens (CONNMARK, [`Firewall::mark_dials`]), and the second rule
+//! matches that mark (`-m connmark --mark B`) instead of `-d B`; with `-d B`
+//! alone A's messages went on reaching B until TCP stalled for want of the
+//! ACKs the first rule dropped, for a few hundred ms.
 //!
 //! Rules live in a chain of our own, hooked into OUTPUT (loopback packets
 //! traverse it), named per run so parallel runs never touch each other's
@@ -32,6 +39,7 @@
 
 use std::net::Ipv4Addr;
 use std::process::Command;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{BackendError, owner};
@@ -55,6 +63,9 @@ pub struct Link {
     /// Also what `from` sends from its peer port: its messages on the
     /// connections `to` opened (see the module docs).
     pub accepted: bool,
+    /// The user `to` runs as, when each member has its own: the
+    /// connections it opened carry it as their mark.
+    pub to_user: Option<u32>,
 }
 
 pub struct Firewall {
@@ -65,6 +76,8 @@ pub struct Firewall {
     /// The comment on the jump into the chain: [`OWNER_COMMENT`] and the
     /// owner.
     owner: String,
+    /// Users whose new connections are marked with their uid.
+    marked_users: Mutex<Vec<u32>>,
 }
 
 const CHAIN_PREFIX: &str = "RSTORM-";
@@ -116,7 +129,8 @@ impl Firewall {
         let n = NEXT_CHAIN.fetch_add(1, Ordering::Relaxed);
         let chain = format!("{CHAIN_PREFIX}{}-{n}", std::process::id());
         iptables_in(netns_of, &["-N", &chain])?;
-        let fw = Firewall { chain, netns_of, owner: format!("{OWNER_COMMENT}{}", owner::this_process()) };
+        let owner = format!("{OWNER_COMMENT}{}", owner::this_process());
+        let fw = Firewall { chain, netns_of, owner, marked_users: Mutex::new(Vec::new()) };
         fw.run(&fw.hook("-I"))?;
         Ok(fw)
     }
@@ -140,6 +154,31 @@ impl Firewall {
     /// accepts skips the rest of the chain).
     pub fn cut(&self, link: &Link) -> Result<(), BackendError> {
         self.rules("-I", link, &["-j", "DROP"])
+    }
+
+    /// Marks every connection `uid` opens from now on with `uid`, so that
+    /// a cut can tell what its peers send back on it (see the module docs).
+    /// Before the member starts: a connection opened earlier is not marked.
+    pub fn mark_dials(&self, uid: u32) -> Result<(), BackendError> {
+        let mut marked = self.marked_users.lock().expect("not poisoned");
+        if !marked.contains(&uid) {
+            let rule = self.mark_rule(uid);
+            self.run(&rule.iter().map(String::as_str).collect::<Vec<_>>())?;
+            marked.push(uid);
+        }
+        Ok(())
+    }
+
+    /// Inserted at the top, above the shaping rules (whose NFQUEUE verdict
+    /// ends the chain); cuts inserted later go above it, and a packet they
+    /// drop opens no connection to mark.
+    fn mark_rule(&self, uid: u32) -> Vec<String> {
+        let uid = uid.to_string();
+        ["-I", &self.chain, "-m", "owner", "--uid-owner", &uid, "-m", "conntrack", "--ctstate", "NEW"]
+            .into_iter()
+            .chain(["-j", "CONNMARK", "--set-mark", &uid])
+            .map(str::to_string)
+            .collect()
     }
 
     /// Removes the rules one `cut` added.
@@ -172,11 +211,25 @@ impl Firewall {
             Sender::Address(ip) => vec!["-s".to_string(), ip.to_string()],
             Sender::User(uid) => vec!["-m".into(), "owner".into(), "--uid-owner".into(), uid.to_string()],
         };
-        let ends: &[&str] = if link.accepted { &["--dport", "--sport"] } else { &["--dport"] };
-        for end in ends {
+        // What `from` sends to `to`'s port, and (accepted) from its own port
+        // on the connections `to` opened: those go to `to`'s address, or,
+        // when `to` dials from elsewhere, carry `to`'s mark.
+        let to_them = ["-d", &to, "-p", "tcp", "--dport", &port].map(str::to_string).to_vec();
+        let mut matches = vec![to_them];
+        if link.accepted {
+            matches.push(match link.to_user {
+                Some(uid) => ["-p", "tcp", "--sport", &port, "-m", "connmark", "--mark"]
+                    .into_iter()
+                    .map(str::to_string)
+                    .chain([uid.to_string()])
+                    .collect(),
+                None => ["-d", &to, "-p", "tcp", "--sport", &port].map(str::to_string).to_vec(),
+            });
+        }
+        for m in &matches {
             let mut args = vec![action, &self.chain];
             args.extend(sender.iter().map(String::as_str));
-            args.extend(["-d", &to, "-p", "tcp", end, &port]);
+            args.extend(m.iter().map(String::as_str));
             args.extend(target.iter().map(AsRef::as_ref));
             self.run(&args)?;
         }
@@ -188,8 +241,14 @@ impl Firewall {
         self.netns_of
     }
 
+    /// Removes every cut and shaping; connections go on being marked.
     pub fn heal(&self) -> Result<(), BackendError> {
-        self.run(&["-F", &self.chain]).map(|_| ())
+        self.run(&["-F", &self.chain])?;
+        for &uid in self.marked_users.lock().expect("not poisoned").iter() {
+            let rule = self.mark_rule(uid);
+            self.run(&rule.iter().map(String::as_str).collect::<Vec<_>>())?;
+        }
+        Ok(())
     }
 
     /// Packets dropped by the cut rules so far: proof a cut took effect.

@@ -94,7 +94,8 @@ impl ProcessBackend {
 
     fn link(&self, from: NodeId, to: NodeId) -> Link {
         let sender = self.user(from).map_or(Sender::Address(self.ip(from)), Sender::User);
-        Link { from: sender, to: self.ip(to), port: self.options.peer_port, accepted: self.options.cut_accepted }
+        let (port, accepted) = (self.options.peer_port, self.options.cut_accepted);
+        Link { from: sender, to: self.ip(to), port, accepted, to_user: self.user(to) }
     }
 
     fn spawn(&mut self, id: NodeId) -> Result<(), BackendError> {
@@ -103,6 +104,9 @@ impl ProcessBackend {
         let user = self.user(id);
         if let Some(uid) = user {
             give_data_dir(&self.data_dir(id), uid)?;
+            if let Some(fw) = &self.firewall {
+                fw.mark_dials(uid)?;
+            }
         }
         let node = self.nodes.get_mut(&id).ok_or(BackendError::UnknownNode(id))?;
         let mut command = Command::new(&node.launch.program);

@@ -198,7 +198,13 @@ impl DockerBackend {
     /// own, which its connections leave from.
     fn link(&self, from: NodeId, to: NodeId) -> Link {
         let accepted = self.options.cut_accepted;
-        Link { from: Sender::Address(self.ip(from)), to: self.ip(to), port: self.options.peer_port, accepted }
+        Link {
+            from: Sender::Address(self.ip(from)),
+            to: self.ip(to),
+            port: self.options.peer_port,
+            accepted,
+            to_user: None,
+        }
     }
 
     /// Its data directory on the host.
