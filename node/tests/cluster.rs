@@ -140,8 +140,8 @@ async fn survives_kill_9_of_the_leader_and_membership_changes() {
 /// and this is what withdrawing it before the TimeoutNow leaves guards. Each
 /// round: once the new leader leads, the old one hears nothing more (so its
 /// state stays behind), a write is acknowledged by the new leader, and a
-/// lease read sent to the old one alone (no redirects followed) must refuse,
-/// never answer with the value before.
+/// lease read sent to the old one alone (no redirects followed) must refuse
+/// or see that write, never answer with the value before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_hands_over_serves_no_stale_lease_read() {
     use node::proto::kv::{GetRequest, kv_client::KvClient};

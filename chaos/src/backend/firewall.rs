@@ -162,8 +162,7 @@ impl Firewall {
     pub fn mark_dials(&self, uid: u32) -> Result<(), BackendError> {
         let mut marked = self.marked_users.lock().expect("not poisoned");
         if !marked.contains(&uid) {
-            let rule = self.mark_rule(uid);
-            self.run(&rule.iter().map(String::as_str).collect::<Vec<_>>())?;
+            self.insert_mark_rule(uid)?;
             marked.push(uid);
         }
         Ok(())
@@ -172,13 +171,13 @@ impl Firewall {
     /// Inserted at the top, above the shaping rules (whose NFQUEUE verdict
     /// ends the chain); cuts inserted later go above it, and a packet they
     /// drop opens no connection to mark.
-    fn mark_rule(&self, uid: u32) -> Vec<String> {
+    fn insert_mark_rule(&self, uid: u32) -> Result<(), BackendError> {
         let uid = uid.to_string();
-        ["-I", &self.chain, "-m", "owner", "--uid-owner", &uid, "-m", "conntrack", "--ctstate", "NEW"]
-            .into_iter()
-            .chain(["-j", "CONNMARK", "--set-mark", &uid])
-            .map(str::to_string)
-            .collect()
+        let owned = ["-m", "owner", "--uid-owner", &uid, "-m", "conntrack", "--ctstate", "NEW"];
+        let mut args = vec!["-I", &self.chain];
+        args.extend(owned);
+        args.extend(["-j", "CONNMARK", "--set-mark", &uid]);
+        self.run(&args).map(|_| ())
     }
 
     /// Removes the rules one `cut` added.
@@ -245,8 +244,7 @@ impl Firewall {
     pub fn heal(&self) -> Result<(), BackendError> {
         self.run(&["-F", &self.chain])?;
         for &uid in self.marked_users.lock().expect("not poisoned").iter() {
-            let rule = self.mark_rule(uid);
-            self.run(&rule.iter().map(String::as_str).collect::<Vec<_>>())?;
+            self.insert_mark_rule(uid)?;
         }
         Ok(())
     }
