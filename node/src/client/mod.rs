@@ -67,7 +67,7 @@ pub struct Client {
 /// it makes an attempt's timeout 2 s.
 const DEFAULT_ELECTION_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The most an attempt may wait (also the channel's own request timeout).
+/// The most an attempt may wait, and an admin call on one member.
 const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long the client waits for what, all following the cluster's
@@ -256,11 +256,13 @@ impl Client {
         if let Some(c) = channels.get(address) {
             return Ok(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        // No request timeout on the channel: every call has its own (an
+        // attempt's, or [`MAX_ATTEMPT_TIMEOUT`]), and a second would be one
+        // more timer per request.
+        let channel = Endpoint::from_shared(format!("http://{address}"))
             .map_err(|e| ClientError::Failed(format!("bad endpoint {address:?}: {e}")))?
             .connect_timeout(Duration::from_secs(1))
-            .timeout(MAX_ATTEMPT_TIMEOUT);
-        let channel = endpoint.connect_lazy();
+            .connect_lazy();
         channels.insert(address.to_string(), channel.clone());
         Ok(channel)
     }
@@ -375,11 +377,18 @@ impl Client {
     }
 
     /// One attempt on `target`, given up when it times out or when the
-    /// members name a newer leader meanwhile.
+    /// members name a newer leader meanwhile. The members are watched only
+    /// once it has waited [`Timing::watch_after`], so an attempt a leader
+    /// answers in time costs one timer and no status calls.
     async fn attempt<T>(&self, target: &Known, call: impl Future<Output = Result<T, Status>>) -> Attempt<T> {
         let timeout = self.timing.attempt();
+        let watch_after = self.timing.watch_after().min(timeout);
+        let mut call = std::pin::pin!(call);
+        if let Ok(answer) = tokio::time::timeout(watch_after, &mut call).await {
+            return Attempt::Answered(answer);
+        }
         tokio::select! {
-            answer = tokio::time::timeout(timeout, call) => match answer {
+            answer = tokio::time::timeout(timeout - watch_after, &mut call) => match answer {
                 Ok(answer) => Attempt::Answered(answer),
                 Err(_) => Attempt::TimedOut(timeout),
             },
@@ -388,11 +397,8 @@ impl Client {
     }
 
     /// Resolves once the members name another leader than `target`, in a
-    /// later term than it was seen leading. Only watched once an attempt
-    /// waits longer than half an election timeout, so a leader that answers
-    /// costs no status calls.
+    /// later term than it was seen leading.
     async fn newer_leader_than(&self, target: &Known) -> Known {
-        tokio::time::sleep(self.timing.watch_after()).await;
         let _stalled = Stalled::new(self, &target.address);
         loop {
             if let Some(found) = self.discover().await
@@ -604,30 +610,21 @@ impl Client {
 
     /// Status of one node (not necessarily the leader).
     pub async fn status(&self, address: &str) -> Result<apb::StatusResponse, ClientError> {
-        let status = AdminClient::new(self.channel(address)?)
-            .status(self.request(apb::StatusRequest {}))
-            .await
-            .map(|r| r.into_inner())
-            .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))?;
+        let request = self.request(apb::StatusRequest {});
+        let status = self.on_member(address, |mut admin| async move { admin.status(request).await }).await?;
         self.learn_timeouts(&status);
         Ok(status)
     }
 
     pub async fn digest(&self, address: &str) -> Result<apb::DigestResponse, ClientError> {
-        AdminClient::new(self.channel(address)?)
-            .state_digest(self.request(apb::StatusRequest {}))
-            .await
-            .map(|r| r.into_inner())
-            .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
+        let request = self.request(apb::StatusRequest {});
+        self.on_member(address, |mut admin| async move { admin.state_digest(request).await }).await
     }
 
     /// The node's stream of role changes.
     pub async fn events(&self, address: &str) -> Result<tonic::Streaming<apb::NodeEvent>, ClientError> {
-        AdminClient::new(self.channel(address)?)
-            .events(self.request(apb::StatusRequest {}))
-            .await
-            .map(|r| r.into_inner())
-            .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
+        let request = self.request(apb::StatusRequest {});
+        self.on_member(address, |mut admin| async move { admin.events(request).await }).await
     }
 
     /// Sets a node's test fault hooks (see admin.proto).
@@ -639,22 +636,32 @@ impl Client {
         clock_skew_ppm: i64,
         disk_delay_ms: u64,
     ) -> Result<(), ClientError> {
-        let r = apb::FaultsRequest { drop_outgoing_to, drop_incoming_from, clock_skew_ppm, disk_delay_ms };
-        AdminClient::new(self.channel(address)?)
-            .set_faults(self.request(r))
-            .await
-            .map(|_| ())
-            .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
+        let request =
+            self.request(apb::FaultsRequest { drop_outgoing_to, drop_incoming_from, clock_skew_ppm, disk_delay_ms });
+        self.on_member(address, |mut admin| async move { admin.set_faults(request).await }).await.map(|_| ())
     }
 
     /// Sets one of a node's failpoints (see `node::failpoints`); `off` clears it.
     pub async fn set_failpoint(&self, address: &str, name: &str, actions: &str) -> Result<(), ClientError> {
-        let r = apb::FailpointRequest { name: name.into(), actions: actions.into() };
-        AdminClient::new(self.channel(address)?)
-            .set_failpoint(self.request(r))
-            .await
-            .map(|_| ())
-            .map_err(|s| ClientError::Failed(format!("{address}: {}", s.message())))
+        let request = self.request(apb::FailpointRequest { name: name.into(), actions: actions.into() });
+        self.on_member(address, |mut admin| async move { admin.set_failpoint(request).await }).await.map(|_| ())
+    }
+
+    /// One admin call on `address`, given up after [`MAX_ATTEMPT_TIMEOUT`].
+    async fn on_member<T, Fut>(
+        &self,
+        address: &str,
+        call: impl FnOnce(AdminClient<Channel>) -> Fut,
+    ) -> Result<T, ClientError>
+    where
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let admin = AdminClient::new(self.channel(address)?);
+        match tokio::time::timeout(MAX_ATTEMPT_TIMEOUT, call(admin)).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(ClientError::Failed(format!("{address}: {}", status.message()))),
+            Err(_) => Err(ClientError::Failed(format!("{address}: no answer within {MAX_ATTEMPT_TIMEOUT:?}"))),
+        }
     }
 
     pub async fn add_learner(&self, id: u64, address: &str) -> Result<u64, ClientError> {
