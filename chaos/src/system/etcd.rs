@@ -118,14 +118,17 @@ impl Etcd {
     }
 }
 
-/// The value of `flag` in etcd's arguments (`--flag VALUE` or
-/// `--flag=VALUE`), the last one given, as etcd's flag parsing takes it.
+/// The value of `flag` (`--name`) in etcd's arguments, the last one given,
+/// as etcd's flag parsing (Go's) takes it: `-name` or `--name`, then
+/// `=VALUE` or the next argument.
 fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    let name = flag.trim_start_matches('-');
     let mut found = None;
     for (i, arg) in args.iter().enumerate() {
-        if arg == flag {
-            found = args.get(i + 1).map(String::as_str);
-        } else if let Some(value) = arg.strip_prefix(flag).and_then(|rest| rest.strip_prefix('=')) {
+        let Some(given) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else { continue };
+        if given == name {
+            found = Some(args.get(i + 1).map_or("", String::as_str));
+        } else if let Some(value) = given.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')) {
             found = Some(value);
         }
     }
@@ -318,9 +321,8 @@ impl System for Etcd {
         .iter()
         .map(|a| a.to_string())
         .collect();
-        let overrides = |flag: &str| self.options.member_args.iter().any(|a| a.split('=').next() == Some(flag));
         for pair in DEFAULT_TIMEOUTS.chunks(2) {
-            if !overrides(pair[0]) {
+            if flag_value(&self.options.member_args, pair[0]).is_none() {
                 args.extend(pair.iter().map(|a| a.to_string()));
             }
         }
@@ -607,6 +609,8 @@ mod tests {
         assert_eq!(etcd(&["--election-timeout=300", "--election-timeout", "250"]), Some(Duration::from_millis(250)));
         assert_eq!(etcd(&["--election-timeout", "250", "--election-timeout=300"]), Some(Duration::from_millis(300)));
         assert_eq!(etcd(&["--election-timeout-extra=9"]), Some(Duration::from_millis(500)), "another flag");
+        assert_eq!(etcd(&["-election-timeout=150"]), Some(Duration::from_millis(150)), "Go's one-dash form");
+        assert_eq!(etcd(&["--election-timeout"]), None, "given without a value: etcd refuses it");
     }
 
     #[test]
