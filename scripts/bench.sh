@@ -6,15 +6,29 @@
 # answered at once by node/examples/grpc_echo.rs, 64 clients on one
 # channel), and the WAL against the disk's fdatasync.
 #
-#   scripts/bench.sh [--duration 10s] [--warmup 2s] [--out DIR] [--only REGEX]
+#   scripts/bench.sh [--duration 10s] [--warmup 2s] [--rounds 3] [--out DIR]
+#                    [--only REGEX] [--node-workers N] [--loadgen-workers N]
+#
+# Each case runs --rounds times, the two systems taking turns (raft-node
+# first in odd rounds, etcd first in even ones), and the table gives each
+# figure's median over the rounds and each ratio's median and range over
+# the rounds' pairs: on a shared machine one pair of runs can be off by a
+# factor of 2 either way. Each run also records the CPU time the
+# hypervisor took from this machine meanwhile (steal, from /proc/stat).
+#
+# --node-workers N runs each raft-node with N gRPC threads (its --workers)
+# and --loadgen-workers N loadgen with N (its --workers, for both systems);
+# both default to one per CPU.
 #
 # RAFT_NODE=PATH runs that raft-node binary instead of this tree's release
-# build (an earlier commit's, to compare before and after a change).
+# build (an earlier commit's, to compare before and after a change), and
+# LOADGEN=PATH that loadgen.
 #
-# Prints a markdown table (raft-node / etcd ratios of throughput, p99 and
-# the servers' own CPU time per operation) and writes it, with the same rows
-# as JSON, to DIR (default target/bench-<unix time>): bench.md, bench.json,
-# and every run's loadgen output under DIR/runs/. Both clusters are stopped
+# Prints a markdown table (raft-node / etcd ratios of throughput, p50, p99 and
+# the servers' own CPU time per operation) and writes it to DIR (default
+# target/bench-<unix time>): bench.md, bench.json (the same per case),
+# rows.jsonl (one line per run) and every run's loadgen output under
+# DIR/runs/. Both clusters are stopped
 # and wiped on every exit. Needs root the first time (it may install etcd
 # through scripts/etcd-cluster.sh, and jq). Exit status: 0 done, 1 a run
 # failed, 2 bad arguments.
@@ -23,17 +37,26 @@ cd "$(dirname "$0")/.."
 
 DURATION=10s
 WARMUP=2s
+ROUNDS=3
+NODE_WORKERS=
+LOADGEN_WORKERS=
 OUT=target/bench-$(date +%s)
 ONLY=.
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration) DURATION=$2; shift 2 ;;
         --warmup) WARMUP=$2; shift 2 ;;
+        --rounds) ROUNDS=$2; shift 2 ;;
+        --node-workers) NODE_WORKERS=$2; shift 2 ;;
+        --loadgen-workers) LOADGEN_WORKERS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
+done
+for n in "$ROUNDS" "${NODE_WORKERS:-1}" "${LOADGEN_WORKERS:-1}"; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --rounds and --*-workers take a whole number from 1, not $n" >&2; exit 2; }
 done
 for d in "$DURATION" "$WARMUP"; do
     [[ $d =~ ^[0-9]+s$ ]] || { echo "bench.sh: durations are whole seconds such as 10s, not $d" >&2; exit 2; }
@@ -49,7 +72,7 @@ cargo build --release -q -p node -p loadgen
 cargo build --release -q -p node --example grpc_echo
 ECHO=target/release/examples/grpc_echo
 NODE=${RAFT_NODE:-target/release/raft-node}
-LOADGEN=target/release/loadgen
+LOADGEN=${LOADGEN:-target/release/loadgen}
 mkdir -p "$OUT/runs"
 WORK=$(mktemp -d /tmp/raftstorm-bench.XXXXXX)
 
@@ -76,7 +99,7 @@ peers=$(for i in 0 1 2; do printf '%s=%s:%s,' $((i + 1)) "${RAFT_IPS[$i]}" $RAFT
 peers=${peers%,}
 for i in 0 1 2; do
     $NODE --id $((i + 1)) --listen "${RAFT_IPS[$i]}:$RAFT_PORT" --peers "$peers" \
-        --data "$WORK/n$((i + 1))" >"$OUT/runs/raft-node-$((i + 1)).log" 2>&1 &
+        --data "$WORK/n$((i + 1))" ${NODE_WORKERS:+--workers "$NODE_WORKERS"} >"$OUT/runs/raft-node-$((i + 1)).log" 2>&1 &
     RAFT_PIDS+=($!)
 done
 RAFT_TARGET=raft://$(IFS=,; for ip in "${RAFT_IPS[@]}"; do printf '%s:%s,' "$ip" $RAFT_PORT; done)
@@ -127,33 +150,53 @@ server_cpu_ticks() {
     echo $total
 }
 
-# run CASE TARGET_NAME TARGET FILE OP: one loadgen run, one JSON row.
+# machine_ticks: "STEAL TOTAL", the clock ticks the hypervisor took from
+# this machine's CPUs, and all ticks, so far (/proc/stat). A run with much
+# stolen time measured a machine shared with someone else.
+machine_ticks() {
+    awk '/^cpu / { total = 0; for (i = 2; i <= NF; i++) total += $i; print $9, total; exit }' /proc/stat
+}
+
+# run CASE TARGET_NAME TARGET FILE OP ROUND: one loadgen run, one JSON row.
 run() {
-    local dir="$OUT/runs/$1-$2"
-    echo "  $1 on $2" >&2
-    local cpu_before
+    local dir="$OUT/runs/$1-$2-$6"
+    echo "  $1 on $2 (round $6)" >&2
+    local cpu_before machine_before
     cpu_before=$(server_cpu_ticks "$2")
-    if ! $LOADGEN run "$4" --target "$3" --out "$dir" >"$dir.out" 2>&1; then
+    machine_before=$(machine_ticks)
+    if ! $LOADGEN run "$4" --target "$3" --out "$dir" ${LOADGEN_WORKERS:+--workers "$LOADGEN_WORKERS"} >"$dir.out" 2>&1; then
         echo "bench.sh: $1 on $2 failed; see $dir.out" >&2
         tail -n 5 "$dir.out" >&2
         exit 1
     fi
     local cpu_ticks=$(($(server_cpu_ticks "$2") - cpu_before))
+    local steal_pct
+    steal_pct=$(echo "$machine_before $(machine_ticks)" | awk '{ d = $4 - $2; print (d > 0 ? 100 * ($3 - $1) / d : 0) }')
     # CPU per operation over the whole run (warm-up and preload included):
     # every operation in the history has an invoke and a completion event.
-    jq -c --arg case "$1" --arg system "$2" --arg op "$5" \
-        --argjson cpu_s "$(echo "$cpu_ticks $CLK_TCK" | awk '{print $1 / $2}')" \
-        '{case: $case, system: $system, ops_per_s: .rate.achieved_rate,
+    jq -c --arg case "$1" --arg system "$2" --arg op "$5" --argjson round "$6" \
+        --argjson cpu_s "$(echo "$cpu_ticks $CLK_TCK" | awk '{print $1 / $2}')" --argjson steal_pct "$steal_pct" \
+        '{case: $case, system: $system, round: $round, ops_per_s: .rate.achieved_rate,
           p50_ms: (.latency_us[$op].corrected.p50 / 1000), p99_ms: (.latency_us[$op].corrected.p99 / 1000),
           server_cpu_us_per_op: (if $system == "fake" then null else $cpu_s * 1e6 / (.history_events / 2) end),
-          errors: (.outcomes.failed + .outcomes.unknown)}' "$dir/summary.json" >>"$ROWS"
+          errors: (.outcomes.failed + .outcomes.unknown), steal_pct: $steal_pct}' "$dir/summary.json" >>"$ROWS"
 }
 
 # side_by_side CASE MIX RAFT_CONSISTENCY ETCD_CONSISTENCY CLIENTS OP [DISTRIBUTION]
 side_by_side() {
     [[ $1 =~ $ONLY ]] || return 0
-    run "$1" raft-node "$RAFT_TARGET" "$(workload "$1-raft" "$2" "$3" "$5" "${7:-}")" "$6"
-    run "$1" etcd "$ETCD_TARGET" "$(workload "$1-etcd" "$2" "$4" "$5" "${7:-}")" "$6"
+    local raft_file etcd_file round
+    raft_file=$(workload "$1-raft" "$2" "$3" "$5" "${7:-}")
+    etcd_file=$(workload "$1-etcd" "$2" "$4" "$5" "${7:-}")
+    for round in $(seq "$ROUNDS"); do
+        if [ $((round % 2)) -eq 1 ]; then
+            run "$1" raft-node "$RAFT_TARGET" "$raft_file" "$6" "$round"
+            run "$1" etcd "$ETCD_TARGET" "$etcd_file" "$6" "$round"
+        else
+            run "$1" etcd "$ETCD_TARGET" "$etcd_file" "$6" "$round"
+            run "$1" raft-node "$RAFT_TARGET" "$raft_file" "$6" "$round"
+        fi
+    done
 }
 
 echo "side by side (each case $DURATION after a $WARMUP warm-up):" >&2
@@ -171,7 +214,7 @@ side_by_side ycsb-b-64 "{read: 95, update: 5}" lease lease 64 read zipfian
 
 if [[ loadgen-noop =~ $ONLY ]]; then
     echo "floors:" >&2
-    run loadgen-noop fake "fake://noop" "$(workload noop "{update: 1}" lease 64)" update
+    run loadgen-noop fake "fake://noop" "$(workload noop "{update: 1}" lease 64)" update 1
 fi
 if [[ tonic-echo-64 =~ $ONLY ]]; then
     echo "  tonic-echo-64 (grpc_echo)" >&2
@@ -180,7 +223,7 @@ if [[ tonic-echo-64 =~ $ONLY ]]; then
     ECHO_PID=$!
     echo_row() {
         $ECHO load $ECHO_ADDRESS --clients 64 --duration "${DURATION%s}" --warmup "${WARMUP%s}" \
-            | jq -c '{case: "tonic-echo-64", system: "floor"} + . + {errors: 0}'
+            | jq -c '{case: "tonic-echo-64", system: "floor", round: 1} + . + {errors: 0}'
     }
     for _ in $(seq 50); do echo_row >>"$ROWS" 2>"$OUT/runs/tonic-echo-load.log" && break; sleep 0.1; done
     kill $ECHO_PID 2>/dev/null || true
@@ -198,19 +241,45 @@ if [[ wal =~ $ONLY ]]; then
         | grep -E "fsync|time:" >"$OUT/wal.txt" || true
 fi
 
-jq -s '.' "$ROWS" >"$OUT/bench.json"
+# One summary per case: each system's median figures over its rounds, and
+# each ratio's median, least and greatest over the rounds' pairs (a pair is
+# the two systems' runs of one round).
+jq -s '
+    def median: sort | if length == 0 then null
+        elif length % 2 == 1 then .[length / 2 | floor]
+        else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+    def figures: {rounds: length, ops_per_s: (map(.ops_per_s) | median), p50_ms: (map(.p50_ms) | median),
+        p99_ms: (map(.p99_ms) | median), server_cpu_us_per_op: (map(.server_cpu_us_per_op) | median),
+        errors: (map(.errors) | add), most_steal_pct: (map(.steal_pct // 0) | max)};
+    def spread: {median: median, min: min, max: max};
+    group_by(.case) | map(
+        (map(select(.system == "raft-node"))) as $n | (map(select(.system == "etcd"))) as $e
+        | if ($n | length) > 0 and ($e | length) > 0 then
+            [$n[] as $a | $e[] | select(.round == $a.round)
+                | {throughput: ($a.ops_per_s / .ops_per_s), p50: ($a.p50_ms / .p50_ms), p99: ($a.p99_ms / .p99_ms),
+                   cpu: ($a.server_cpu_us_per_op / .server_cpu_us_per_op)}] as $pairs
+            | {case: .[0].case, "raft-node": ($n | figures), etcd: ($e | figures),
+               ratios: {throughput: ($pairs | map(.throughput) | spread), p50: ($pairs | map(.p50) | spread),
+                        p99: ($pairs | map(.p99) | spread),
+                        server_cpu_per_op: ($pairs | map(.cpu) | spread)}}
+          else {case: .[0].case, (.[0].system): figures} end)' "$ROWS" >"$OUT/bench.json"
 {
-    echo "| case | raft-node ops/s | p50 ms | p99 ms | server CPU µs/op | etcd ops/s | p50 ms | p99 ms | server CPU µs/op | throughput ratio | p99 ratio | CPU/op ratio |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-    jq -r -s '
-        def r(x): (x * 100 | round) / 100;
-        group_by(.case)[] | (map({(.system): .}) | add) as $c
-        | if $c["raft-node"] and $c.etcd then
-            ($c["raft-node"]) as $n | ($c.etcd) as $e
-            | "| \($n.case) | \($n.ops_per_s | round) | \(r($n.p50_ms)) | \(r($n.p99_ms)) | \(r($n.server_cpu_us_per_op)) | \($e.ops_per_s | round) | \(r($e.p50_ms)) | \(r($e.p99_ms)) | \(r($e.server_cpu_us_per_op)) | \(r($n.ops_per_s / $e.ops_per_s))x | \(r($n.p99_ms / $e.p99_ms))x | \(r($n.server_cpu_us_per_op / $e.server_cpu_us_per_op))x |"
+    echo "Medians over $ROUNDS rounds; each ratio is the median of the rounds' ratios, with their range."
+    jq -r -s 'map(.steal_pct // 0) | sort | "CPU time the hypervisor took from this machine during a run (steal):" +
+        " median \(.[length / 2 | floor] * 10 | round / 10)%, at most \(max * 10 | round / 10)%."' "$ROWS"
+    echo
+    echo "| case | raft-node ops/s | p50 ms | p99 ms | server CPU µs/op | etcd ops/s | p50 ms | p99 ms | server CPU µs/op | throughput ratio | p50 ratio | p99 ratio | CPU/op ratio |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    jq -r '
+        def r(x): if x == null then "" else (x * 100 | round) / 100 | tostring end;
+        def ratio(x): if x.min == x.max then "\(r(x.median))x" else "\(r(x.median))x (\(r(x.min))-\(r(x.max)))" end;
+        def cells(f): "\(f.ops_per_s | round) | \(r(f.p50_ms)) | \(r(f.p99_ms)) | \(r(f.server_cpu_us_per_op))";
+        .[] | if .etcd then
+            "| \(.case) | \(cells(.["raft-node"])) | \(cells(.etcd)) | \(ratio(.ratios.throughput)) | \(ratio(.ratios.p50)) | \(ratio(.ratios.p99)) | \(ratio(.ratios.server_cpu_per_op)) |"
           else
-            .[] | "| \(.case) (\(.system)) | \(.ops_per_s | round) | \(r(.p50_ms)) | \(r(.p99_ms)) | | | | | | | | |"
-          end' "$ROWS"
+            (to_entries[] | select(.key != "case")) as $s
+            | "| \(.case) (\($s.key)) | \(cells($s.value)) | | | | | | | | |"
+          end' "$OUT/bench.json"
     if [ -s "$OUT/wal.txt" ]; then
         echo
         echo '```'
