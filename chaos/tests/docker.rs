@@ -1,6 +1,6 @@
 //! The docker backend against real containers of the static raft-node:
-//! a one-way cut is one way, a restarted container keeps its data and its
-//! cuts, pause freezes, and nothing of a run is left once it is dropped.
+//! a one-way cut is one way, a restarted container keeps its data, its
+//! cuts and its shaped links, pause freezes, and nothing of a run is left once it is dropped.
 //! Needs Docker Engine (CI has it): without it these tests fail, saying so.
 
 use std::net::SocketAddr;
@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use chaos::backend::Backend;
 use chaos::backend::docker::{DockerBackend, DockerOptions, Engine, OWNER_LABEL, RUN_LABEL, image};
+use chaos::backend::{Backend, BackendCapability, Shaping};
 use chaos::system::{Bootstrap, Launch, MemberSpec, RaftNode, RaftNodeOptions, System};
 use node::client::Client;
 use node::proto::kv::Consistency;
@@ -81,7 +81,7 @@ async fn leftovers(engine: &Engine, run_id: &str, subnet_prefix: &str) -> Vec<St
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_one_way_cut_is_one_way_and_a_restarted_container_keeps_its_data_and_its_cuts() {
+async fn a_one_way_cut_is_one_way_and_a_restarted_container_keeps_its_data_its_cuts_and_its_shaping() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = backend(&dir).await;
     let (run_id, engine) = (b.run_id().to_string(), b.engine().clone());
@@ -104,6 +104,11 @@ async fn a_one_way_cut_is_one_way_and_a_restarted_container_keeps_its_data_and_i
     );
     assert!(b.dropped_packets(1).unwrap() > 0, "the rule dropped packets");
 
+    // 1 -> 3 shaped to lose every packet: 1 reaches neither peer now.
+    assert!(b.capabilities().contains(&BackendCapability::PacketShaping), "this test needs NFQUEUE");
+    let lossy = b.shape(&[(1, 3)], &Shaping { loss: 1.0, ..Shaping::default() }, 7).await.unwrap();
+    assert!(b.probe(1, 3).await.unwrap().is_none(), "1 -> 3 loses every packet");
+
     // Every member killed and started again: the write can only come back
     // from their own data directories, and 1's cut holds in its new
     // namespace.
@@ -121,6 +126,11 @@ async fn a_one_way_cut_is_one_way_and_a_restarted_container_keeps_its_data_and_i
     .await;
     assert!(b.probe(1, 2).await.unwrap().is_none(), "1 -> 2 stays cut after 1 restarted");
     assert!(b.probe(2, 1).await.unwrap().is_some(), "2 -> 1 stays open after the restarts");
+    let dropped = b.shape_counts(lossy).dropped;
+    assert!(b.probe(1, 3).await.unwrap().is_none(), "1 -> 3 still loses every packet after 1 restarted");
+    assert!(b.shape_counts(lossy).dropped > dropped, "a shaper in 1's new namespace dropped them");
+    b.unshape(lossy).await.unwrap();
+    assert!(b.probe(1, 3).await.unwrap().is_some(), "1 -> 3 open once the shaping ended");
 
     b.heal().await.unwrap();
     assert!(b.probe(1, 2).await.unwrap().is_some(), "healed");

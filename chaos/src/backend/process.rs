@@ -270,7 +270,8 @@ impl Backend for ProcessBackend {
     ) -> BoxFuture<'a, Result<ShapeId, BackendError>> {
         Box::pin(async move {
             let fw = self.cutting_firewall()?;
-            let links = links.iter().map(|&(from, to)| (fw, self.link(from, to))).collect();
+            // One firewall, the host's, for every sender: one shaper.
+            let links = links.iter().map(|&(from, to)| (0, Some(fw), self.link(from, to))).collect();
             let shaped = ShapedLinks::new(links, shaping, seed)?;
             Ok(self.shapes.add(shaped))
         })

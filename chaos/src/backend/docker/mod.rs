@@ -10,7 +10,8 @@
 //! network namespace, entered from the host through A's pid (the image has
 //! no tools): it drops what A sends to B's listening port, so B's own
 //! connections to A (and A's answers on them) pass. A restarted container
-//! has a new namespace, so its cuts are applied again when it starts.
+//! has a new namespace, so its cuts and shapings are applied again when it
+//! starts (a shaping with a new shaper thread in the new namespace).
 //!
 //! Everything is named `raftstorm-<run id>-...` and labelled with the run
 //! id and the process that owns it; dropping the backend removes it all,
@@ -228,7 +229,10 @@ impl DockerBackend {
             old.abort();
         }
         let Some(pid) = self.engine.pid(&container).await? else { return Ok(false) };
-        match self.firewall_with_cuts(id, pid) {
+        match self.firewall_with_cuts(id, pid).and_then(|firewall| {
+            self.shapes.start(id, &firewall)?;
+            Ok(firewall)
+        }) {
             Ok(firewall) => {
                 self.members.get_mut(&id).ok_or(BackendError::UnknownNode(id))?.firewall = Some(firewall);
                 Ok(true)
@@ -447,8 +451,8 @@ impl Backend for DockerBackend {
         })
     }
 
-    /// Shapes in the senders' namespaces, for as long as they run: unlike
-    /// a cut, a shaping is not applied again when its sender restarts.
+    /// Shapes in the senders' namespaces, and, as a cut, again in a
+    /// sender's new namespace whenever it starts (with a new shaper there).
     fn shape<'a>(
         &'a mut self,
         links: &'a [(NodeId, NodeId)],
@@ -460,11 +464,11 @@ impl Backend for DockerBackend {
                 self.member(to)?;
                 self.live_firewall(from).await?;
             }
-            let live = links.iter().filter_map(|&(from, to)| {
-                let fw = self.members.get(&from)?.firewall.as_ref()?;
-                Some((fw, self.link(from, to)))
+            let links = links.iter().map(|&(from, to)| {
+                let fw = self.members.get(&from).and_then(|m| m.firewall.as_ref());
+                (from, fw, self.link(from, to))
             });
-            let shaped = ShapedLinks::new(live.collect(), shaping, seed)?;
+            let shaped = ShapedLinks::new(links.collect(), shaping, seed)?;
             Ok(self.shapes.add(shaped))
         })
     }

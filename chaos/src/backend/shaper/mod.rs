@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 pub use netem::{Fate, Netem, Shaping};
 
-use super::{BackendError, Firewall, Link};
+use super::{BackendError, Firewall, Link, NodeId};
 
 /// The mark copies carry (SO_MARK), which the shaping rules skip.
 pub const COPY_MARK: u32 = 0x5253;
@@ -155,46 +155,85 @@ impl Drop for Shaper {
     }
 }
 
-/// The shapers and rules of one shaping (`Backend::shape`): a shaper for
-/// each firewall (network namespace) its links' packets pass.
+/// The shapers and rules of one shaping (`Backend::shape`), by sender:
+/// each sender's links are shaped in its firewall (its network namespace)
+/// by a shaper of their own, and again, by a new shaper, in the new
+/// namespace a restarted container gets ([`ShapedLinks::start`]). A sender
+/// that is down when the shaping begins has its links shaped once it starts.
 pub struct ShapedLinks {
-    parts: Vec<(Shaper, String, Vec<Link>)>,
+    shaping: Shaping,
+    seed: u64,
+    senders: Vec<SenderLinks>,
+    /// What the shapers of namespaces that went away did.
+    retired: ShapeCounts,
+    /// Shapers started so far: each one's seed derives from the shaping's
+    /// and this.
+    started: u64,
+}
+
+/// One sender's links in a shaping. A sender is what the backend keys its
+/// firewalls by: a member's id, or one key for the host's one firewall.
+struct SenderLinks {
+    sender: NodeId,
+    links: Vec<Link>,
+    /// The shaper and the chain holding the rules, while the sender runs.
+    live: Option<(Shaper, String)>,
 }
 
 impl ShapedLinks {
-    /// Shapes each link in the firewall of its sender; the shapers' seeds
-    /// derive from `seed`.
-    pub fn new(links: Vec<(&Firewall, Link)>, shaping: &Shaping, seed: u64) -> Result<ShapedLinks, BackendError> {
-        let mut shaped = ShapedLinks { parts: Vec::new() };
-        let firewalls: Vec<&Firewall> = links.iter().map(|&(f, _)| f).collect();
-        for (firewall, link) in links {
-            if let Err(e) = shaped.add(firewall, link, shaping, seed) {
-                let _ = shaped.remove(|chain| firewalls.iter().copied().find(|f| f.chain() == chain));
+    /// Shapes each link `(sender, firewall, link)` in its sender's firewall,
+    /// or once the sender starts when it has none now.
+    pub fn new(
+        links: Vec<(NodeId, Option<&Firewall>, Link)>,
+        shaping: &Shaping,
+        seed: u64,
+    ) -> Result<ShapedLinks, BackendError> {
+        let mut shaped = ShapedLinks {
+            shaping: shaping.clone(),
+            seed,
+            senders: Vec::new(),
+            retired: Default::default(),
+            started: 0,
+        };
+        let mut firewalls: Vec<(NodeId, &Firewall)> = Vec::new();
+        for (sender, firewall, link) in links {
+            match shaped.senders.iter_mut().find(|s| s.sender == sender) {
+                Some(part) => part.links.push(link),
+                None => shaped.senders.push(SenderLinks { sender, links: vec![link], live: None }),
+            }
+            if let Some(firewall) = firewall
+                && !firewalls.iter().any(|&(s, _)| s == sender)
+            {
+                firewalls.push((sender, firewall));
+            }
+        }
+        for &(sender, firewall) in &firewalls {
+            if let Err(e) = shaped.start(sender, firewall) {
+                let _ = shaped.remove(|chain| firewalls.iter().map(|&(_, f)| f).find(|f| f.chain() == chain));
                 return Err(e);
             }
         }
         Ok(shaped)
     }
 
-    fn add(&mut self, firewall: &Firewall, link: Link, shaping: &Shaping, seed: u64) -> Result<(), BackendError> {
-        let part = match self.parts.iter().position(|(_, chain, _)| chain == firewall.chain()) {
-            Some(i) => i,
-            None => {
-                let shaper =
-                    Shaper::start(firewall.netns_of(), shaping.clone(), seed.wrapping_add(self.parts.len() as u64))?;
-                self.parts.push((shaper, firewall.chain().to_string(), Vec::new()));
-                self.parts.len() - 1
-            }
-        };
-        let (shaper, _, links) = &mut self.parts[part];
-        firewall.shape(&link, shaper.queue())?;
-        links.push(link);
-        Ok(())
+    /// Shapes `sender`'s links in `firewall`, a new one (the sender started
+    /// in a new namespace), with a new shaper; the shaper of its old
+    /// namespace, which no packet reaches any more, stops.
+    pub fn start(&mut self, sender: NodeId, firewall: &Firewall) -> Result<(), BackendError> {
+        let Some(part) = self.senders.iter_mut().find(|s| s.sender == sender) else { return Ok(()) };
+        if let Some((old, _)) = part.live.take() {
+            self.retired += old.stop();
+        }
+        let shaper = Shaper::start(firewall.netns_of(), self.shaping.clone(), self.seed.wrapping_add(self.started))?;
+        self.started += 1;
+        let queue = shaper.queue();
+        part.live = Some((shaper, firewall.chain().to_string()));
+        part.links.iter().try_for_each(|link| firewall.shape(link, queue))
     }
 
     pub fn counts(&self) -> ShapeCounts {
-        let mut total = ShapeCounts::default();
-        for (shaper, _, _) in &self.parts {
+        let mut total = self.retired;
+        for (shaper, _) in self.senders.iter().filter_map(|s| s.live.as_ref()) {
             total += shaper.counts();
         }
         total
@@ -204,11 +243,12 @@ impl ShapedLinks {
     /// a container that restarted lost its namespace and its rules with
     /// it), then stops the shapers, which let through what they hold.
     pub fn remove<'f>(self, find: impl Fn(&str) -> Option<&'f Firewall>) -> Result<ShapeCounts, BackendError> {
-        let mut counts = ShapeCounts::default();
+        let mut counts = self.retired;
         let mut first_error = None;
-        for (shaper, chain, links) in self.parts {
+        for part in self.senders {
+            let Some((shaper, chain)) = part.live else { continue };
             if let Some(firewall) = find(&chain) {
-                for link in &links {
+                for link in &part.links {
                     if let Err(e) = firewall.unshape(link, shaper.queue()) {
                         first_error.get_or_insert(e);
                     }
@@ -233,6 +273,12 @@ impl Shapes {
         self.last_id += 1;
         self.by_id.insert(self.last_id, shaped);
         self.last_id
+    }
+
+    /// Shapes `sender`'s links of every shaping in force in `firewall`, the
+    /// sender's new one (see [`ShapedLinks::start`]).
+    pub fn start(&mut self, sender: NodeId, firewall: &Firewall) -> Result<(), BackendError> {
+        self.by_id.values_mut().try_for_each(|shaped| shaped.start(sender, firewall))
     }
 
     /// What shaping `id` did so far; nothing once it ended.
