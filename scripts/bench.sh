@@ -238,7 +238,7 @@ if [[ wal =~ $ONLY ]]; then
     # against a plain write + fdatasync interleaved with it.
     echo "  WAL against fdatasync (cargo bench -p node --bench wal)" >&2
     cargo bench -q -p node --bench wal -- --warm-up-time 1 --measurement-time 3 2>/dev/null \
-        | grep -E "fsync|time:" >"$OUT/wal.txt" || true
+        | grep -E "fsync|floor|time:" >"$OUT/wal.txt" || true
 fi
 
 # One summary per case: each system's median figures over its rounds, and
