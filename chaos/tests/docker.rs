@@ -117,6 +117,9 @@ async fn a_one_way_cut_is_one_way_and_a_restarted_container_keeps_its_data_its_c
         assert!(!b.is_running(id).await, "node {id} was killed");
     }
     assert!(client.status(&addresses[0].to_string()).await.is_err(), "a killed container does not answer");
+    // Shaped while its sender is down: it holds once the sender starts (2
+    // and 3 still reach each other, a majority).
+    let shaped_while_down = b.shape(&[(3, 1)], &Shaping { loss: 1.0, ..Shaping::default() }, 8).await.unwrap();
     for id in 1..=3 {
         b.restart(id).await.unwrap();
     }
@@ -131,6 +134,10 @@ async fn a_one_way_cut_is_one_way_and_a_restarted_container_keeps_its_data_its_c
     assert!(b.shape_counts(lossy).dropped > dropped, "a shaper in 1's new namespace dropped them");
     b.unshape(lossy).await.unwrap();
     assert!(b.probe(1, 3).await.unwrap().is_some(), "1 -> 3 open once the shaping ended");
+    assert!(b.probe(3, 1).await.unwrap().is_none(), "3 -> 1, shaped while 3 was down, loses every packet");
+    assert!(b.shape_counts(shaped_while_down).dropped > 0);
+    b.unshape(shaped_while_down).await.unwrap();
+    assert!(b.probe(3, 1).await.unwrap().is_some(), "3 -> 1 open once that shaping ended");
 
     b.heal().await.unwrap();
     assert!(b.probe(1, 2).await.unwrap().is_some(), "healed");
