@@ -28,8 +28,7 @@
 # the servers' own CPU time per operation) and writes it to DIR (default
 # target/bench-<unix time>): bench.md, bench.json (the same per case),
 # rows.jsonl (one line per run) and every run's loadgen output under
-# DIR/runs/. Both clusters are stopped
-# and wiped on every exit. Needs root the first time (it may install etcd
+# DIR/runs/. Both clusters are stopped and wiped on every exit. Needs root the first time (it may install etcd
 # through scripts/etcd-cluster.sh, and jq). Exit status: 0 done, 1 a run
 # failed, 2 bad arguments.
 set -euo pipefail
@@ -51,7 +50,7 @@ while [ $# -gt 0 ]; do
         --loadgen-workers) LOADGEN_WORKERS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
-        -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done

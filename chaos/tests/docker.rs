@@ -1,6 +1,7 @@
 //! The docker backend against real containers of the static raft-node:
 //! a one-way cut is one way, a restarted container keeps its data, its
-//! cuts and its shaped links, pause freezes, and nothing of a run is left once it is dropped.
+//! cuts and its shaped links, pause freezes, and nothing of a run is left
+//! once it is dropped.
 //! Needs Docker Engine (CI has it): without it these tests fail, saying so.
 
 use std::net::SocketAddr;

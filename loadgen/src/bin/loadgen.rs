@@ -105,11 +105,7 @@ fn main() -> ExitCode {
         format!("r{:x}-", now.as_millis())
     });
     let run = Run { workload: &w, target: &target, seed, out, prefix };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = workers {
-        runtime.worker_threads(workers.into());
-    }
-    let runtime = runtime.enable_all().build().expect("a tokio runtime");
+    let runtime = node::runtime(workers).expect("a tokio runtime");
     runtime.block_on(async {
         match parsed {
             Target::Etcd(endpoints) => match EtcdDriver::connect(&endpoints, Duration::from_secs(3)).await {

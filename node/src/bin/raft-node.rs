@@ -196,11 +196,7 @@ enum CtlOp {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = cli.run.as_ref().and_then(|run| run.workers) {
-        runtime.worker_threads(workers.into());
-    }
-    let runtime = match runtime.enable_all().build() {
+    let runtime = match node::runtime(cli.run.as_ref().and_then(|run| run.workers)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
