@@ -5,16 +5,18 @@ pub mod client;
 pub mod failpoints;
 pub mod kv;
 pub mod proto;
+pub mod runtimes;
 pub mod server;
 pub mod storage;
 pub mod wire;
 
-/// The multi-threaded tokio runtime of raft-node and loadgen, with
-/// `workers` threads (`--workers`), or one per CPU.
+/// The multi-threaded tokio runtime of raft-node (its outbound peer streams
+/// and `ctl`), with `workers` threads (`--workers`), or one per CPU.
 pub fn runtime(workers: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = workers {
-        builder.worker_threads(workers.into());
-    }
-    builder.enable_all().build()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(thread_count(workers)).enable_all().build()
+}
+
+/// `--workers` of raft-node and loadgen: as given, or one per CPU.
+pub fn thread_count(workers: Option<u16>) -> usize {
+    workers.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from)
 }

@@ -107,10 +107,9 @@ struct RunArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
-    /// Threads serving gRPC (clients and peers), beside the Raft and disk
-    /// threads; default one per CPU. Members sharing a machine's cores do
-    /// better with fewer: their wake-ups stay on one thread, and responses
-    /// ready together leave in one write.
+    /// Threads serving gRPC connections (each connection stays on one of
+    /// them), and as many for the outbound peer streams, beside the Raft
+    /// and disk threads; default one per CPU.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     workers: Option<u16>,
 }
@@ -252,6 +251,7 @@ async fn node_main(args: RunArgs) -> anyhow::Result<()> {
         unsafe_bugs: args.unsafe_bugs.into_iter().collect::<BTreeSet<_>>(),
         snapshot_every: args.snapshot_every.max(1),
         metrics: args.metrics,
+        serving_threads: node::thread_count(args.workers),
     };
     // Ctrl-C or SIGTERM (how service managers and the chaos harness stop a
     // node) ends it cleanly; SIGKILL is the crash the WAL is built for.

@@ -9,10 +9,12 @@
 //!                              ▼                             ▼ until durable
 //!                           outbound peer tasks ◄────────────┘
 //! ```
-//! The core is synchronous and deterministic, so it lives on a plain thread
-//! that owns it and the state machine. The services read the state machine
-//! directly for lease reads under a lease the driver publishes, and for
-//! stale reads (local_reads); nothing else touches either.
+//! The services run on serving threads, each connection on one of them
+//! (serving). The core is synchronous and deterministic, so it lives on a
+//! plain thread that owns it and the state machine. The services read the
+//! state machine directly for lease reads under a lease the driver
+//! publishes, and for stale reads (local_reads); nothing else touches
+//! either.
 
 mod driver;
 mod local_reads;
@@ -20,6 +22,7 @@ pub mod metrics;
 mod peers;
 mod rejoin_guard;
 mod services;
+pub mod serving;
 mod writer;
 
 pub use driver::{ChangeRequest, Input, KvError, NodeHandle, ReadAnswer, wall_ns};

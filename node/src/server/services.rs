@@ -51,6 +51,8 @@ pub struct NodeConfig {
     /// How long a node bootstrapping on an empty data directory waits for
     /// its peers to say whether they know it already (see rejoin_guard).
     pub bootstrap_wait: Duration,
+    /// Threads serving gRPC connections (see serving).
+    pub serving_threads: usize,
 }
 
 /// Runs a node until `shutdown` resolves.
@@ -138,11 +140,11 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         tokio::spawn(join_cluster(through, cfg.id, cfg.listen.to_string(), cfg.admin_token.clone()));
     }
     info!(id = cfg.id, listen = %cfg.listen, "serving");
-    let serve = tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .add_service(RaftPeerServer::new(PeerService { handle: handle.clone(), peers: peers.clone(), me: cfg.id }))
         .add_service(KvServer::new(KvService { handle: handle.clone(), local }))
-        .add_service(AdminServer::new(AdminService { handle, peers, token: cfg.admin_token.clone(), disk_delay_ms }))
-        .serve_with_shutdown(cfg.listen, shutdown);
+        .add_service(AdminServer::new(AdminService { handle, peers, token: cfg.admin_token.clone(), disk_delay_ms }));
+    let serve = crate::server::serving::serve(cfg.listen, cfg.serving_threads, router, shutdown);
     tokio::select! {
         served = serve => served.with_context(|| format!("serving on {}", cfg.listen)),
         _ = stopped_rx => anyhow::bail!("the Raft driver stopped (see the log above: a failed disk write stops the node)"),
