@@ -3,8 +3,9 @@
 # raft-node cluster and a 3-member etcd on this machine, case by case, each
 # case run on raft-node and at once on etcd so that both see the same
 # machine; then the floors: loadgen alone (fake://noop), tonic alone (a Get
-# answered at once by node/examples/grpc_echo.rs, 64 clients on one
-# channel), and the WAL against the disk's fdatasync.
+# answered at once by node/examples/grpc_echo.rs on raft-node's serving
+# threads, 64 clients dealt over one channel per CPU as loadgen's lanes),
+# and the WAL against the disk's fdatasync.
 #
 #   scripts/bench.sh [--duration 10s] [--warmup 2s] [--rounds 3] [--out DIR]
 #                    [--only REGEX] [--node-workers N] [--loadgen-workers N]
@@ -16,9 +17,9 @@
 # factor of 2 either way. Each run also records the CPU time the
 # hypervisor took from this machine meanwhile (steal, from /proc/stat).
 #
-# --node-workers N runs each raft-node with N gRPC threads (its --workers)
-# and --loadgen-workers N loadgen with N (its --workers, for both systems);
-# both default to one per CPU.
+# --node-workers N runs each raft-node with N serving threads (its
+# --workers) and --loadgen-workers N loadgen with N lanes of clients (its
+# --workers, for both systems); both default to one per CPU.
 #
 # RAFT_NODE=PATH runs that raft-node binary instead of this tree's release
 # build (an earlier commit's, to compare before and after a change), and

@@ -10,6 +10,7 @@
 pub mod driver;
 pub mod etcd_api;
 pub mod keys;
+pub mod lanes;
 pub mod ops;
 pub mod output;
 pub mod record;

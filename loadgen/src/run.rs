@@ -73,6 +73,13 @@ pub fn unsupported(workload: &Workload, driver: &impl Driver) -> Option<String> 
     })
 }
 
+/// A runtime a run's clients may run on, and the driver they send through
+/// there (see [`crate::lanes`]).
+pub struct Lane<D> {
+    pub runtime: tokio::runtime::Handle,
+    pub driver: Arc<D>,
+}
+
 /// Runs the workload against `driver` and returns what was recorded.
 /// `key_prefix` goes before every key, so runs against one long-lived
 /// cluster do not see each other's keys. Bounded: it returns at most
@@ -89,10 +96,22 @@ pub async fn run_shared<D: Driver>(
     seed: u64,
     key_prefix: &str,
 ) -> (Recorder, RateReport) {
+    run_lanes(workload, &[Lane { runtime: tokio::runtime::Handle::current(), driver }], seed, key_prefix).await
+}
+
+/// [`run`] with its clients dealt over `lanes` in turn (closed loop: client
+/// i on lane i mod n; open loop and preload: one operation after another).
+/// The bank's set-up runs through the first lane's driver.
+pub async fn run_lanes<D: Driver>(
+    workload: &Workload,
+    lanes: &[Lane<D>],
+    seed: u64,
+    key_prefix: &str,
+) -> (Recorder, RateReport) {
+    assert!(!lanes.is_empty(), "a run has at least one lane");
     let recorder = Recorder::new(Duration::ZERO, workload.load.warmup.min(workload.load.duration));
     let accounts = workload.bank.as_ref().map_or(0, |b| b.accounts);
-    let shared = Arc::new(Shared {
-        driver,
+    let common = Arc::new(Common {
         reads: workload.reads(),
         read_count: AtomicUsize::new(0),
         scan_end: registers_end(key_prefix),
@@ -101,6 +120,12 @@ pub async fn run_shared<D: Driver>(
         recorder: Mutex::new(recorder),
         processes: Mutex::new(Processes { free: Vec::new(), next: 0 }),
     });
+    let shared: Vec<Arc<Shared<D>>> = lanes
+        .iter()
+        .map(|lane| {
+            Arc::new(Shared { driver: lane.driver.clone(), runtime: lane.runtime.clone(), common: common.clone() })
+        })
+        .collect();
     let mut generator = Generator::new(workload, key_prefix);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let default_clients = if workload.load.mode == Mode::Open { DEFAULT_OPEN_CLIENTS } else { 1 };
@@ -109,41 +134,45 @@ pub async fn run_shared<D: Driver>(
         preload(&shared, &mut generator, &mut rng, workload.keys.count, clients).await;
     }
     if let Some(bank) = &workload.bank
-        && let Err(why) = open_accounts(&shared, bank.initial_balance).await
+        && let Err(why) = open_accounts(&shared[0], bank.initial_balance).await
     {
-        shared.recorder().setup_failed = Some(why);
-        let recorder = Arc::try_unwrap(shared).ok().expect("no task started").recorder.into_inner();
+        common.recorder().setup_failed = Some(why);
+        drop(shared);
         let nothing = RateReport { target_rate: None, achieved_rate: 0.0, rate_error: None, measured_seconds: 0.0 };
-        return (recorder.expect("not poisoned"), nothing);
+        return (common.into_recorder(), nothing);
     }
-    let origin = shared.now();
-    shared.recorder().begin_at(origin);
+    let origin = common.now();
+    common.recorder().begin_at(origin);
     let mut tasks = JoinSet::new();
     match workload.load.mode {
         Mode::Open => open_loop(&shared, workload, generator, &mut rng, clients, origin, &mut tasks).await,
         Mode::Closed => {
             let end = origin + workload.load.duration;
             for client in 0..clients {
-                let (s, mut local) = (shared.clone(), generator.for_client(client));
+                let (s, mut local) = (shared[client % shared.len()].clone(), generator.for_client(client));
                 let mut local_rng = ChaCha8Rng::seed_from_u64(rng.random());
-                tasks.spawn(async move {
-                    let mut process = s.take_process();
-                    while s.now() < end {
-                        let Some(op) = local.next(&mut local_rng) else { break };
-                        let at = s.now();
-                        if !s.perform(process, op, at).await {
-                            process = s.take_process();
+                let runtime = s.runtime.clone();
+                tasks.spawn_on(
+                    async move {
+                        let mut process = s.common.take_process();
+                        while s.common.now() < end {
+                            let Some(op) = local.next(&mut local_rng) else { break };
+                            let at = s.common.now();
+                            if !s.perform(process, op, at).await {
+                                process = s.common.take_process();
+                            }
                         }
-                    }
-                });
+                    },
+                    &runtime,
+                );
             }
         }
     }
     let _ = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
-    let recorder =
-        Arc::try_unwrap(shared).ok().expect("every task is done").recorder.into_inner().expect("not poisoned");
+    drop(shared);
+    let recorder = common.into_recorder();
     let warmup = recorder.warmup();
     let end = origin + workload.load.duration;
     let measured = recorder.last_done.max(end).saturating_sub(origin + warmup).as_secs_f64();
@@ -166,7 +195,7 @@ const OPEN_ACCOUNTS: Duration = Duration::from_secs(30);
 /// until the accounts are there, since a write of unknown outcome may have
 /// created them; an error says why they are not.
 async fn open_accounts<D: Driver>(shared: &Shared<D>, balance: u64) -> Result<(), String> {
-    let keys = &shared.accounts;
+    let keys = &shared.common.accounts;
     let absent: Vec<(String, Option<Bytes>)> = keys.iter().map(|k| (k.clone(), None)).collect();
     let initial: Vec<(String, Bytes)> = keys.iter().map(|k| (k.clone(), Bytes::from(balance.to_string()))).collect();
     let deadline = Instant::now() + OPEN_ACCOUNTS;
@@ -237,7 +266,7 @@ fn element(stored: &Value) -> Value {
 /// Writes every initial key once, `clients` at a time; in the history, not
 /// in the figures.
 async fn preload<D: Driver>(
-    shared: &Arc<Shared<D>>,
+    shared: &[Arc<Shared<D>>],
     generator: &mut Generator,
     rng: &mut ChaCha8Rng,
     count: u64,
@@ -249,21 +278,25 @@ async fn preload<D: Driver>(
         let permit = limit.clone().acquire_owned().await.expect("never closed");
         let key = register_key(generator.prefix(), index);
         let op = Op::on_key(OpKind::Update, key, generator.value(rng));
-        let s = shared.clone();
-        tasks.spawn(async move {
-            let process = s.take_process();
-            if !matches!(s.step(process, &op).await, Outcome::Unknown(_)) {
-                s.return_process(process);
-            }
-            drop(permit);
-        });
+        let s = shared[index as usize % shared.len()].clone();
+        let runtime = s.runtime.clone();
+        tasks.spawn_on(
+            async move {
+                let process = s.common.take_process();
+                if !matches!(s.step(process, &op).await, Outcome::Unknown(_)) {
+                    s.common.return_process(process);
+                }
+                drop(permit);
+            },
+            &runtime,
+        );
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
 }
 
 async fn open_loop<D: Driver>(
-    shared: &Arc<Shared<D>>,
+    shared: &[Arc<Shared<D>>],
     workload: &Workload,
     mut generator: Generator,
     rng: &mut ChaCha8Rng,
@@ -280,21 +313,26 @@ async fn open_loop<D: Driver>(
     // against a target that stopped answering, the backlog would otherwise
     // keep the run going long after its end (the achieved rate shows it).
     let limit = Arc::new(Semaphore::new(clients));
-    let end = shared.start + origin + workload.load.duration;
-    for offset in Schedule::new(workload) {
+    let start = shared[0].common.start;
+    let end = start + origin + workload.load.duration;
+    for (n, offset) in Schedule::new(workload).enumerate() {
         let intended = origin + offset;
-        tokio::time::sleep_until(shared.start + intended.saturating_sub(EARLY)).await;
+        tokio::time::sleep_until(start + intended.saturating_sub(EARLY)).await;
         let Ok(permit) = tokio::time::timeout_at(end, limit.clone().acquire_owned()).await else { break };
         let permit = permit.expect("never closed");
         let Some(op) = generator.next(rng) else { break };
-        let s = shared.clone();
-        tasks.spawn(async move {
-            let process = s.take_process();
-            if s.perform(process, op, intended).await {
-                s.return_process(process);
-            }
-            drop(permit);
-        });
+        let s = shared[n % shared.len()].clone();
+        let runtime = s.runtime.clone();
+        tasks.spawn_on(
+            async move {
+                let process = s.common.take_process();
+                if s.perform(process, op, intended).await {
+                    s.common.return_process(process);
+                }
+                drop(permit);
+            },
+            &runtime,
+        );
         while tasks.try_join_next().is_some() {}
     }
 }
@@ -307,8 +345,15 @@ struct Processes {
     next: u64,
 }
 
+/// One lane's view of the run.
 struct Shared<D> {
     driver: Arc<D>,
+    runtime: tokio::runtime::Handle,
+    common: Arc<Common>,
+}
+
+/// What every lane of a run shares.
+struct Common {
     /// Reads take these in turn.
     reads: Vec<Consistency>,
     read_count: AtomicUsize,
@@ -321,7 +366,7 @@ struct Shared<D> {
     start: Instant,
 }
 
-impl<D: Driver> Shared<D> {
+impl Common {
     fn now(&self) -> Duration {
         self.start.elapsed()
     }
@@ -346,11 +391,19 @@ impl<D: Driver> Shared<D> {
         self.processes.lock().expect("not poisoned").free.push(process);
     }
 
+    /// The run's record, once every lane has let go of it.
+    fn into_recorder(self: Arc<Self>) -> Recorder {
+        let common = Arc::try_unwrap(self).ok().expect("every task is done");
+        common.recorder.into_inner().expect("not poisoned")
+    }
+}
+
+impl<D: Driver> Shared<D> {
     /// Sends one operation (a cas or read-modify-write is a read, then a
     /// write that depends on it) and records it; returns whether the process
     /// stays usable.
     async fn perform(&self, process: u64, mut op: Op, intended: Duration) -> bool {
-        let sent = self.now();
+        let sent = self.common.now();
         let name = op.kind.name();
         let mut outcome = Outcome::Ok(Value::Null);
         if matches!(op.kind, OpKind::Cas | OpKind::ReadModifyWrite) {
@@ -366,8 +419,8 @@ impl<D: Driver> Shared<D> {
         if matches!(outcome, Outcome::Ok(_)) {
             outcome = self.step(process, &op).await;
         }
-        let done = self.now();
-        self.recorder().record(name, intended, sent, done, &outcome);
+        let done = self.common.now();
+        self.common.recorder().record(name, intended, sent, done, &outcome);
         !matches!(outcome, Outcome::Unknown(_))
     }
 
@@ -378,7 +431,7 @@ impl<D: Driver> Shared<D> {
         let (d, key, value) = (&self.driver, op.key.as_str(), op.value.clone());
         match op.kind {
             OpKind::Read | OpKind::ReadModifyWrite => {
-                let c = self.next_read();
+                let c = self.common.next_read();
                 self.traced_read(process, Function::Get, key, c, d.get(key, c)).await
             }
             OpKind::Update | OpKind::Insert => {
@@ -393,10 +446,10 @@ impl<D: Driver> Shared<D> {
                 self.traced(process, Function::Append, key, text(&value), None, d.append(key, value)).await
             }
             OpKind::ListRead => {
-                let c = self.next_read();
+                let c = self.common.next_read();
                 self.traced_read(process, Function::Read, key, c, d.read_list(key, c)).await
             }
-            OpKind::Scan => d.scan(key, &self.scan_end, op.limit).await,
+            OpKind::Scan => d.scan(key, &self.common.scan_end, op.limit).await,
             OpKind::Transfer => {
                 let t = op.transfer.expect("a transfer says between whom");
                 let input = json!({"from": t.from, "to": t.to, "amount": t.amount});
@@ -414,7 +467,8 @@ impl<D: Driver> Shared<D> {
     /// meanwhile (one write of both); a transfer that would overdraw fails,
     /// as in Jepsen's bank.
     async fn transfer(&self, t: Transfer) -> Outcome {
-        let (from, to) = (self.accounts[t.from as usize].clone(), self.accounts[t.to as usize].clone());
+        let accounts = &self.common.accounts;
+        let (from, to) = (accounts[t.from as usize].clone(), accounts[t.to as usize].clone());
         let read = self.driver.read_registers(&[from.clone(), to.clone()]).await;
         let Outcome::Ok(balances) = read else { return read };
         let balance = |key: &str| balances.get(key).and_then(Value::as_str).and_then(|b| b.parse::<u64>().ok());
@@ -433,9 +487,10 @@ impl<D: Driver> Shared<D> {
     /// Every account at once, as `{account: balance}` with the balances as
     /// numbers (anything else as stored, for the checker to see).
     async fn read_accounts(&self) -> Outcome {
-        match self.driver.read_registers(&self.accounts).await {
+        let accounts = &self.common.accounts;
+        match self.driver.read_registers(accounts).await {
             Outcome::Ok(found) => Outcome::Ok(Value::Object(
-                self.accounts
+                accounts
                     .iter()
                     .enumerate()
                     .map(|(account, key)| {
@@ -470,14 +525,14 @@ impl<D: Driver> Shared<D> {
         read_kind: Option<&str>,
         call: impl Future<Output = Outcome>,
     ) -> Outcome {
-        let invoked = self.now();
+        let invoked = self.common.now();
         let event = |recorder: &mut Recorder, kind, value, at| {
             let e = recorder.event(process, kind, f, key, value, at);
             if let Some(read_kind) = read_kind {
                 e.set_consistency(read_kind);
             }
         };
-        event(&mut self.recorder(), EventType::Invoke, input.clone(), invoked);
+        event(&mut self.common.recorder(), EventType::Invoke, input.clone(), invoked);
         let outcome = call.await;
         let (kind, value) = match &outcome {
             Outcome::Ok(read) if matches!(f, Function::Get | Function::Read) => (EventType::Ok, read.clone()),
@@ -485,8 +540,8 @@ impl<D: Driver> Shared<D> {
             Outcome::Failed(_) => (EventType::Fail, input),
             Outcome::Unknown(_) => (EventType::Info, input),
         };
-        let done = self.now();
-        event(&mut self.recorder(), kind, value, done);
+        let done = self.common.now();
+        event(&mut self.common.recorder(), kind, value, done);
         outcome
     }
 }

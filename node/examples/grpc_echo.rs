@@ -1,8 +1,9 @@
 //! The gRPC floor of the side-by-side benchmark (scripts/bench.sh): a Kv
 //! server whose Get answers at once with a 256 B value, no Raft behind it,
-//! and a closed loop of clients calling it over one channel, as loadgen's
-//! clients share one channel per member. What this reaches is the most a
-//! raft-node get could reach through tonic on the same cores.
+//! served on raft-node's serving threads, and a closed loop of clients
+//! calling it, dealt over one thread per CPU with a channel each, as
+//! loadgen's lanes are. What this reaches is the most a raft-node get could
+//! reach through tonic on the same cores.
 //!
 //!   grpc_echo serve ADDR
 //!   grpc_echo load ADDR [--clients 64] [--duration 10] [--warmup 2]
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand};
 use node::proto::kv::kv_client::KvClient;
 use node::proto::kv::kv_server::{Kv, KvServer};
 use node::proto::kv::{self as kpb};
+use node::runtimes::RuntimeThreads;
 use tonic::{Request, Response, Status};
 
 #[derive(Parser)]
@@ -84,17 +86,24 @@ async fn main() -> anyhow::Result<()> {
     match Args::parse().command {
         Command::Serve { address } => {
             let echo = Echo { value: Bytes::from(vec![b'v'; 256]) };
-            tonic::transport::Server::builder().add_service(KvServer::new(echo)).serve(address).await?;
+            let router = tonic::transport::Server::builder().add_service(KvServer::new(echo));
+            node::server::serving::serve(address, node::thread_count(None), router, std::future::pending()).await?;
         }
         Command::Load { address, clients, duration, warmup } => {
-            let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?.connect().await?;
+            let lanes = RuntimeThreads::start(node::thread_count(None), "lane")?;
+            let mut channels = Vec::new();
+            for lane in lanes.handles() {
+                let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?;
+                channels.push(lane.spawn(async move { endpoint.connect().await }).await??);
+            }
             let start = Instant::now();
             let measure_from = start + Duration::from_secs(warmup);
             let end = measure_from + Duration::from_secs(duration);
             let tasks: Vec<_> = (0..clients)
                 .map(|i| {
-                    let mut client = KvClient::new(channel.clone());
-                    tokio::spawn(async move {
+                    let lane = i % channels.len();
+                    let mut client = KvClient::new(channels[lane].clone());
+                    lanes.handles()[lane].spawn(async move {
                         let mut latencies_us = Vec::new();
                         while Instant::now() < end {
                             let request = kpb::GetRequest { key: format!("k{i}"), consistency: 0 };

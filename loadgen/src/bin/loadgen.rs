@@ -7,16 +7,19 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use loadgen::driver::{Driver, EtcdDriver, FakeDriver, RaftDriver};
+use loadgen::lanes;
 use loadgen::output::{Summary, write_all};
-use loadgen::run::{read_set_at_end, run_shared, unsupported};
+use loadgen::run::{Lane, read_set_at_end, run_lanes, unsupported};
 use loadgen::target::Target;
 use loadgen::workload::{Workload, parse_duration};
+use node::runtimes::RuntimeThreads;
 
 /// Exit statuses, for scripts.
 const RUN_MOSTLY_FAILED: u8 = 1;
 const BAD_INPUT: u8 = 2;
 const UNREACHABLE: u8 = 3;
 const WRITE_FAILED: u8 = 4;
+const NO_THREADS: u8 = 5;
 
 /// Measure a replicated key-value store honestly: open loop at a target rate
 /// with latency counted from each operation's intended send time
@@ -27,7 +30,8 @@ const WRITE_FAILED: u8 = 4;
 /// Exit status: 0 the run completed and most operations succeeded; 1 it
 /// completed but fewer than half succeeded; 2 bad workload, bad --target, or
 /// an operation the target does not support; 3 the target is unreachable;
-/// 4 the results could not be written.
+/// 4 the results could not be written; 5 loadgen could not start its
+/// threads.
 #[derive(Parser, Debug)]
 #[command(name = "loadgen", version)]
 struct Cli {
@@ -69,9 +73,9 @@ enum Command {
         /// history is checkable on its own against a long-lived cluster).
         #[arg(long)]
         key_prefix: Option<String>,
-        /// Threads running the clients; default one per CPU. On a machine
-        /// that also runs the cluster, 1 keeps the clients' wake-ups on one
-        /// thread and lets requests ready together leave in one write.
+        /// Threads running the clients, each with its own connections to
+        /// the target (as wrk's threads); default one per CPU. The clients
+        /// are dealt over them in turn.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         workers: Option<u16>,
     },
@@ -105,24 +109,43 @@ fn main() -> ExitCode {
         format!("r{:x}-", now.as_millis())
     });
     let run = Run { workload: &w, target: &target, seed, out, prefix };
-    let runtime = node::runtime(workers).expect("a tokio runtime");
+    let threads = node::thread_count(workers);
+    let (runtime, threads) = match (
+        tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        RuntimeThreads::start(threads, "lane"),
+    ) {
+        (Ok(runtime), Ok(threads)) => (runtime, threads),
+        (Err(e), _) | (_, Err(e)) => return fail(NO_THREADS, format!("cannot start the client threads: {e}")),
+    };
     runtime.block_on(async {
         match parsed {
-            Target::Etcd(endpoints) => match EtcdDriver::connect(&endpoints, Duration::from_secs(3)).await {
-                Ok(driver) => run.go(driver).await,
-                Err(e) => fail(UNREACHABLE, format!("target {target}: {e}")),
-            },
-            Target::Raft(endpoints) => {
-                let driver = RaftDriver::new(endpoints);
-                if let Some(why) = unsupported(&w, &driver) {
-                    return fail(BAD_INPUT, why);
-                }
-                match driver.check_reachable().await {
-                    Ok(()) => run.go(driver).await,
+            Target::Etcd(endpoints) => {
+                let connect = || {
+                    let endpoints = endpoints.clone();
+                    async move { EtcdDriver::connect(&endpoints, Duration::from_secs(3)).await }
+                };
+                match lanes::build(&threads, connect).await {
+                    Ok(lanes) => run.go(lanes).await,
                     Err(e) => fail(UNREACHABLE, format!("target {target}: {e}")),
                 }
             }
-            Target::Fake(options) => run.go(FakeDriver::new(options)).await,
+            Target::Raft(endpoints) => {
+                let new = || {
+                    let endpoints = endpoints.clone();
+                    async move { Ok::<_, std::convert::Infallible>(RaftDriver::new(endpoints)) }
+                };
+                let Ok(lanes) = lanes::build(&threads, new).await;
+                if let Some(why) = unsupported(&w, lanes[0].driver.as_ref()) {
+                    return fail(BAD_INPUT, why);
+                }
+                match lanes[0].driver.check_reachable().await {
+                    Ok(()) => run.go(lanes).await,
+                    Err(e) => fail(UNREACHABLE, format!("target {target}: {e}")),
+                }
+            }
+            Target::Fake(options) => {
+                run.go(lanes::share(&threads, std::sync::Arc::new(FakeDriver::new(options)))).await
+            }
         }
     })
 }
@@ -141,14 +164,14 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    async fn go<D: Driver>(self, driver: D) -> ExitCode {
+    async fn go<D: Driver>(self, lanes: Vec<Lane<D>>) -> ExitCode {
         let w = self.workload;
-        if let Some(why) = unsupported(w, &driver) {
+        let driver = lanes[0].driver.clone();
+        if let Some(why) = unsupported(w, driver.as_ref()) {
             return fail(BAD_INPUT, why);
         }
         let progress = std::io::stderr().is_terminal().then(|| progress_bar(w.load.duration));
-        let driver = std::sync::Arc::new(driver);
-        let (mut recorder, rate) = run_shared(w, driver.clone(), self.seed, &self.prefix).await;
+        let (mut recorder, rate) = run_lanes(w, &lanes, self.seed, &self.prefix).await;
         if let Some(bar) = progress {
             bar.finish_and_clear();
         }
