@@ -8,6 +8,7 @@ pub mod proto;
 pub mod runtimes;
 pub mod server;
 pub mod storage;
+pub mod unvectored;
 pub mod wire;
 
 /// The multi-threaded tokio runtime of raft-node (its outbound peer streams

@@ -127,11 +127,11 @@ impl EtcdDriver {
             if ep.rsplit_once(':').is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err()) {
                 return Err(bad("expected HOST:PORT".into()));
             }
-            let channel = Endpoint::from_shared(format!("http://{ep}"))
+            let endpoint = Endpoint::from_shared(format!("http://{ep}"))
                 .map_err(|e| bad(e.to_string()))?
-                .connect_timeout(probe_timeout)
-                .tcp_nodelay(true)
-                .connect_lazy();
+                .connect_timeout(probe_timeout);
+            // The same transport as raft-node's client (node::unvectored).
+            let channel = node::unvectored::lazy_channel(endpoint);
             clients.push((ep.clone(), KvClient::new(channel)));
         }
         if clients.is_empty() {

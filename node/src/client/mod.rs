@@ -259,10 +259,10 @@ impl Client {
         // No request timeout on the channel: every call has its own (an
         // attempt's, or [`MAX_ATTEMPT_TIMEOUT`]), and a second would be one
         // more timer per request.
-        let channel = Endpoint::from_shared(format!("http://{address}"))
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))
             .map_err(|e| ClientError::Failed(format!("bad endpoint {address:?}: {e}")))?
-            .connect_timeout(Duration::from_secs(1))
-            .connect_lazy();
+            .connect_timeout(Duration::from_secs(1));
+        let channel = crate::unvectored::lazy_channel(endpoint);
         channels.insert(address.to_string(), channel.clone());
         Ok(channel)
     }

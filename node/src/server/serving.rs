@@ -10,6 +10,9 @@
 //! thread turns to the socket leaves in one write, while a member with
 //! several connections (clients, peers, admins) still keeps every core
 //! busy.
+//!
+//! The connections are also served as unable to write vectored (see
+//! crate::unvectored), for the same reason: fewer, fuller writes.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,6 +26,7 @@ use tonic::transport::server::Router;
 use tracing::warn;
 
 use crate::runtimes::RuntimeThreads;
+use crate::unvectored::Unvectored;
 
 /// Serves `router` on `listen` from `threads` serving threads until
 /// `shutdown` resolves, then lets open calls finish.
@@ -41,7 +45,7 @@ pub async fn serve(
         let (tx, rx) = mpsc::unbounded_channel::<std::net::TcpStream>();
         // Each stream is registered with the reactor of the thread that
         // takes it (the map runs there).
-        let incoming = UnboundedReceiverStream::new(rx).map(TcpStream::from_std);
+        let incoming = UnboundedReceiverStream::new(rx).map(|stream| TcpStream::from_std(stream).map(Unvectored));
         let mut stop = stop_rx.clone();
         let stopped = async move {
             let _ = stop.wait_for(|stop| *stop).await;
