@@ -87,7 +87,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { address } => {
             let echo = Echo { value: Bytes::from(vec![b'v'; 256]) };
             let router = tonic::transport::Server::builder().add_service(KvServer::new(echo));
-            node::server::serving::serve(address, node::thread_count(None), router, std::future::pending()).await?;
+            let serving = RuntimeThreads::start(node::thread_count(None), "serve")?;
+            node::server::serving::serve(address, &serving, router, std::future::pending()).await?;
         }
         Command::Load { address, clients, duration, warmup } => {
             let lanes = RuntimeThreads::start(node::thread_count(None), "lane")?;

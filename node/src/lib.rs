@@ -11,8 +11,9 @@ pub mod storage;
 pub mod unvectored;
 pub mod wire;
 
-/// The multi-threaded tokio runtime of raft-node (its outbound peer streams
-/// and `ctl`), with `workers` threads (`--workers`), or one per CPU.
+/// The multi-threaded tokio runtime of raft-node (`ctl`, and a node's
+/// bootstrap and join tasks), with `workers` threads (`--workers`), or one
+/// per CPU.
 pub fn runtime(workers: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(thread_count(workers)).enable_all().build()
 }

@@ -107,9 +107,9 @@ struct RunArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
-    /// Threads serving gRPC connections (each connection stays on one of
-    /// them), and as many for the outbound peer streams, beside the Raft
-    /// and disk threads; default one per CPU.
+    /// Threads serving gRPC connections and the outbound peer streams
+    /// (each connection stays on one of them), beside the Raft and disk
+    /// threads; default one per CPU.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     workers: Option<u16>,
 }

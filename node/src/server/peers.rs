@@ -35,7 +35,8 @@ struct Inner {
     /// that does not know us yet (a joining node) can answer.
     me: String,
     bind_ip: IpAddr,
-    runtime: tokio::runtime::Handle,
+    /// Where each peer's stream runs: the stream to peer id on runtimes[id mod n].
+    runtimes: Vec<tokio::runtime::Handle>,
     senders: Mutex<HashMap<u64, mpsc::Sender<Message>>>,
     faults: Mutex<Faults>,
 }
@@ -48,12 +49,12 @@ struct Faults {
 }
 
 impl Peers {
-    pub fn new(id: u64, listen: SocketAddr, runtime: tokio::runtime::Handle) -> Peers {
+    pub fn new(id: u64, listen: SocketAddr, runtimes: Vec<tokio::runtime::Handle>) -> Peers {
         Peers {
             inner: Arc::new(Inner {
                 me: format!("{id}={listen}"),
                 bind_ip: listen.ip(),
-                runtime,
+                runtimes,
                 senders: Mutex::new(HashMap::new()),
                 faults: Mutex::new(Faults::default()),
             }),
@@ -69,7 +70,8 @@ impl Peers {
         let (tx, rx) = mpsc::channel(QUEUE);
         senders.insert(id, tx);
         info!(peer = id, %address, "connecting to peer");
-        self.inner.runtime.spawn(outbound(self.inner.me.clone(), self.inner.bind_ip, address, rx));
+        let runtime = &self.inner.runtimes[id as usize % self.inner.runtimes.len()];
+        runtime.spawn(outbound(self.inner.me.clone(), self.inner.bind_ip, address, rx));
     }
 
     pub fn send_all(&self, messages: Vec<Message>) {

@@ -73,7 +73,11 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     raft_cfg.seed = crate::server::driver::wall_ns() ^ cfg.id;
     let raft = Raft::new(raft_cfg, durable).context("configuring the Raft core")?;
 
-    let peers = Peers::new(cfg.id, cfg.listen, tokio::runtime::Handle::current());
+    // The serving threads also run the outbound peer streams: a put's
+    // round to the followers then takes no hop through another runtime.
+    let serving =
+        crate::runtimes::RuntimeThreads::start(cfg.serving_threads, "serve").context("starting the serving threads")?;
+    let peers = Peers::new(cfg.id, cfg.listen, serving.handles().to_vec());
     let (input_tx, input_rx) = std::sync::mpsc::channel();
     let (disk_tx, disk_rx) = std::sync::mpsc::channel();
     let (events, _) = broadcast::channel(1024);
@@ -144,7 +148,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         .add_service(RaftPeerServer::new(PeerService { handle: handle.clone(), peers: peers.clone(), me: cfg.id }))
         .add_service(KvServer::new(KvService { handle: handle.clone(), local }))
         .add_service(AdminServer::new(AdminService { handle, peers, token: cfg.admin_token.clone(), disk_delay_ms }));
-    let serve = crate::server::serving::serve(cfg.listen, cfg.serving_threads, router, shutdown);
+    let serve = crate::server::serving::serve(cfg.listen, &serving, router, shutdown);
     tokio::select! {
         served = serve => served.with_context(|| format!("serving on {}", cfg.listen)),
         _ = stopped_rx => anyhow::bail!("the Raft driver stopped (see the log above: a failed disk write stops the node)"),

@@ -28,16 +28,15 @@ use tracing::warn;
 use crate::runtimes::RuntimeThreads;
 use crate::unvectored::Unvectored;
 
-/// Serves `router` on `listen` from `threads` serving threads until
+/// Serves `router` on `listen` from the serving threads `runtimes` until
 /// `shutdown` resolves, then lets open calls finish.
 pub async fn serve(
     listen: SocketAddr,
-    threads: usize,
+    runtimes: &RuntimeThreads,
     router: Router,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
-    let runtimes = RuntimeThreads::start(threads, "serve").context("starting the serving threads")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = Vec::new();
     let mut served = Vec::new();
@@ -99,6 +98,8 @@ mod tests {
 
     use tokio::sync::oneshot;
     use tonic::transport::{Channel, Endpoint, Server};
+
+    use crate::runtimes::RuntimeThreads;
     use tonic::{Request, Response, Status, Streaming};
 
     use crate::proto::raft::raft_peer_client::RaftPeerClient;
@@ -141,9 +142,13 @@ mod tests {
         let names = Arc::new(Mutex::new(Vec::new()));
         let router = Server::builder().add_service(RaftPeerServer::new(ThreadNames(names.clone())));
         let (stop, stopped) = oneshot::channel::<()>();
-        let served = tokio::spawn(super::serve(LISTEN.parse().unwrap(), 2, router, async {
-            let _ = stopped.await;
-        }));
+        let runtimes = RuntimeThreads::start(2, "serve").unwrap();
+        let served = tokio::spawn(async move {
+            super::serve(LISTEN.parse().unwrap(), &runtimes, router, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
         let mut threads = Vec::new();
         for _ in 0..3 {
             let channel = connect().await;
