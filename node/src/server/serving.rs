@@ -4,8 +4,8 @@
 //! the tasks of its streams run on different threads at once, so each frame
 //! a stream queues can leave in a write of its own: profiled under 64
 //! clients' lease reads, the leader made 2.1 `writev` calls per response.
-//! Here the listener deals its connections round-robin to `threads`
-//! single-threaded runtimes (crate::runtimes). A connection and its
+//! Here the listener deals its connections round-robin to the serving
+//! threads, single-threaded runtimes (crate::runtimes). A connection and its
 //! streams share a thread, and whatever they have ready by the time the
 //! thread turns to the socket leaves in one write, while a member with
 //! several connections (clients, peers, admins) still keeps every core
@@ -98,13 +98,12 @@ mod tests {
 
     use tokio::sync::oneshot;
     use tonic::transport::{Channel, Endpoint, Server};
-
-    use crate::runtimes::RuntimeThreads;
     use tonic::{Request, Response, Status, Streaming};
 
     use crate::proto::raft::raft_peer_client::RaftPeerClient;
     use crate::proto::raft::raft_peer_server::{RaftPeer, RaftPeerServer};
     use crate::proto::raft::{PeerMessage, StreamClosed};
+    use crate::runtimes::RuntimeThreads;
 
     /// Notes the thread each call is served on.
     struct ThreadNames(Arc<Mutex<Vec<String>>>);
