@@ -149,22 +149,18 @@ pub async fn run_lanes<D: Driver>(
         Mode::Closed => {
             let end = origin + workload.load.duration;
             for client in 0..clients {
-                let (s, mut local) = (shared[client % shared.len()].clone(), generator.for_client(client));
+                let mut local = generator.for_client(client);
                 let mut local_rng = ChaCha8Rng::seed_from_u64(rng.random());
-                let runtime = s.runtime.clone();
-                tasks.spawn_on(
-                    async move {
-                        let mut process = s.common.take_process();
-                        while s.common.now() < end {
-                            let Some(op) = local.next(&mut local_rng) else { break };
-                            let at = s.common.now();
-                            if !s.perform(process, op, at).await {
-                                process = s.common.take_process();
-                            }
+                spawn_on_lane(&mut tasks, &shared, client, move |s| async move {
+                    let mut process = s.common.take_process();
+                    while s.common.now() < end {
+                        let Some(op) = local.next(&mut local_rng) else { break };
+                        let at = s.common.now();
+                        if !s.perform(process, op, at).await {
+                            process = s.common.take_process();
                         }
-                    },
-                    &runtime,
-                );
+                    }
+                });
             }
         }
     }
@@ -278,18 +274,13 @@ async fn preload<D: Driver>(
         let permit = limit.clone().acquire_owned().await.expect("never closed");
         let key = register_key(generator.prefix(), index);
         let op = Op::on_key(OpKind::Update, key, generator.value(rng));
-        let s = shared[index as usize % shared.len()].clone();
-        let runtime = s.runtime.clone();
-        tasks.spawn_on(
-            async move {
-                let process = s.common.take_process();
-                if !matches!(s.step(process, &op).await, Outcome::Unknown(_)) {
-                    s.common.return_process(process);
-                }
-                drop(permit);
-            },
-            &runtime,
-        );
+        spawn_on_lane(&mut tasks, shared, index as usize, move |s| async move {
+            let process = s.common.take_process();
+            if !matches!(s.step(process, &op).await, Outcome::Unknown(_)) {
+                s.common.return_process(process);
+            }
+            drop(permit);
+        });
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
@@ -321,20 +312,29 @@ async fn open_loop<D: Driver>(
         let Ok(permit) = tokio::time::timeout_at(end, limit.clone().acquire_owned()).await else { break };
         let permit = permit.expect("never closed");
         let Some(op) = generator.next(rng) else { break };
-        let s = shared[n % shared.len()].clone();
-        let runtime = s.runtime.clone();
-        tasks.spawn_on(
-            async move {
-                let process = s.common.take_process();
-                if s.perform(process, op, intended).await {
-                    s.common.return_process(process);
-                }
-                drop(permit);
-            },
-            &runtime,
-        );
+        spawn_on_lane(tasks, shared, n, move |s| async move {
+            let process = s.common.take_process();
+            if s.perform(process, op, intended).await {
+                s.common.return_process(process);
+            }
+            drop(permit);
+        });
         while tasks.try_join_next().is_some() {}
     }
+}
+
+/// Spawns `task` on the runtime of the `n`th lane, the lanes taken in turn.
+fn spawn_on_lane<D: Driver, F>(
+    tasks: &mut JoinSet<()>,
+    lanes: &[Arc<Shared<D>>],
+    n: usize,
+    task: impl FnOnce(Arc<Shared<D>>) -> F,
+) where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let lane = lanes[n % lanes.len()].clone();
+    let runtime = lane.runtime.clone();
+    tasks.spawn_on(task(lane), &runtime);
 }
 
 /// Process ids for the history: an id is reused after a definite outcome,
