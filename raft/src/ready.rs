@@ -36,7 +36,11 @@ pub enum Event {
 ///    which is how the leader replicates in parallel with its own disk write.
 /// 2. `snapshot`, `entries`, `hard_state`: persist, in that order, as one
 ///    write (entries whose index is at or below the last stored one replace
-///    the stored suffix). This may run in the background.
+///    the stored suffix). This may run in the background. Make it durable
+///    (fdatasync) when `must_sync`; otherwise writing it is enough, as for
+///    etcd's `MustSync`: such a write only moves the commit index, and a
+///    commit index a machine crash took back is learned again from the
+///    leader, while entries, a snapshot, a term or a vote are promises.
 /// 3. `persisted_messages`: send only once step 2 is durable. They carry a
 ///    vote or a term that must not be forgotten by a crash.
 /// 4. `committed_entries`: apply, in order (after restoring `snapshot` into
@@ -58,6 +62,8 @@ pub struct Ready {
     pub entries: Vec<Entry>,
     pub messages: Vec<Message>,
     pub persisted_messages: Vec<Message>,
+    /// Whether step 2 must reach the disk before `on_persisted` (see above).
+    pub must_sync: bool,
     pub committed_entries: Vec<Entry>,
     pub read_states: Vec<ReadState>,
     pub dropped_reads: Vec<u64>,
@@ -134,6 +140,8 @@ impl Raft {
 
         let hs = self.hard_state();
         let hard_state = (hs != self.handed_hard_state).then_some(hs);
+        let promised = (hs.term, hs.vote) != (self.handed_hard_state.term, self.handed_hard_state.vote);
+        let must_sync = promised || snapshot.is_some() || !entries.is_empty();
         self.handed_hard_state = hs;
         let ss = self.soft_state();
         let soft_state = (ss != self.handed_soft_state).then_some(ss);
@@ -161,6 +169,7 @@ impl Raft {
             entries,
             messages,
             persisted_messages,
+            must_sync,
             committed_entries,
             read_states: std::mem::take(&mut self.read_states),
             dropped_reads: std::mem::take(&mut self.dropped_reads),

@@ -546,6 +546,7 @@ impl Driver {
                     snapshot: rd.snapshot,
                     entries: rd.entries,
                     then_send: rd.persisted_messages,
+                    sync: rd.must_sync,
                 };
                 if self.writer.send(DiskWork::Ready(job)).is_err() {
                     error!("the disk thread is gone");

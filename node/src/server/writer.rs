@@ -20,6 +20,9 @@ pub struct WriteJob {
     pub entries: Vec<Entry>,
     /// Sent only once all of the above is durable.
     pub then_send: Vec<Message>,
+    /// The core's `must_sync`: false when the job only moves the commit
+    /// index, which needs no fdatasync of its own.
+    pub sync: bool,
 }
 
 pub enum DiskWork {
@@ -60,6 +63,7 @@ impl Writer {
         let mut last_number = None;
         let mut release = Vec::new();
         let mut installed = false;
+        let mut sync = false;
         for work in batch {
             match work {
                 DiskWork::Ready(job) => {
@@ -74,6 +78,7 @@ impl Writer {
                         installed = true;
                     }
                     self.wal.append(job.hard_state, &job.entries)?;
+                    sync |= job.sync;
                     last_number = Some(job.number);
                     release.extend(job.then_send);
                 }
@@ -84,6 +89,11 @@ impl Writer {
             }
         }
         self.metrics.append.observe(started.elapsed());
+        if !sync {
+            self.wal.write_unsynced()?;
+            self.release(release, last_number);
+            return Ok(());
+        }
         let syncing = std::time::Instant::now();
         let delay = self.delay_ms.load(std::sync::atomic::Ordering::Relaxed);
         if delay > 0 {
@@ -95,10 +105,15 @@ impl Writer {
         if installed {
             crate::failpoints::crash("crash-after-snapshot-install");
         }
-        self.peers.send_all(release);
-        if let Some(number) = last_number {
+        self.release(release, last_number);
+        Ok(())
+    }
+
+    /// What waited on the writes up to Ready `number` may go now.
+    fn release(&self, messages: Vec<Message>, number: Option<u64>) {
+        self.peers.send_all(messages);
+        if let Some(number) = number {
             let _ = self.driver.send(Input::Persisted(number));
         }
-        Ok(())
     }
 }

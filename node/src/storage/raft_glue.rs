@@ -75,6 +75,12 @@ impl Wal {
         self.log.append(&std::mem::take(&mut self.pending))
     }
 
+    /// Writes everything queued as one record without a sync (see
+    /// [`Ready::must_sync`](raft::Ready)): a machine crash may take it back.
+    pub fn write_unsynced(&mut self) -> Result<(), StorageError> {
+        self.log.append_unsynced(&std::mem::take(&mut self.pending))
+    }
+
     /// Drops the segments a durable snapshot at `index` covers.
     pub fn compact(&mut self, index: u64) -> Result<(), StorageError> {
         self.sync()?;

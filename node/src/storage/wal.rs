@@ -1,5 +1,6 @@
-//! The segmented write-ahead log: one record and one fdatasync per batch,
-//! segments deleted once a snapshot covers them.
+//! The segmented write-ahead log: one record and one fdatasync per batch
+//! (none for a batch that only moves the commit index), segments deleted
+//! once a snapshot covers them.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -133,12 +134,23 @@ impl Wal {
     /// Writes the batch as one record and makes it durable with one
     /// fdatasync. When this returns Ok, the batch survives any crash.
     pub fn append(&mut self, batch: &Batch) -> Result<(), StorageError> {
+        self.append_record(batch, true)
+    }
+
+    /// Writes the batch as one record without a sync: it survives the
+    /// process, not the machine, until the next synced record (an fdatasync
+    /// covers the whole file). For batches that only move the commit index.
+    pub fn append_unsynced(&mut self, batch: &Batch) -> Result<(), StorageError> {
+        self.append_record(batch, false)
+    }
+
+    fn append_record(&mut self, batch: &Batch, sync: bool) -> Result<(), StorageError> {
         let (compacted, last_index) = self.check(batch)?;
         if batch.is_empty() {
             return Ok(());
         }
         let next_index = batch.entries.first().map_or(last_index + 1, |e| e.index);
-        self.write_record(next_index, |w| {
+        self.write_record(next_index, sync, |w| {
             if let Some(index) = batch.installed_snapshot {
                 w.installed_snapshot(index);
             }
@@ -186,7 +198,7 @@ impl Wal {
             return Ok(());
         }
         let hard_state = self.hard_state;
-        self.write_record(self.last_index + 1, |w| {
+        self.write_record(self.last_index + 1, true, |w| {
             w.compacted(index);
             w.hard_state(hard_state);
         })?;
@@ -204,8 +216,13 @@ impl Wal {
     }
 
     /// Writes one record (starting a new segment if the active one is full)
-    /// and, unless syncing is off, fdatasyncs it.
-    fn write_record(&mut self, next_index: u64, fill: impl FnOnce(&mut Encoder<'_>)) -> Result<(), StorageError> {
+    /// and, when `sync` asks and syncing is not off, fdatasyncs it.
+    fn write_record(
+        &mut self,
+        next_index: u64,
+        sync: bool,
+        fill: impl FnOnce(&mut Encoder<'_>),
+    ) -> Result<(), StorageError> {
         if self.failed {
             return Err(StorageError::Failed { path: self.active_path().to_path_buf() });
         }
@@ -220,7 +237,7 @@ impl Wal {
                 return Err(StorageError::io(&path, e));
             }
             self.active.write_all(&self.buf).map_err(|e| StorageError::io(&path, e))?;
-            if self.options.sync {
+            if sync && self.options.sync {
                 crate::failpoints::crash("crash-before-wal-sync");
                 let synced = match crate::failpoints::io_error("wal-sync") {
                     Some(e) => Err(e),

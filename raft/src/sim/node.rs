@@ -10,16 +10,38 @@ use crate::raft::{Durable, Raft};
 use crate::sim::invariants::chain;
 use crate::types::{Entry, HardState, Message, Snapshot};
 
-/// What has reached the platter.
-#[derive(Clone, Default)]
+/// What has reached the platter; and, in `cache`, writes made without a
+/// sync, which only the next synced write takes to the platter.
+#[derive(Default)]
 pub struct Disk {
     pub hard_state: HardState,
     pub snapshot: Snapshot,
     pub entries: Vec<Entry>,
+    cache: Vec<PendingWrite>,
 }
 
 impl Disk {
+    pub fn new(hard_state: HardState, snapshot: Snapshot, entries: Vec<Entry>) -> Disk {
+        Disk { hard_state, snapshot, entries, cache: Vec::new() }
+    }
+
     fn write(&mut self, w: PendingWrite) {
+        if !w.sync {
+            self.cache.push(w);
+            return;
+        }
+        self.sync_cache();
+        self.write_through(w);
+    }
+
+    /// An fdatasync covers every earlier write to the file.
+    fn sync_cache(&mut self) {
+        for cached in std::mem::take(&mut self.cache) {
+            self.write_through(cached);
+        }
+    }
+
+    fn write_through(&mut self, w: PendingWrite) {
         if let Some(s) = w.snapshot {
             self.entries.clear();
             self.snapshot = s;
@@ -37,6 +59,14 @@ impl Disk {
         }
     }
 
+    /// A machine crash: what was written without a sync is lost (the worst
+    /// case; some of it may also survive).
+    fn lose_unsynced(&mut self) {
+        self.cache.clear();
+    }
+
+    /// On the platter: what a restart after a machine crash finds, and what
+    /// the checks of durability count.
     pub fn holds(&self, index: u64, term: u64) -> bool {
         if index <= self.snapshot.meta.index {
             return true;
@@ -45,8 +75,10 @@ impl Disk {
         self.entries.get((index - first) as usize).is_some_and(|e| e.term == term)
     }
 
-    /// The driver saved a snapshot: the entries it covers are gone.
+    /// The driver saved a snapshot: the entries it covers are gone. The
+    /// node's WAL syncs what it holds first, as it writes the compaction.
     pub fn compact(&mut self, snapshot: Snapshot) {
+        self.sync_cache();
         let index = snapshot.meta.index;
         self.entries.retain(|e| e.index > index);
         self.snapshot = snapshot;
@@ -59,6 +91,8 @@ pub struct PendingWrite {
     pub snapshot: Option<Snapshot>,
     pub entries: Vec<Entry>,
     pub then_send: Vec<Message>,
+    /// The core's `must_sync`.
+    pub sync: bool,
 }
 
 /// The state machine: how far it applied and a digest of the sequence.
@@ -133,6 +167,7 @@ impl SimNode {
     pub fn crash(&mut self) {
         self.raft = None;
         self.pending.clear();
+        self.disk.lose_unsynced();
         self.disk_busy = false;
         self.incarnation += 1;
     }

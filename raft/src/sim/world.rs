@@ -156,7 +156,7 @@ impl World {
     /// Starts a node (a bootstrapped member, or one about to join).
     pub(crate) fn add_node(&mut self, id: NodeId, durable: Durable) {
         let raft = Raft::new(self.node_config(id), durable.clone()).expect("the simulation's config is valid");
-        let disk = Disk { hard_state: durable.hard_state, snapshot: durable.snapshot, entries: durable.entries };
+        let disk = Disk::new(durable.hard_state, durable.snapshot, durable.entries);
         // Clock rates differ by less than the configured bound: a period of
         // TICK / (1 - u * drift) for u in [0, 1).
         let u: f64 = self.rng.random_range(0.0..1.0);
@@ -443,6 +443,7 @@ impl World {
                     snapshot: rd.snapshot,
                     entries: rd.entries,
                     then_send: rd.persisted_messages,
+                    sync: rd.must_sync,
                 });
                 self.start_disk_batch(id);
             } else {

@@ -21,6 +21,8 @@ pub struct Cluster {
     pub bugs: BTreeSet<raft::UnsafeBug>,
     /// For nodes created from now on: entries per Append message.
     pub max_msg_entries: Option<usize>,
+    /// Print every disk write a Ready asks for, and whether it must sync.
+    pub show_writes: bool,
 }
 
 pub fn config(id: NodeId, bugs: &BTreeSet<raft::UnsafeBug>, max_msg_entries: Option<usize>) -> Config {
@@ -54,6 +56,9 @@ impl Cluster {
             }
             let rd = raft.ready();
             describe(id, &rd, out);
+            if self.show_writes && rd.must_persist() {
+                describe_write(id, &rd, out);
+            }
             let node = self.nodes.get_mut(&id).unwrap();
             persist(&mut node.disk, &rd);
             for e in &rd.committed_entries {
@@ -112,6 +117,15 @@ fn persist(disk: &mut Durable, rd: &Ready) {
     if let Some(hs) = rd.hard_state {
         disk.hard_state = hs;
     }
+}
+
+fn describe_write(id: NodeId, rd: &Ready, out: &mut String) {
+    let hard_state =
+        rd.hard_state.map_or("-".into(), |hs| format!("term={} vote={} commit={}", hs.term, hs.vote, hs.commit));
+    let snapshot =
+        rd.snapshot.as_ref().map_or(String::new(), |s| format!(" snapshot={}/{}", s.meta.term, s.meta.index));
+    let sync = if rd.must_sync { "sync" } else { "no sync" };
+    writeln!(out, "n{id}: write{snapshot} entries=[{}] hard_state {hard_state}: {sync}", entries(&rd.entries)).unwrap();
 }
 
 fn entries(list: &[Entry]) -> String {

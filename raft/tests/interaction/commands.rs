@@ -36,6 +36,7 @@ fn run(c: &mut Cluster, cmd: &str, out: &mut String) {
         "bug" => {
             c.bugs.insert(args[0].parse().expect("a bug name"));
         }
+        "show-writes" => c.show_writes = true,
         "max-msg-entries" => c.max_msg_entries = Some(args[0].parse().expect("a count")),
         "bootstrap" => {
             let voters = ids(args);
