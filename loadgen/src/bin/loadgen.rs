@@ -138,7 +138,11 @@ fn main() -> ExitCode {
                 if let Some(why) = unsupported(&w, lanes[0].driver.as_ref()) {
                     return fail(BAD_INPUT, why);
                 }
-                match lanes[0].driver.check_reachable().await {
+                // On the lane's own thread: the connections this opens are
+                // the lane's, and a connection's task runs where it opened.
+                let driver = lanes[0].driver.clone();
+                let reachable = lanes[0].runtime.spawn(async move { driver.check_reachable().await });
+                match reachable.await.expect("a runtime thread runs until dropped") {
                     Ok(()) => run.go(lanes).await,
                     Err(e) => fail(UNREACHABLE, format!("target {target}: {e}")),
                 }
