@@ -5,9 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use std::os::unix::fs::FileExt;
+
 use node::storage::snapshot::SnapshotStore;
 use node::storage::wal::{Recovered, Wal};
-use node::storage::{Batch, StorageError, StoredEntry, StoredHardState, StoredSnapshot, WalOptions, check_identity};
+use node::storage::{
+    Batch, StorageError, StoredEntry, StoredHardState, StoredSnapshot, WalOptions, check_identity, records_end,
+};
 
 fn entry(index: u64, term: u64) -> StoredEntry {
     StoredEntry { index, term, kind: (index % 3) as u8, data: Bytes::from(format!("command {index} of term {term}")) }
@@ -21,8 +25,21 @@ fn batch(entries: impl IntoIterator<Item = StoredEntry>, hard_state: Option<Stor
     Batch { installed_snapshot: None, entries: entries.into_iter().collect(), hard_state }
 }
 
+/// Room for every batch of a test in one segment, preallocated small: the
+/// tests that cut or damage each byte reopen the log hundreds of times.
+fn one_segment() -> WalOptions {
+    WalOptions { segment_bytes: 64 << 10, ..WalOptions::default() }
+}
+
 fn small_segments() -> WalOptions {
     WalOptions { segment_bytes: 300, ..WalOptions::default() }
+}
+
+/// A segment's records, without the zeros preallocated after them.
+fn records(segment: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(segment).unwrap();
+    bytes.truncate(records_end(segment).unwrap() as usize);
+    bytes
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
@@ -304,14 +321,14 @@ mod model {
 
 /// Each batch written in turn, with the log the model says it leaves.
 fn write_batches(dir: &Path, batches: &[Batch]) -> Vec<(u64, Recovered)> {
-    let (mut wal, _) = Wal::open(dir, WalOptions::default()).unwrap();
+    let (mut wal, _) = Wal::open(dir, one_segment()).unwrap();
     let mut memory = Memory::default();
     let segment = files_in(dir).pop().unwrap();
     let mut after = vec![(0, Recovered::default())];
     for b in batches {
         wal.append(b).unwrap();
         memory.append(b).unwrap();
-        after.push((std::fs::metadata(&segment).unwrap().len(), memory.log.clone()));
+        after.push((records_end(&segment).unwrap(), memory.log.clone()));
     }
     after
 }
@@ -332,19 +349,22 @@ fn a_cut_at_every_byte_of_the_last_segment_recovers_exactly_the_whole_batches() 
     let dir = tempfile::tempdir().unwrap();
     let after = write_batches(dir.path(), &varied_batches());
     let segment = files_in(dir.path()).pop().unwrap();
-    let whole = std::fs::read(&segment).unwrap();
+    let whole = records(&segment);
     assert_eq!(after.last().unwrap().0, whole.len() as u64);
     for cut in 0..=whole.len() {
         std::fs::write(&segment, &whole[..cut]).unwrap();
-        let (mut wal, recovered) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+        let (mut wal, recovered) = Wal::open(dir.path(), one_segment()).unwrap();
         let (end, expected) = after.iter().rfind(|(end, _)| *end <= cut as u64).unwrap();
         assert_eq!(&recovered, expected, "cut at {cut}");
-        assert_eq!(std::fs::metadata(&segment).unwrap().len(), *end, "cut at {cut}: the torn tail is cut off");
+        assert_eq!(records_end(&segment).unwrap(), *end, "cut at {cut}");
+        let mut torn = vec![1; cut - *end as usize];
+        std::fs::File::open(&segment).unwrap().read_exact_at(&mut torn, *end).unwrap();
+        assert!(torn.iter().all(|&b| b == 0), "cut at {cut}: the torn tail is cut off");
         // New records follow the intact ones, so the next open accepts them.
         let next = entry(recovered.last_index() + 1, 9);
         wal.append(&batch([next.clone()], None)).unwrap();
         drop(wal);
-        let (_, again) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+        let (_, again) = Wal::open(dir.path(), one_segment()).unwrap();
         assert_eq!(again.entries.last(), Some(&next), "cut at {cut}");
     }
 }
@@ -354,14 +374,14 @@ fn a_flipped_byte_mid_log_refuses_to_start_naming_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();
     let after = write_batches(dir.path(), &varied_batches());
     let segment = files_in(dir.path()).pop().unwrap();
-    let whole = std::fs::read(&segment).unwrap();
+    let whole = records(&segment);
     // Every byte of every record but the last: an intact batch follows.
     let last_start = after[after.len() - 2].0;
     for at in 0..last_start {
         let mut bytes = whole.clone();
         bytes[at as usize] ^= 0x10;
         std::fs::write(&segment, &bytes).unwrap();
-        let (file, offset, message) = corrupt(Wal::open(dir.path(), WalOptions::default()));
+        let (file, offset, message) = corrupt(Wal::open(dir.path(), one_segment()));
         let record_start = after.iter().rfind(|(end, _)| *end <= at).unwrap().0;
         assert_eq!((file, offset), (segment.clone(), record_start), "flip at {at}");
         assert!(message.starts_with(&format!("{}: corrupt at byte {record_start}: ", segment.display())), "{message}");
@@ -371,7 +391,7 @@ fn a_flipped_byte_mid_log_refuses_to_start_naming_file_and_offset() {
     let mut bytes = whole.clone();
     bytes[last_start as usize + 12] ^= 0x10;
     std::fs::write(&segment, &bytes).unwrap();
-    let (_, recovered) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let (_, recovered) = Wal::open(dir.path(), one_segment()).unwrap();
     assert_eq!(&recovered, &after[after.len() - 2].1);
 }
 
@@ -383,7 +403,7 @@ fn zeros_after_the_last_record_are_a_torn_write() {
     let mut bytes = std::fs::read(&segment).unwrap();
     bytes.extend_from_slice(&[0; 4096]);
     std::fs::write(&segment, &bytes).unwrap();
-    let (_, recovered) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let (_, recovered) = Wal::open(dir.path(), one_segment()).unwrap();
     assert_eq!(&recovered, &after.last().unwrap().1);
 }
 
@@ -625,6 +645,61 @@ mod glue {
         store.save(&snapshot).unwrap();
         assert_eq!(SnapshotStore::open(dir.path()).unwrap().load_latest().unwrap(), Some(snapshot));
     }
+}
+
+/// A commit index written without a sync (a provisional record) is there
+/// for a restarted process, and the next record, written over it, carries it.
+#[test]
+fn a_provisional_commit_index_survives_the_process_and_the_next_record_carries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let segment_of = |dir: &Path| files_in(dir).pop().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), one_segment()).unwrap();
+    wal.append(&batch([entry(1, 1), entry(2, 1)], Some(hard_state(1, 0)))).unwrap();
+    let synced_end = records_end(&segment_of(dir.path())).unwrap();
+    wal.append_provisional(&batch([], Some(hard_state(1, 2)))).unwrap();
+    drop(wal);
+    let (mut wal, recovered) = Wal::open(dir.path(), one_segment()).unwrap();
+    assert_eq!(recovered.hard_state, hard_state(1, 2), "a restarted process finds the commit index");
+
+    // From here on the provisional record is one the log holds, as it was
+    // made durable at the open. A new one, with a long commit index...
+    let intact_end = records_end(&segment_of(dir.path())).unwrap();
+    assert!(intact_end > synced_end);
+    wal.append_provisional(&batch([], Some(StoredHardState { commit: u64::MAX >> 8, ..hard_state(1, 0) }))).unwrap();
+    // ...replaced by a shorter record that has no hard state of its own.
+    wal.append(&batch([], None)).unwrap();
+    wal.append(&batch([entry(3, 1)], None)).unwrap();
+    drop(wal);
+    let segment = segment_of(dir.path());
+    let end = records_end(&segment).unwrap();
+    let mut tail = vec![1; 64];
+    std::fs::File::open(&segment).unwrap().read_exact_at(&mut tail, end).unwrap();
+    assert!(tail.iter().all(|&b| b == 0), "the longer provisional record left nothing after the last record");
+    let (_, recovered) = Wal::open(dir.path(), one_segment()).unwrap();
+    assert_eq!(recovered.hard_state.commit, u64::MAX >> 8, "the record over it carried its hard state");
+    assert_eq!(recovered.last_index(), 3);
+    assert!(
+        matches!(
+            Wal::open(dir.path(), one_segment()).unwrap().0.append_provisional(&batch([entry(4, 1)], None)),
+            Err(StorageError::Invalid(_))
+        ),
+        "entries are never provisional"
+    );
+}
+
+#[test]
+fn a_power_cut_takes_a_provisional_commit_index() {
+    let data = tempfile::tempdir().unwrap();
+    let wal_dir = data.path().join("wal");
+    let tracked = WalOptions { track_durable: true, ..one_segment() };
+    let (mut wal, _) = Wal::open(&wal_dir, tracked.clone()).unwrap();
+    wal.append(&batch([entry(1, 1)], Some(hard_state(1, 0)))).unwrap();
+    wal.append_provisional(&batch([], Some(hard_state(1, 1)))).unwrap();
+    drop(wal);
+    let dropped = node::storage::power_loss::drop_unsynced(data.path()).unwrap();
+    assert!(dropped.bytes_cut > 0, "{dropped:?}");
+    let (_, recovered) = Wal::open(&wal_dir, tracked).unwrap();
+    assert_eq!((recovered.hard_state, recovered.last_index()), (hard_state(1, 0), 1));
 }
 
 #[test]

@@ -37,10 +37,11 @@ pub enum Event {
 /// 2. `snapshot`, `entries`, `hard_state`: persist, in that order, as one
 ///    write (entries whose index is at or below the last stored one replace
 ///    the stored suffix). This may run in the background. Make it durable
-///    (fdatasync) when `must_sync`; otherwise writing it is enough, as for
-///    etcd's `MustSync`: such a write only moves the commit index, and a
-///    commit index a machine crash took back is learned again from the
-///    leader, while entries, a snapshot, a term or a vote are promises.
+///    (fdatasync) when `must_sync`; otherwise it may wait for the next write
+///    that syncs, as with etcd's `MustSync`: such a write only moves the
+///    commit index, and a commit index a crash took back is learned again
+///    from the leader, while entries, a snapshot, a term or a vote are
+///    promises.
 /// 3. `persisted_messages`: send only once step 2 is durable. They carry a
 ///    vote or a term that must not be forgotten by a crash.
 /// 4. `committed_entries`: apply, in order (after restoring `snapshot` into

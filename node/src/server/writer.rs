@@ -21,7 +21,7 @@ pub struct WriteJob {
     /// Sent only once all of the above is durable.
     pub then_send: Vec<Message>,
     /// The core's `must_sync`: false when the job only moves the commit
-    /// index, which needs no fdatasync of its own.
+    /// index, which needs no fdatasync.
     pub sync: bool,
 }
 
@@ -90,7 +90,9 @@ impl Writer {
         }
         self.metrics.append.observe(started.elapsed());
         if !sync {
-            self.wal.write_unsynced()?;
+            // Only commit indexes: written, so that a restarted process
+            // finds them, but not synced.
+            self.wal.write_provisional()?;
             self.release(release, last_number);
             return Ok(());
         }

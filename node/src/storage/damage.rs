@@ -14,7 +14,7 @@ pub fn flip_wal_byte(data_dir: &Path) -> Result<(PathBuf, u64), StorageError> {
     let newest =
         segments.last().ok_or_else(|| StorageError::Invalid(format!("{}: no WAL segment", data_dir.display())))?;
     let path = newest.path.clone();
-    let len = std::fs::metadata(&path).map_err(|e| StorageError::io(&path, e))?.len();
+    let len = segment::records_end(&path)?;
     flip(path, len / 3)
 }
 

@@ -37,6 +37,7 @@ pub use batch::{Batch, StoredEntry, StoredHardState};
 pub use error::StorageError;
 pub use identity::check_identity;
 pub use raft_glue::{Recovered, SnapshotStore, Wal, entries_after};
+pub use segment::records_end;
 pub use snapshot::StoredSnapshot;
 pub use wal::WalOptions;
 

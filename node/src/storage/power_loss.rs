@@ -64,15 +64,19 @@ pub fn drop_unsynced(data_dir: &Path) -> Result<Dropped, StorageError> {
     })?;
     let mut dropped = Dropped::default();
     for file in segment::list(&wal_dir)? {
-        let len = std::fs::metadata(&file.path).map_err(|e| StorageError::io(&file.path, e))?.len();
+        // Bytes of log, not of the space preallocated after it.
+        let records = segment::records_end(&file.path)?;
         if file.seq > point.seq {
             std::fs::remove_file(&file.path).map_err(|e| StorageError::io(&file.path, e))?;
             dropped.segments_deleted += 1;
-            dropped.bytes_cut += len;
-        } else if file.seq == point.seq && len > point.len {
-            let f = OpenOptions::new().write(true).open(&file.path).map_err(|e| StorageError::io(&file.path, e))?;
-            f.set_len(point.len).map_err(|e| StorageError::io(&file.path, e))?;
-            dropped.bytes_cut += len - point.len;
+            dropped.bytes_cut += records;
+        } else if file.seq == point.seq {
+            let len = std::fs::metadata(&file.path).map_err(|e| StorageError::io(&file.path, e))?.len();
+            if len > point.len {
+                let f = OpenOptions::new().write(true).open(&file.path).map_err(|e| StorageError::io(&file.path, e))?;
+                f.set_len(point.len).map_err(|e| StorageError::io(&file.path, e))?;
+                dropped.bytes_cut += records.saturating_sub(point.len);
+            }
         }
     }
     Ok(dropped)

@@ -75,10 +75,11 @@ impl Wal {
         self.log.append(&std::mem::take(&mut self.pending))
     }
 
-    /// Writes everything queued as one record without a sync (see
-    /// [`Ready::must_sync`](raft::Ready)): a machine crash may take it back.
-    pub fn write_unsynced(&mut self) -> Result<(), StorageError> {
-        self.log.append_unsynced(&std::mem::take(&mut self.pending))
+    /// Writes a queued hard state that only moves the commit index, without
+    /// a sync (see [`Ready::must_sync`](raft::Ready)): it survives a crash
+    /// of the process, and the next record replaces it.
+    pub fn write_provisional(&mut self) -> Result<(), StorageError> {
+        self.log.append_provisional(&std::mem::take(&mut self.pending))
     }
 
     /// Drops the segments a durable snapshot at `index` covers.

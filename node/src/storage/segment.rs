@@ -44,6 +44,8 @@ pub struct Scanned {
     pub frames: Vec<(u64, Frame)>,
     /// Where the intact records end, if a torn write follows them.
     pub torn_at: Option<u64>,
+    /// Where the intact records end: the next record goes here.
+    pub end: u64,
 }
 
 /// Reads a segment. `prev_seq` is the batch number of the last record before
@@ -51,10 +53,13 @@ pub struct Scanned {
 ///
 /// Damage (a short or bad record) is a torn write, cut off, only when it is
 /// in the last segment and no intact record of a later batch follows it. A
-/// batch is written only after the fsync of the one before returned, so an
-/// intact later batch proves the damaged one had been made durable: bit rot,
-/// or a bug, and the file is refused. Damage in an earlier segment is always
+/// batch is written only after the fsync of the one before returned (one
+/// written without a sync is provisional: the next is written over it), so
+/// an intact later batch proves the damaged one had been made durable: bit
+/// rot, or a bug, and the file is refused. Damage in an earlier segment is always
 /// refused, as a new segment is started only after the old one was synced.
+/// Zeros from the end of the records to the end of the last segment are the
+/// space it was given in advance (see wal.rs), not damage.
 pub fn scan(path: &Path, last: bool, mut prev_seq: Option<u64>) -> Result<Scanned, StorageError> {
     let buf = std::fs::read(path).map_err(|e| StorageError::io(path, e))?;
     let corrupt = |offset: usize, reason: String| StorageError::Corrupt {
@@ -83,6 +88,9 @@ pub fn scan(path: &Path, last: bool, mut prev_seq: Option<u64>) -> Result<Scanne
             Decoded::Truncated => "the file ends inside a record",
             Decoded::Bad(why) => why,
         };
+        if last && all_zeros(&buf[at..]) {
+            return Ok(Scanned { frames, torn_at: None, end: at as u64 });
+        }
         if let Some((later, seq)) = later_batch(&buf, at, prev_seq) {
             let reason = format!("{damage}, yet batch {seq} at byte {later} after it is intact");
             return Err(corrupt(at, reason));
@@ -91,9 +99,27 @@ pub fn scan(path: &Path, last: bool, mut prev_seq: Option<u64>) -> Result<Scanne
             return Err(corrupt(at, format!("{damage}, in a segment that is not the last")));
         }
         warn!(file = %path.display(), offset = at, reason = damage, "a write torn by a crash ends the log");
-        return Ok(Scanned { frames, torn_at: Some(at as u64) });
+        return Ok(Scanned { frames, torn_at: Some(at as u64), end: at as u64 });
     }
-    Ok(Scanned { frames, torn_at: None })
+    Ok(Scanned { frames, torn_at: None, end: at as u64 })
+}
+
+/// By blocks, compared as slices (memcmp): a preallocated tail is megabytes.
+fn all_zeros(bytes: &[u8]) -> bool {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    bytes.chunks(ZEROS.len()).all(|block| block == &ZEROS[..block.len()])
+}
+
+/// Where the intact records at the start of a segment end, without
+/// checking what they hold: how much of a file is log, for tools that cut
+/// or damage one (its preallocated tail is not).
+pub fn records_end(path: &Path) -> Result<u64, StorageError> {
+    let buf = std::fs::read(path).map_err(|e| StorageError::io(path, e))?;
+    let mut at = 0;
+    while let Decoded::Record { len, .. } = record::decode(&buf[at..]) {
+        at += len;
+    }
+    Ok(at as u64)
 }
 
 /// The first intact record after `at` of a batch numbered after `prev_seq`.

@@ -10,7 +10,7 @@ use crate::raft::{Durable, Raft};
 use crate::sim::invariants::chain;
 use crate::types::{Entry, HardState, Message, Snapshot};
 
-/// What has reached the platter; and, in `cache`, writes made without a
+/// What has reached the platter; and, in `cache`, writes that needed no
 /// sync, which only the next synced write takes to the platter.
 #[derive(Default)]
 pub struct Disk {
@@ -34,7 +34,7 @@ impl Disk {
         self.write_through(w);
     }
 
-    /// An fdatasync covers every earlier write to the file.
+    /// The next synced record carries what waited for it.
     fn sync_cache(&mut self) {
         for cached in std::mem::take(&mut self.cache) {
             self.write_through(cached);
@@ -59,8 +59,7 @@ impl Disk {
         }
     }
 
-    /// A machine crash: what was written without a sync is lost (the worst
-    /// case; some of it may also survive).
+    /// A crash: what waited for a sync is lost.
     fn lose_unsynced(&mut self) {
         self.cache.clear();
     }
@@ -76,7 +75,7 @@ impl Disk {
     }
 
     /// The driver saved a snapshot: the entries it covers are gone. The
-    /// node's WAL syncs what it holds first, as it writes the compaction.
+    /// node's WAL writes what waits first, as it records the compaction.
     pub fn compact(&mut self, snapshot: Snapshot) {
         self.sync_cache();
         let index = snapshot.meta.index;
