@@ -63,16 +63,17 @@ pub fn drop_unsynced(data_dir: &Path) -> Result<Dropped, StorageError> {
         StorageError::Invalid(format!("{}: expected \"SEQ LEN\", found {:?}", path.display(), text.trim()))
     })?;
     let mut dropped = Dropped::default();
+    // Bytes cut count the log's records, not the space preallocated after them.
     for file in segment::list(&wal_dir)? {
-        // Bytes of log, not of the space preallocated after it.
-        let records = segment::records_end(&file.path)?;
         if file.seq > point.seq {
+            let records = segment::records_end(&file.path)?;
             std::fs::remove_file(&file.path).map_err(|e| StorageError::io(&file.path, e))?;
             dropped.segments_deleted += 1;
             dropped.bytes_cut += records;
         } else if file.seq == point.seq {
             let len = std::fs::metadata(&file.path).map_err(|e| StorageError::io(&file.path, e))?.len();
             if len > point.len {
+                let records = segment::records_end(&file.path)?;
                 let f = OpenOptions::new().write(true).open(&file.path).map_err(|e| StorageError::io(&file.path, e))?;
                 f.set_len(point.len).map_err(|e| StorageError::io(&file.path, e))?;
                 dropped.bytes_cut += records.saturating_sub(point.len);

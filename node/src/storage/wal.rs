@@ -93,7 +93,6 @@ impl Wal {
         let recovered = replay.finish()?;
         if segments.is_empty() {
             segments.push(create_segment(dir, 1, recovered.last_index() + 1)?);
-            active_len = 0;
         }
         let path = &segments.last().expect("never empty").path;
         let active = OpenOptions::new().write(true).open(path).map_err(|e| StorageError::io(path, e))?;
