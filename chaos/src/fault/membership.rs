@@ -78,14 +78,42 @@ async fn transfer(leader: NodeId, to: NodeId, cluster: &Cluster) -> Result<(Vec<
 /// up, and promotes it; returns its id.
 pub(super) async fn add_voter(leader: NodeId, cluster: &Cluster) -> Result<NodeId, RunError> {
     let id = cluster.join(leader).await?;
-    let caught_up = wait_until(Duration::from_secs(30), || async move {
+    let deadline = Instant::now() + CATCH_UP;
+    let caught_up = wait_until(CATCH_UP, || async move {
         cluster.status(id).await.is_some_and(|s| s.applied > 0 && s.role == Role::Follower)
     })
     .await;
     if !caught_up {
-        return Err(RunError::Cluster(format!("new node {id} did not catch up within 30 s")));
+        return Err(RunError::Cluster(format!("new node {id} did not catch up within {CATCH_UP:?}")));
     }
-    cluster.promote(id).await?;
+    // The learner applies entries before its acknowledgement reaches the
+    // leader, and a leader elected since knows nothing of its progress: the
+    // leader may refuse the first promotion, so it is asked again.
+    loop {
+        let refused = match cluster.promote(id).await {
+            Ok(()) => break,
+            Err(refused) => refused,
+        };
+        if is_voter(id, cluster).await {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(refused);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     cluster.add_member(id);
     Ok(id)
+}
+
+/// How long a new member has to catch up and be promoted.
+const CATCH_UP: Duration = Duration::from_secs(30);
+
+/// Whether the current leader lists `id` as a voter (an earlier promotion
+/// whose answer was lost counts).
+async fn is_voter(id: NodeId, cluster: &Cluster) -> bool {
+    match cluster.find_leader().await {
+        Some(leader) => cluster.voters(leader).await.is_some_and(|v| v.contains(&id)),
+        None => false,
+    }
 }

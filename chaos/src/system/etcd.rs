@@ -58,9 +58,9 @@ use crate::check::NodeEventKind;
 pub const ROLE_POLL: Duration = Duration::from_millis(100);
 /// How long one call to a member may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a membership change is retried while etcd refuses it (a
-/// learner not in sync yet, a cluster it calls unhealthy), and how often.
-const PROMOTE_FOR: Duration = Duration::from_secs(15);
+/// How long a membership change is retried while etcd calls the cluster
+/// unhealthy, and how often.
+const CHANGE_FOR: Duration = Duration::from_secs(15);
 const RETRY: Duration = Duration::from_millis(200);
 
 #[derive(Clone, Debug)]
@@ -424,23 +424,15 @@ impl System for Etcd {
         })
     }
 
-    /// Retried while etcd refuses it because the learner is not in sync.
     fn promote(&self, members: Vec<SocketAddr>, id: NodeId) -> BoxFuture<'_, Result<(), SystemError>> {
         Box::pin(async move {
             let target = self.members.etcd_id(&members, id).await?;
-            let deadline = tokio::time::Instant::now() + PROMOTE_FOR;
-            loop {
-                let promoted = self
-                    .members
-                    .on_any(&members, |channel| async move {
-                        ClusterClient::new(channel).member_promote(MemberPromoteRequest { id: target }).await.map(drop)
-                    })
-                    .await;
-                match promoted {
-                    Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(RETRY).await,
-                    done => return done.map_err(|e| SystemError(format!("MemberPromote: {e}"))),
-                }
-            }
+            self.members
+                .on_any(&members, |channel| async move {
+                    ClusterClient::new(channel).member_promote(MemberPromoteRequest { id: target }).await.map(drop)
+                })
+                .await
+                .map_err(|e| SystemError(format!("MemberPromote: {e}")))
         })
     }
 
@@ -484,13 +476,13 @@ impl System for Etcd {
 }
 
 /// Runs `attempt` again while etcd refuses a membership change as
-/// "unhealthy cluster", for at most [`PROMOTE_FOR`].
+/// "unhealthy cluster", for at most [`CHANGE_FOR`].
 async fn until_healthy<T, F, Fut>(mut attempt: F) -> Result<T, SystemError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SystemError>>,
 {
-    let deadline = tokio::time::Instant::now() + PROMOTE_FOR;
+    let deadline = tokio::time::Instant::now() + CHANGE_FOR;
     loop {
         match attempt().await {
             Err(e) if e.0.contains("unhealthy cluster") && tokio::time::Instant::now() < deadline => {

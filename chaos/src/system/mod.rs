@@ -218,6 +218,8 @@ pub trait System: Send + Sync {
     /// The member's events from now on, until it goes down.
     fn events(&self, at: SocketAddr) -> BoxFuture<'_, Result<BoxStream<'static, MemberEvent>, SystemError>>;
     fn digest(&self, at: SocketAddr) -> BoxFuture<'_, Result<Digest, SystemError>>;
+    /// One attempt: a system may refuse a learner it does not yet count as
+    /// caught up, and the caller asks again.
     fn promote(&self, members: Vec<SocketAddr>, id: NodeId) -> BoxFuture<'_, Result<(), SystemError>>;
     fn remove(&self, members: Vec<SocketAddr>, id: NodeId) -> BoxFuture<'_, Result<(), SystemError>>;
     fn transfer_leader(&self, members: Vec<SocketAddr>, to: NodeId) -> BoxFuture<'_, Result<(), SystemError>>;
