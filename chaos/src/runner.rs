@@ -238,7 +238,9 @@ async fn drive_and_judge<D: Driver>(
     }
     let (events, timeline) = cluster.stop_watching(wall_t0);
 
-    let history = &recorder.history;
+    // The checkers take one slice; the log goes back for the files below.
+    let history_events = std::mem::take(&mut recorder.history).into_vec();
+    let history = &history_events[..];
     progress(&format!("checking {} history events", history.len()));
     let wanted = |kind: CheckKind| file.checks.contains(&kind) && kind.judges().is_none_or(|k| k == workload.kind());
     let mut checks = Vec::new();
@@ -322,6 +324,7 @@ async fn drive_and_judge<D: Driver>(
         latency_us,
         status_poll_ms: STATUS_POLL.as_millis() as u64,
     };
+    recorder.history = history_events.into();
     write_results(options, &report, &recorder, &events, &timeline)?;
     let started = cluster.all_ids();
     drop(cluster);

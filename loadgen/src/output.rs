@@ -162,7 +162,7 @@ pub fn write_recording(dir: &Path, recorder: &Recorder) -> std::io::Result<()> {
     recorder.write_timeline(&mut timeline)?;
     timeline.flush()?;
     let mut history = BufWriter::new(std::fs::File::create(dir.join("history.jsonl"))?);
-    for e in &recorder.history {
+    for e in recorder.history.iter() {
         history::write_event(&mut history, e)?;
     }
     history.flush()

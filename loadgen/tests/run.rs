@@ -97,15 +97,15 @@ impl Driver for Flaky {
 /// Reads a history back and checks the process rules: one operation at a
 /// time per process, at most one completion per invoke, and no operation
 /// from a process after an `info`. Returns the events.
-fn read_back_and_check(history: &[history::Event]) -> Vec<history::Event> {
+fn read_back_and_check(history: &loadgen::record::EventLog) -> Vec<history::Event> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.jsonl");
     let mut file = std::fs::File::create(&path).unwrap();
-    for e in history {
+    for e in history.iter() {
         history::write_event(&mut file, e).unwrap();
     }
     let events = history::read(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).unwrap();
-    assert_eq!(&events, history);
+    assert!(events.iter().eq(history.iter()), "the history read back differs from the one recorded");
     let mut open: HashSet<u64> = HashSet::new();
     let mut retired: HashSet<u64> = HashSet::new();
     for e in &events {

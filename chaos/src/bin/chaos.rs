@@ -14,6 +14,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use history::Event;
 use reports::gate::RunVerdict;
 
+/// mimalloc rather than glibc's malloc, as in loadgen: a run's load is
+/// generated in this process, on the cores the members share.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Judge what a replicated system did.
 ///
 /// Exit status: 0 valid, 1 invalid, 2 unknown or an error (the last line
