@@ -177,3 +177,45 @@ async fn a_txn_compares_then_puts_then_reads_at_one_index() {
     assert!(err.contains("holds a list"), "{err}");
     assert_eq!(client.get("a", Consistency::ReadIndex).await.unwrap().value.as_deref(), Some(&b"5"[..]));
 }
+
+/// Out of file descriptors, the listener's accepts fail at once, again and
+/// again: the node waits longer after each (a handful of log lines, where
+/// retrying at once spun a core and logged without end), and serves again
+/// once descriptors are free.
+#[tokio::test]
+async fn out_of_descriptors_the_node_backs_off_accepting_and_serves_once_they_are_free() {
+    const LISTEN: &str = "127.0.0.62:18062";
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("node.log");
+    // A limit low enough for a few dozen connections to exhaust it.
+    let command = format!(
+        "ulimit -n 96 && exec {} --id 1 --listen {LISTEN} --peers 1={LISTEN} --data {} --tick-ms 20 --election-ticks 10",
+        env!("CARGO_BIN_EXE_raft-node"),
+        dir.path().join("data").display()
+    );
+    let log = std::fs::File::create(&log_path).unwrap();
+    let _node = Running(Command::new("sh").args(["-c", &command]).stdout(Stdio::null()).stderr(log).spawn().unwrap());
+    let client = Client::new(vec![LISTEN.to_string()], None);
+    let start = Instant::now();
+    while !client.status(LISTEN).await.is_ok_and(|s| s.role == "Leader") {
+        assert!(start.elapsed() < Duration::from_secs(30), "no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failures = || std::fs::read_to_string(&log_path).unwrap().matches("accept failed").count();
+    let mut held = Vec::new();
+    while failures() == 0 {
+        assert!(held.len() < 200, "200 connections and no accept failed");
+        held.push(std::net::TcpStream::connect(LISTEN).unwrap());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Two seconds out of descriptors: backing off from 5 ms, doubling, is
+    // about 9 failed accepts; at once, it was thousands.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let failed = failures();
+    assert!(failed < 40, "{failed} failed accepts in 2 s");
+    drop(held);
+    tokio::time::timeout(Duration::from_secs(30), client.put("k", "v".into()))
+        .await
+        .expect("a put within 30 s of the descriptors coming free")
+        .expect("the node serves again");
+}

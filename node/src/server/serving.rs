@@ -54,18 +54,28 @@ pub async fn serve(
     }
     tokio::pin!(shutdown);
     let mut next = 0;
+    let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
         let (stream, _) = match accepted {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                backoff.succeeded();
+                accepted
+            }
             // Out of descriptors, or a connection reset before it was
-            // taken: the listener itself is fine.
+            // taken: the listener itself is fine. Out of descriptors, the
+            // next accept fails at once too, so it waits: retried at once,
+            // the loop would spin and log without end.
             Err(e) => {
-                warn!(error = %e, "accept failed");
-                continue;
+                let pause = backoff.failed();
+                warn!(error = %e, retry_in = ?pause, "accept failed");
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(pause) => continue,
+                }
             }
         };
         if let Err(e) = stream.set_nodelay(true) {
@@ -89,6 +99,29 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// How long to wait after failed accepts: 5 ms after the first, doubling
+/// with each failure in a row up to a second (as Go's net/http does), and
+/// from 5 ms again after an accept succeeds.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    const FIRST: std::time::Duration = std::time::Duration::from_millis(5);
+    const MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+    fn failed(&mut self) -> std::time::Duration {
+        let pause = Self::FIRST.saturating_mul(1 << self.failures.min(16)).min(Self::MAX);
+        self.failures = self.failures.saturating_add(1);
+        pause
+    }
+
+    fn succeeded(&mut self) {
+        self.failures = 0;
+    }
 }
 
 #[cfg(test)]
@@ -163,5 +196,18 @@ mod tests {
         let result = tokio::time::timeout(Duration::from_secs(10), served).await.expect("serve stops");
         result.unwrap().unwrap();
         assert!(tokio::net::TcpStream::connect(LISTEN).await.is_err(), "the listener is closed");
+    }
+
+    #[test]
+    fn failed_accepts_wait_longer_each_time_up_to_a_second_and_from_the_start_after_a_success() {
+        let mut backoff = super::AcceptBackoff::default();
+        let pauses: Vec<u128> = (0..10).map(|_| backoff.failed().as_millis()).collect();
+        assert_eq!(pauses, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        for _ in 0..100 {
+            let _ = backoff.failed();
+        }
+        assert_eq!(backoff.failed(), Duration::from_secs(1));
+        backoff.succeeded();
+        assert_eq!(backoff.failed(), Duration::from_millis(5));
     }
 }
