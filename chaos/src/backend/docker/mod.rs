@@ -238,8 +238,9 @@ impl DockerBackend {
                 Ok(true)
             }
             // A member that refuses to start exits within milliseconds,
-            // its namespace with it, maybe while its rules went in.
-            Err(_) if !self.running(id).await? => Ok(false),
+            // its namespace with it, maybe while its rules went in. Docker
+            // may call it running for a moment after its process is gone.
+            Err(_) if !has_netns(pid) || !self.running(id).await? => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -512,6 +513,12 @@ fn labels(run_id: &str) -> HashMap<String, String> {
     HashMap::from([(RUN_LABEL.to_string(), run_id.to_string()), (OWNER_LABEL.to_string(), owner::this_process())])
 }
 
+/// Whether process `pid` still has a network namespace to enter: not once
+/// it exited, even before it is reaped or Docker notices.
+fn has_netns(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}/ns/net")).exists()
+}
+
 /// A TCP connect to `to` from inside the network namespace of process
 /// `pid`, on a thread of its own: setns(2) moves only the calling thread,
 /// and that thread ends after the one try, so no other code runs there.
@@ -610,6 +617,24 @@ pub async fn clean(engine: &Engine) -> Result<Cleaned, BackendError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A process that exited has no namespace to enter, reaped or not (a
+    /// zombie's /proc entry outlives its namespaces).
+    #[test]
+    fn an_exited_process_has_no_network_namespace_even_as_a_zombie() {
+        assert!(has_netns(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let state = || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !state().contains(") Z ") {
+            assert!(std::time::Instant::now() < deadline, "`true` did not exit within 30 s: {}", state());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!has_netns(pid), "a zombie");
+        child.wait().unwrap();
+        assert!(!has_netns(pid), "reaped");
+    }
 
     #[test]
     fn a_subnet_under_a_host_route_is_skipped() {
