@@ -45,10 +45,7 @@ async fn add_voters(count: u64, leader: NodeId, cluster: &Cluster) -> Result<(Ve
     for _ in 0..count {
         added.push(add_voter(leader, cluster).await?);
     }
-    let confirmed = match cluster.find_leader().await {
-        Some(l) => cluster.voters(l).await.is_some_and(|v| added.iter().all(|a| v.contains(a))),
-        None => false,
-    };
+    let confirmed = leader_voters(cluster).await.is_some_and(|v| added.iter().all(|a| v.contains(a)));
     Ok((added, if confirmed { "the leader lists them as voters" } else { "NOT confirmed: not all voters yet" }))
 }
 
@@ -61,10 +58,7 @@ async fn remove_voters(
     for &id in &removed {
         cluster.remove(id).await?;
     }
-    let confirmed = match cluster.find_leader().await {
-        Some(l) => cluster.voters(l).await.is_some_and(|v| removed.iter().all(|r| !v.contains(r))),
-        None => false,
-    };
+    let confirmed = leader_voters(cluster).await.is_some_and(|v| removed.iter().all(|r| !v.contains(r)));
     Ok((removed, if confirmed { "gone from the leader's membership" } else { "NOT confirmed: still listed" }))
 }
 
@@ -94,7 +88,8 @@ pub(super) async fn add_voter(leader: NodeId, cluster: &Cluster) -> Result<NodeI
             Ok(()) => break,
             Err(refused) => refused,
         };
-        if is_voter(id, cluster).await {
+        // An earlier promotion whose answer was lost counts.
+        if leader_voters(cluster).await.is_some_and(|v| v.contains(&id)) {
             break;
         }
         if Instant::now() >= deadline {
@@ -109,11 +104,7 @@ pub(super) async fn add_voter(leader: NodeId, cluster: &Cluster) -> Result<NodeI
 /// How long a new member has to catch up and be promoted.
 const CATCH_UP: Duration = Duration::from_secs(30);
 
-/// Whether the current leader lists `id` as a voter (an earlier promotion
-/// whose answer was lost counts).
-async fn is_voter(id: NodeId, cluster: &Cluster) -> bool {
-    match cluster.find_leader().await {
-        Some(leader) => cluster.voters(leader).await.is_some_and(|v| v.contains(&id)),
-        None => false,
-    }
+/// The voters the current leader lists; None without a leader.
+async fn leader_voters(cluster: &Cluster) -> Option<Vec<NodeId>> {
+    cluster.voters(cluster.find_leader().await?).await
 }
